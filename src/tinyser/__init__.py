@@ -1,0 +1,2 @@
+"""tinyser: speech emotion recognition that runs on microcontrollers."""
+__version__ = "0.1.0"

@@ -1,0 +1,93 @@
+"""On-disk cache of per-file features, keyed by the audio's bytes and the
+exact feature configuration. Entries are written atomically (temporary file,
+then rename), so an interrupted run never leaves a corrupt entry and a re-run
+only computes what is missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CACHE_ENV = "TINYSER_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """``$TINYSER_CACHE`` or ``~/.cache/tinyser``.
+
+    >>> default_cache_dir().name in ("tinyser", os.environ.get(CACHE_ENV, "tinyser").rsplit("/", 1)[-1])
+    True
+    """
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "tinyser"
+
+
+def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """BLAKE2b digest of a file's bytes (the cache key's audio half).
+
+    >>> len(file_digest(__file__))
+    32
+    """
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def config_digest(config: dict) -> str:
+    """Digest of a JSON-able config (the cache key's feature half).
+
+    >>> config_digest({"a": 1}) == config_digest({"a": 1})
+    True
+    """
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.blake2b(blob, digest_size=12).hexdigest()
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename
+    it over ``path``: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FeatureCache:
+    """Arrays stored per (config, audio content).
+
+    >>> cache = FeatureCache("/tmp/tinyser-doc-cache", {"frontend": "mfcc"})
+    >>> cache.put("abc", np.zeros(3, np.float32)); cache.get("abc").shape
+    (3,)
+    """
+
+    def __init__(self, root: str | os.PathLike | None, config: dict):
+        self.dir = Path(root or default_cache_dir()) / "features" / config_digest(config)
+        self.config = config
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        try:
+            return np.load(self._path(key), allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # missing, or damaged by something outside tinyser
+            return None
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if not (self.dir / "config.json").exists():
+            atomic_write(self.dir / "config.json", lambda f: f.write(json.dumps(self.config, indent=1).encode()))
+        atomic_write(self._path(key), lambda f: np.save(f, value, allow_pickle=False))

@@ -1,0 +1,199 @@
+"""The ``tinyser`` command: a thin layer over the Python API.
+
+Errors a user can fix are printed as one line on stderr (exit status 1),
+never as a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import TinyserError
+
+app = typer.Typer(help="Speech emotion recognition that runs on microcontrollers.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+datasets_app = typer.Typer(help="Inspect emotional-speech corpora.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def friendly(fn):
+    """Turn tinyser's errors into one line on stderr and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TinyserError as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130)
+    return wrapper
+
+
+@datasets_app.command("scan")
+@friendly
+def datasets_scan(
+    path: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
+    corpus: str = typer.Option("auto", help="auto, or one of: emodb, ravdess, tess, savee, cremad, iemocap, "
+                                            "folders, manifest."),
+    labels: str = typer.Option("native", help="Label scheme: native, common6, 4class, valence3, "
+                                              "or a JSON/YAML mapping file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+):
+    """Count files per class and per speaker, and list the files that cannot be used."""
+    from .corpora import load_dataset
+
+    summary = load_dataset(path, corpus=corpus, labels=labels).summary()
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    out.print(f"[bold]{summary['corpus']}[/bold]: {summary['n_files']} files, "
+              f"{len(summary['classes'])} classes, {len(summary['speakers'])} speakers, "
+              f"{summary['n_skipped']} skipped (labels: {summary.get('scheme', labels)})")
+    out.print(_count_table("class", summary["classes"]))
+    out.print(_count_table("speaker", summary["speakers"]))
+    if summary.get("dropped"):
+        out.print(_count_table("dropped by label scheme", summary["dropped"]))
+    if summary["skipped"]:
+        out.print(f"[bold]skipped[/bold] ({summary['n_skipped']}):")
+        for s in summary["skipped"]:
+            out.print(f"  {s['path']}: {s['reason']}", highlight=False, markup=False)
+
+
+def _count_table(what: str, counts: dict) -> Table:
+    t = Table(what, "files")
+    for k, v in counts.items():
+        t.add_row(str(k), str(v))
+    return t
+
+
+@app.command("features")
+@friendly
+def features_cmd(
+    path: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="Output .npz (features, labels, speakers)."),
+    frontend: str = typer.Option("mfcc", help="mfcc, logmel, spectrogram, stats or cmsis_mfcc."),
+    param: List[str] = typer.Option([], "--param", "-p", help="Frontend parameter, e.g. -p n_mfcc=20."),
+    corpus: str = typer.Option("auto", help="Corpus reader (auto-detected by default)."),
+    labels: str = typer.Option("native", help="Label scheme or mapping file."),
+    window: float = typer.Option(3.0, help="Segment length in seconds."),
+    hop: Optional[float] = typer.Option(None, help="Segment hop in seconds (default: the window)."),
+    pad: str = typer.Option("zero", help="Tail padding: zero, repeat or drop."),
+    cache: bool = typer.Option(True, help="Reuse and store per-file features in the cache."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache folder (default $TINYSER_CACHE or ~/.cache/tinyser)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+):
+    """Compute features for every file of a corpus and save them with labels and speakers."""
+    from .audio import SegmentConfig
+    from .corpora import load_dataset
+    from .features import extract, get_config
+
+    if out_file.exists() and not force:
+        raise TinyserError(f"{out_file}: already exists; pass --force to overwrite it")
+    cfg = get_config(frontend, **_parse_params(param))
+    ds = load_dataset(path, corpus=corpus, labels=labels)
+    fs = extract(ds.records, cfg, SegmentConfig(window, hop, pad), classes=ds.labels,
+                 cache_dir=cache_dir, use_cache=cache, progress=True)
+    fs.save(out_file)
+    for f in ds.skipped + fs.failed:
+        err.print(f"skipped {f.path}: {f.reason}", highlight=False, soft_wrap=True)
+    out.print(f"{out_file}: {fs.features.shape[0]} segments from {len(fs.clip_ids)} files, "
+              f"features {tuple(fs.features.shape[1:])}, {len(fs.classes)} classes; "
+              f"{len(ds.skipped) + len(fs.failed)} files skipped", highlight=False)
+
+
+@app.command("train")
+@friendly
+def train_cmd(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder (must be new, unless --resume)."),
+    data: List[Path] = typer.Option([], "--data", "-d", help="Corpus folder or CSV manifest; repeat to combine."),
+    model: str = typer.Option("tiny", help="light_sernet, lstm, cnn1d or tiny."),
+    model_param: List[str] = typer.Option([], "--model-param", "-m", help="Model parameter, e.g. -m width=2."),
+    frontend: str = typer.Option("mfcc", help="Feature frontend."),
+    param: List[str] = typer.Option([], "--param", "-p", help="Frontend parameter, e.g. -p n_mfcc=20."),
+    labels: str = typer.Option("native", help="Label scheme or mapping file."),
+    corpus: str = typer.Option("auto", help="Corpus reader (auto-detected by default)."),
+    cv: str = typer.Option("speaker:5", help="random:K, speaker, speaker:K or holdout."),
+    epochs: int = typer.Option(60, help="Maximum epochs per fold."),
+    patience: int = typer.Option(15, help="Stop after this many epochs without a better validation UA."),
+    batch_size: int = typer.Option(32),
+    lr: float = typer.Option(1e-3, help="Adam learning rate (cosine decay over --epochs)."),
+    loss: str = typer.Option("crossentropy", help="crossentropy or focal."),
+    gamma: float = typer.Option(2.0, help="Focal loss gamma."),
+    augment: bool = typer.Option(False, help="On-the-fly waveform augmentation (noise, stretch, pitch, shift, gain)."),
+    window: float = typer.Option(3.0, help="Segment length in seconds."),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+):
+    """Train and evaluate a model with cross-validation; writes report.json, report.md and plots."""
+    from .experiment import RunConfig, run_training
+    from .features import get_config
+    from .training import TrainConfig
+
+    cfg = None
+    if not resume:
+        if not data:
+            raise TinyserError("give at least one --data PATH")
+        aug = None
+        if augment:
+            from .augment import AugmentConfig
+            aug = AugmentConfig().to_dict()
+        train = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, loss=loss, focal_gamma=gamma,
+                            patience=patience, seed=seed, augment=aug)
+        cfg = RunConfig(tuple(str(d) for d in data), model=model, model_params=_parse_params(model_param),
+                        frontend=get_config(frontend, **_parse_params(param)).to_dict(),
+                        segments={"window": window, "hop": None, "pad": "zero"}, labels=labels, corpus=corpus,
+                        protocol=cv, train=train)
+    report = run_training(cfg, out_dir, resume=resume)
+    _print_report(report)
+    out.print(f"report: {out_dir / 'report.md'}", highlight=False)
+
+
+@app.command("evaluate")
+@friendly
+def evaluate_cmd(run_dir: Path = typer.Argument(..., help="A finished run folder.")):
+    """Print a run's scores: UA, WA, macro-F1 per fold and mean ± std."""
+    from .experiment import load_report
+
+    _print_report(load_report(run_dir))
+
+
+def _print_report(r: dict) -> None:
+    p = r["protocol"]
+    kind = "speaker-independent" if p["speaker_independent"] else "random clips (speakers shared)"
+    t = Table("fold", "test speakers", "UA", "WA", "F1", "best epoch",
+              title=f"{r['model']} · {', '.join(r['data'])} · {p['name']} ({kind})")
+    for f in r["folds"]:
+        spk = ",".join(f["speakers"]["test"]) if p["speaker_independent"] else "-"
+        t.add_row(str(f["fold"]), spk, *(f"{100 * f[k]:.1f}" for k in ("ua", "wa", "f1")), str(f["best_epoch"] + 1))
+    t.add_row("mean ± std", "", *(f"{100 * r[k]:.1f} ± {100 * r[k + '_std']:.1f}" for k in ("ua", "wa", "f1")), "",
+              style="bold")
+    out.print(t)
+
+
+def _parse_params(items: List[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise TinyserError(f"--param {item!r}: expected NAME=VALUE")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

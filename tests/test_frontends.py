@@ -1,0 +1,290 @@
+"""Frontends against their references, on synthesised audio (tones + noise).
+
+Tolerances (float32 pipelines against librosa's float32 pipelines):
+* spectrogram power: max abs diff <= 1e-5 x the clip's peak power; in dB <= 0.01 dB
+* logmel: <= 1e-3 dB; mfcc: <= 1e-3 absolute (coefficients reach ~400)
+* stats: zcr <= 1e-6, chroma <= 1e-5, mfcc means <= 1e-3, rms / mel relative <= 1e-5
+* cmsis_mfcc f32: bit-exact against arm_mfcc_f32 called per frame; <= 1e-4 against a
+  float64 numpy reimplementation (measured 1.1e-5)
+* cmsis_mfcc q15 vs f32 on the same int16 samples (-20 dBFS speech-like signal): mean abs
+  diff <= 0.03, max <= 0.5 (measured 0.009 and 0.17; the max is on c0, which q15 biases
+  by about -0.14 through its truncating shifts; c1.. within 0.05)
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from tinyser.errors import ConfigError
+from tinyser.features import (FRONTENDS, CmsisMfccConfig, Frontend, StatsConfig, Standardizer,
+                              config_from_dict, get_config)
+from tinyser.features.cmsis import cmsis_tables, frames, quantize_q15
+
+librosa = pytest.importorskip("librosa")
+dsp = pytest.importorskip("cmsisdsp")
+
+
+def tones(n: int, sr: int, seed: int = 0, level: float = 0.3, silence: int = 0) -> np.ndarray:
+    """Two tones plus white noise, with optional leading silence."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sr
+    f = 180.0 + 40 * seed
+    y = level * (np.sin(2 * np.pi * f * t) + 0.4 * np.sin(2 * np.pi * 3.7 * f * t)) + 0.02 * rng.standard_normal(n)
+    y[:silence] = 0
+    return y.astype(np.float32)
+
+
+def voiced(n: int, sr: int, seed: int, level_db: float) -> np.ndarray:
+    """Harmonic-rich, amplitude-modulated signal plus noise at ``level_db`` dBFS RMS."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sr
+    f0 = 110.0 + 25 * seed
+    y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 20)) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    y = y + 0.3 * rng.standard_normal(n)
+    return (y / np.sqrt(np.mean(y ** 2)) * 10 ** (level_db / 20)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clip16k():
+    return tones(int(1.3 * 16000), 16000, silence=3000)
+
+
+# ---------------------------------------------------------------- spectral frontends vs librosa
+
+STFT = dict(n_fft=1024, hop_length=256)
+MEL = dict(sr=16000, n_mels=40, fmin=40.0, fmax=7600.0, **STFT)
+
+
+def test_spectrogram_matches_librosa(clip16k):
+    power = get_config("spectrogram", log="none").compute(clip16k)
+    ref = (np.abs(librosa.stft(clip16k, **STFT)) ** 2).T
+    assert power.shape == ref.shape == (1 + clip16k.size // 256, 513)
+    assert np.abs(power - ref).max() <= 1e-5 * ref.max()
+    db = get_config("spectrogram").compute(clip16k)
+    assert np.abs(db - librosa.power_to_db(ref.T, top_db=80.0).T).max() <= 0.01
+
+
+def test_logmel_matches_librosa(clip16k):
+    ref = librosa.power_to_db(librosa.feature.melspectrogram(y=clip16k, **MEL), top_db=80.0).T
+    assert np.abs(get_config("logmel").compute(clip16k) - ref).max() <= 1e-3
+
+
+def test_mfcc_matches_librosa(clip16k):
+    ref = librosa.feature.mfcc(y=clip16k, n_mfcc=40, **MEL).T
+    out = get_config("mfcc").compute(clip16k)
+    assert out.shape == ref.shape and out.dtype == np.float32
+    assert np.abs(out - ref).max() <= 1e-3
+
+
+@pytest.mark.parametrize("name, params", [
+    ("spectrogram", {}), ("logmel", {}), ("mfcc", {}), ("stats", {"sample_rate": 16000}),
+    ("cmsis_mfcc", {}), ("cmsis_mfcc", {"dtype": "q15"}),
+])
+def test_batched_equals_per_clip(name, params):
+    cfg = get_config(name, **params)
+    batch = np.stack([tones(9000, 16000, seed=s) for s in range(4)]).reshape(2, 2, 9000)
+    out = cfg.compute(batch)
+    assert out.shape[:2] == (2, 2) and out.shape[-1] == cfg.n_features and out.dtype == np.float32
+    for i in range(2):
+        for j in range(2):
+            np.testing.assert_allclose(out[i, j], cfg.compute(batch[i, j]), rtol=1e-5, atol=1e-4)
+
+
+# ---------------------------------------------------------------- config contract
+
+@pytest.mark.parametrize("name", sorted(FRONTENDS))
+def test_config_json_round_trip(name):
+    cfg = get_config(name)
+    again = config_from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and type(again) is type(cfg)
+    fe = Frontend(cfg, Standardizer((0.0,) * cfg.n_features, (1.0,) * cfg.n_features))
+    assert Frontend.from_json(fe.to_json()) == fe
+
+
+def test_new_frontends_registered():
+    assert FRONTENDS["cmsis_mfcc"] is CmsisMfccConfig and FRONTENDS["stats"] is StatsConfig
+    assert get_config("stats").n_features == 162
+    assert get_config("cmsis_mfcc", n_mfcc=13).n_features == 13
+
+
+@pytest.mark.parametrize("name, params", [
+    ("no_such_frontend", {}),
+    ("mfcc", {"no_such_param": 1}),
+    ("cmsis_mfcc", {"frame_length": 1000}),
+    ("cmsis_mfcc", {"frame_length": 8192}),
+    ("cmsis_mfcc", {"dtype": "q7"}),
+    ("cmsis_mfcc", {"window": "no_such_window"}),
+    ("cmsis_mfcc", {"n_mfcc": 41}),
+    ("cmsis_mfcc", {"fmax": 9000.0}),
+    ("cmsis_mfcc", {"frame_length": 64, "n_mels": 40}),  # bands narrower than a bin
+    ("cmsis_mfcc", {"hop_length": 0}),
+    ("stats", {"tuning": 0.7}),
+    ("stats", {"n_mfcc": 200}),
+])
+def test_bad_config_raises(name, params):
+    with pytest.raises(ConfigError) as err:
+        get_config(name, **params)
+    assert "\n" not in str(err.value)
+
+
+def test_standardizer_fit_apply():
+    rng = np.random.default_rng(0)
+    x = rng.normal([1.0, -5.0, 3.0], [2.0, 0.5, 0.0], size=(4, 50, 3)).astype(np.float32)
+    s = Standardizer.fit(x)
+    z = s.apply(x)
+    assert z.dtype == np.float32 and z.shape == x.shape
+    np.testing.assert_allclose(z[..., :2].reshape(-1, 2).mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z[..., :2].reshape(-1, 2).std(0), 1, atol=1e-4)
+    assert s.std[2] == pytest.approx(1e-5)  # constant feature: std floored, no division by zero
+    assert Standardizer.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    with pytest.raises(ConfigError):
+        s.apply(np.zeros((5, 4), np.float32))
+
+
+def test_frontend_check_same():
+    fe = Frontend(get_config("cmsis_mfcc"))
+    fitted = fe.fitted(fe.features(np.stack([tones(4000, 16000, seed=s) for s in range(2)])))
+    fe.check_same(fitted)  # standardisation does not change the features
+    fe.check_same(fitted.to_dict())
+    with pytest.raises(ConfigError, match="dtype"):
+        fe.check_same(Frontend(get_config("cmsis_mfcc", dtype="q15")))
+    with pytest.raises(ConfigError):
+        fe.check_same(Frontend(get_config("mfcc")))
+
+
+# ---------------------------------------------------------------- stats vs the librosa recipe
+
+def stats_reference(y: np.ndarray, sr: int) -> np.ndarray:
+    """The cAInvas / Kaggle recipe, with the chroma tuning fixed at 0."""
+    return np.hstack([
+        np.mean(librosa.feature.zero_crossing_rate(y).T, axis=0),
+        np.mean(librosa.feature.chroma_stft(S=np.abs(librosa.stft(y)), sr=sr, tuning=0.0).T, axis=0),
+        np.mean(librosa.feature.mfcc(y=y, sr=sr).T, axis=0),
+        np.mean(librosa.feature.rms(y=y).T, axis=0),
+        np.mean(librosa.feature.melspectrogram(y=y, sr=sr).T, axis=0),
+    ])
+
+
+@pytest.mark.filterwarnings("ignore:n_fft=.*is too large")
+@pytest.mark.parametrize("n", [1500, 22050 + 777])
+def test_stats_matches_librosa_recipe(n):
+    sr = 22050
+    ys = np.stack([tones(n, sr, seed=s, silence=n // 4) for s in range(2)])
+    out = StatsConfig().compute(ys)
+    assert out.shape == (2, 162) and out.dtype == np.float32
+    ref = np.stack([stats_reference(y, sr) for y in ys])
+    d = np.abs(out - ref)
+    rel = d / np.maximum(np.abs(ref), 1e-20)
+    assert d[:, 0].max() <= 1e-6          # zero-crossing rate
+    assert d[:, 1:13].max() <= 1e-5       # chroma
+    assert d[:, 13:33].max() <= 1e-3      # mfcc (values up to a few hundred)
+    assert rel[:, 33].max() <= 1e-5       # rms
+    assert rel[:, 34:].max() <= 1e-5      # mel power
+
+
+# ---------------------------------------------------------------- cmsis_mfcc
+
+def reference_engine(dtype: str, n: int = 1024, n_mels: int = 40, n_mfcc: int = 40):
+    """arm_mfcc set up independently, with the tables built by cmsisdsp's own helper script."""
+    import cmsisdsp.datatype as dt
+    import cmsisdsp.mfcc as mf
+    import scipy.signal
+
+    d = dt.F32 if dtype == "f32" else dt.Q15
+    lengths, pos, coefs = mf.melFilterMatrix(d, 40.0, 7600.0, n_mels, 16000, n)
+    dct = mf.dctMatrix(d, n_mfcc, n_mels)
+    win = scipy.signal.get_window("hann", n, fftbins=True)
+    if dtype == "f32":
+        inst = dsp.arm_mfcc_instance_f32()
+        assert dsp.arm_mfcc_init_f32(inst, n, n_mels, n_mfcc, dct, pos, lengths, coefs, win.astype(np.float32)) == 0
+        return lambda x: dsp.arm_mfcc_f32(inst, x, np.zeros(2 * n, np.float32))
+    inst = dsp.arm_mfcc_instance_q15()
+    assert dsp.arm_mfcc_init_q15(inst, n, n_mels, n_mfcc, dct, pos, lengths, coefs, dt.convert(win, d)) == 0
+    return lambda x: dsp.arm_mfcc_q15(inst, x, np.zeros(2 * n, np.int32))[1]
+
+
+def test_cmsis_tables_match_cmsisdsp_scripts():
+    import cmsisdsp.datatype as dt
+    import cmsisdsp.mfcc as mf
+
+    t = cmsis_tables(CmsisMfccConfig())
+    lengths, pos, coefs = mf.melFilterMatrix(dt.F64, 40.0, 7600.0, 40, 16000, 1024)
+    assert t["filter_len"].tolist() == list(lengths) and t["filter_pos"].tolist() == list(pos)
+    np.testing.assert_array_equal(t["filter_coefs"], coefs)
+    np.testing.assert_array_equal(t["filter_coefs_q15"], mf.melFilterMatrix(dt.Q15, 40.0, 7600.0, 40, 16000, 1024)[2])
+    np.testing.assert_array_equal(t["dct_f32"].ravel(), mf.dctMatrix(dt.F32, 40, 40))
+    np.testing.assert_array_equal(t["dct_q15"].ravel(), mf.dctMatrix(dt.Q15, 40, 40))
+    assert t["window_q15"].dtype == np.int16 and t["window_q15"].max() == 32767
+    assert not t["window"].flags.writeable
+
+
+def test_cmsis_f32_equals_arm_mfcc_f32_per_frame(clip16k):
+    cfg = CmsisMfccConfig()
+    out = cfg.compute(clip16k)
+    run = reference_engine("f32")
+    ref = np.stack([run(np.ascontiguousarray(f)) for f in frames(clip16k, cfg)])
+    np.testing.assert_array_equal(out, ref)
+    assert np.isfinite(out).all()
+    # leading silence: an all-zero frame gives ln(1e-6) in every band (no NaN from the 1/max)
+    np.testing.assert_allclose(out[0], [np.sqrt(2 * 40) * np.log(1e-6)] + [0.0] * 39, atol=1e-3)
+
+
+def test_cmsis_q15_equals_arm_mfcc_q15_per_frame(clip16k):
+    cfg = CmsisMfccConfig(dtype="q15")
+    out = cfg.compute(clip16k)
+    run = reference_engine("q15")
+    pcm = quantize_q15(clip16k)
+    ref = np.stack([run(np.ascontiguousarray(f)) for f in frames(pcm, cfg)]) / 128.0
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(cfg.compute(pcm), out)  # int16 PCM is taken as is
+
+
+def test_cmsis_f32_matches_float64_math(clip16k):
+    cfg = CmsisMfccConfig()
+    t = cmsis_tables(cfg)
+    x = frames(clip16k, cfg).astype(np.float64)
+    mag = np.abs(scipy.fft.rfft(x * t["window"], axis=-1))     # magnitude, not power
+    ref = np.log(mag @ t["mel_matrix"].T + 1e-6) @ t["dct"].T  # natural log, offset 1e-6
+    assert np.abs(cfg.compute(clip16k) - ref).max() <= 1e-4
+
+
+def test_cmsis_q15_close_to_f32():
+    n = 2 * 16000
+    audio = np.stack([voiced(n, 16000, seed=s, level_db=-20.0) for s in range(3)])
+    f32 = CmsisMfccConfig().compute(quantize_q15(audio) / 32768.0)  # same input samples
+    q15 = CmsisMfccConfig(dtype="q15").compute(audio)
+    d = np.abs(q15 - f32)
+    assert d.mean() <= 0.03 and d.max() <= 0.5
+    assert d[..., 1:].max() <= 0.2  # the largest errors are on c0 (the sum of all 40 log energies)
+    assert -0.3 <= (q15 - f32)[..., 0].mean() <= 0  # q15's truncations bias c0 low
+
+
+@pytest.mark.parametrize("n", [1024, 1025, 1279, 1280, 5000, 16000])
+def test_cmsis_frame_count(n):
+    cfg = CmsisMfccConfig()
+    y = tones(n, 16000)
+    expected = 1 + (n - 1024) // 256
+    assert cfg.n_frames(n) == expected
+    fr = frames(y, cfg)
+    assert fr.shape == (expected, 1024)
+    np.testing.assert_array_equal(fr[-1], y[(expected - 1) * 256:(expected - 1) * 256 + 1024])
+    assert cfg.compute(y).shape == (expected, 40)
+
+
+def test_cmsis_short_input_is_zero_padded():
+    y = tones(500, 16000)
+    for dtype in ("f32", "q15"):
+        cfg = CmsisMfccConfig(dtype=dtype)
+        out = cfg.compute(y)
+        assert out.shape == (1, 40)
+        np.testing.assert_array_equal(out, cfg.compute(np.pad(y, (0, 524))))
+
+
+def test_quantize_q15_rule():
+    x = np.array([0.0, 0.5, -1.0, 1.0, 2.0, -2.0, 1.5 / 32768, 2.5 / 32768, -1e-6])
+    assert quantize_q15(x).tolist() == [0, 16384, -32768, 32767, 32767, -32768, 2, 2, 0]
+    pcm = np.arange(-32768, 32768, 7, dtype=np.int16)
+    np.testing.assert_array_equal(quantize_q15(pcm / 32768.0), pcm)  # round trip of int16 PCM
