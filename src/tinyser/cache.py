@@ -66,6 +66,38 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
+class DigestIndex:
+    """File digests remembered by (path, size, modification time), so unchanged
+    files are not read again to find their cache key.
+
+    >>> DigestIndex("/tmp/tinyser-doc-cache").digest(__file__) == file_digest(__file__)
+    True
+    """
+
+    def __init__(self, root: str | os.PathLike | None):
+        self.path = Path(root or default_cache_dir()) / "digests.json"
+        try:
+            self.entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    def digest(self, path: str | os.PathLike) -> str:
+        st = os.stat(path)
+        key, sig = os.path.abspath(path), [st.st_size, st.st_mtime_ns]
+        hit = self.entries.get(key)
+        if hit and hit[:2] == sig:
+            return hit[2]
+        d = file_digest(path)
+        self.entries[key], self.changed = [*sig, d], True
+        return d
+
+    def save(self) -> None:
+        if self.changed:
+            atomic_write(self.path, lambda f: f.write(json.dumps(self.entries).encode()))
+            self.changed = False
+
+
 class FeatureCache:
     """Arrays stored per (config, audio content).
 
@@ -77,6 +109,11 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike | None, config: dict):
         self.dir = Path(root or default_cache_dir()) / "features" / config_digest(config)
         self.config = config
+        self.digests = DigestIndex(root)
+
+    def key(self, path: str | os.PathLike) -> str:
+        """The cache key of an audio file: the digest of its bytes."""
+        return self.digests.digest(path)
 
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npy"

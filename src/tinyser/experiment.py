@@ -160,7 +160,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     model.save(folder / "model.keras")
     atomic_write(folder / "frontend.json", lambda f: f.write(frontend.to_json().encode()))
     atomic_write(result_file, lambda f: f.write(json.dumps(result).encode()))
-    for leftover in list(folder.glob("checkpoint-*.keras")) + list(folder.glob("best-*.weights.h5")):
+    for leftover in list(folder.glob("checkpoint-*")) + list(folder.glob("best-*.weights.h5")):
         leftover.unlink()
     (folder / "state.json").unlink(missing_ok=True)
     return result

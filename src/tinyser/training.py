@@ -120,9 +120,11 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
     stops training, as a kill would).
     """
     import keras
+    import tensorflow as tf
 
     from .metrics import scores
 
+    tf.config.experimental.enable_op_determinism()  # same seed, same numbers on CPU
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model, state = _resume_or_start(build, data, cfg, folder)
@@ -131,7 +133,7 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
     while state.epoch < cfg.epochs and state.stale < cfg.patience:
         e = state.epoch
         rng = np.random.default_rng([cfg.seed, e])
-        keras.utils.set_random_seed(cfg.seed * 1000 + e)  # dropout and other layer randomness
+        _reseed(model, cfg.seed, e)
         x = data.augment_features(rng) if data.augment_features else data.x_train
         order = rng.permutation(len(x))
         model.optimizer.learning_rate.assign(cfg.lr_at(e))
@@ -171,25 +173,34 @@ def _compile(model, cfg: TrainConfig) -> None:
     loss = (keras.losses.SparseCategoricalCrossentropy() if cfg.loss == "crossentropy"
             else focal_loss_class()(cfg.focal_gamma))
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, jit_compile=False)
+    model.optimizer.build(model.trainable_variables)  # so checkpoints restore its moments too
 
 
 def _resume_or_start(build, data: FoldData, cfg: TrainConfig, folder: Path):
     import keras
 
     state_file = folder / "state.json"
-    if state_file.exists():
-        state = TrainState(**json.loads(state_file.read_text()))
-        model = keras.models.load_model(folder / _ckpt_name(state.epoch),
-                                        custom_objects={"SparseFocalLoss": focal_loss_class()})
-        return model, state
     keras.utils.set_random_seed(cfg.seed)
     model = build()
     _compile(model, cfg)
-    return model, TrainState()
+    if not state_file.exists():
+        return model, TrainState()
+    state = TrainState(**json.loads(state_file.read_text()))
+    model.load_weights(folder / _ckpt_name(state.epoch))
+    return model, state
+
+
+def _reseed(model, seed: int, epoch: int) -> None:
+    """Dropout masks depend only on (seed, epoch, step), so a resumed run draws
+    the same ones as an uninterrupted run (seed-generator states are not saved
+    with the weights)."""
+    for i, var in enumerate(v for v in model.variables if "seed_generator_state" in v.path):
+        var.assign(np.array([(seed * 7919 + epoch * 104729 + i * 15485863) % (2**31 - 1), 0],
+                            dtype=var.dtype))
 
 
 def _ckpt_name(epoch: int) -> str:
-    return f"checkpoint-{epoch:04d}.keras"
+    return f"checkpoint-{epoch:04d}.weights.h5"
 
 
 def _best_name(epoch: int) -> str:
@@ -199,12 +210,12 @@ def _best_name(epoch: int) -> str:
 def _checkpoint(model, state: TrainState, folder: Path) -> None:
     """Files are named by epoch and the state file, written last and atomically,
     says which are current: a kill at any point leaves a consistent checkpoint."""
-    tmp = folder / f".{_ckpt_name(state.epoch)}.tmp.keras"
-    model.save(tmp)
+    tmp = folder / f".tmp.{_ckpt_name(state.epoch)}"
+    model.save_weights(tmp)
     os.replace(tmp, folder / _ckpt_name(state.epoch))
     atomic_write(folder / "state.json", lambda f: f.write(json.dumps(dataclasses.asdict(state)).encode()))
     keep = {_ckpt_name(state.epoch), _best_name(state.best_epoch)}
-    for old in list(folder.glob("checkpoint-*.keras")) + list(folder.glob("best-*.weights.h5")):
+    for old in list(folder.glob("checkpoint-*")) + list(folder.glob("best-*.weights.h5")):
         if old.name not in keep:
             old.unlink(missing_ok=True)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..audio import SegmentConfig, load
-from ..cache import FeatureCache, atomic_write, file_digest
+from ..cache import FeatureCache, atomic_write
 from ..errors import AudioError, TinyserError
 from ..progress import track
 from .base import FrontendConfig
@@ -122,6 +122,8 @@ def extract(records: Sequence, frontend: FrontendConfig, segments: SegmentConfig
         clip_index += [len(clip_ids)] * n
         clip_ids.append(rec.clip_id)
         paths.append(str(rec.path))
+    if cache is not None:
+        cache.digests.save()
     if classes is None:
         classes = sorted(set(labels))
     shape = (0, 0, frontend.n_features)
@@ -134,7 +136,7 @@ def extract(records: Sequence, frontend: FrontendConfig, segments: SegmentConfig
 def _cached_features(path, frontend, segments, cache: FeatureCache | None) -> np.ndarray:
     if cache is None:
         return file_features(path, frontend, segments)
-    key = file_digest(path)
+    key = cache.key(path)
     x = cache.get(key)
     if x is None:
         x = file_features(path, frontend, segments)

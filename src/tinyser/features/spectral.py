@@ -8,6 +8,7 @@ but run batched in float32 with cached filter banks. Output is time-major:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,7 +81,8 @@ class LogmelConfig(SpectrogramConfig):
         return _to_log(self.mel_energies(audio), self)
 
     def mel_energies(self, audio: np.ndarray) -> np.ndarray:
-        return power_spectrogram(audio, self) @ _mel_basis(self).T
+        lo, hi, basis = _mel_basis(self)
+        return power_spectrogram(audio, self)[..., lo:hi] @ basis
 
 
 @dataclass(frozen=True)
@@ -113,17 +115,37 @@ def power_spectrogram(audio: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     y = np.asarray(audio, dtype=np.float32)
     if y.shape[-1] == 0:
         raise ConfigError("cannot compute features of empty audio")
-    pad = [(0, 0)] * (y.ndim - 1)
-    if cfg.center:
-        y = np.pad(y, pad + [(cfg.n_fft // 2, cfg.n_fft // 2)])
-    if y.shape[-1] < cfg.n_fft:
-        y = np.pad(y, pad + [(0, cfg.n_fft - y.shape[-1])])
+    half = cfg.n_fft // 2 if cfg.center else 0
+    right = half + max(0, cfg.n_fft - y.shape[-1] - 2 * half)
+    if half or right:
+        zeros = np.zeros(y.shape[:-1], np.float32)[..., None]
+        y = np.concatenate([np.repeat(zeros, half, -1), y, np.repeat(zeros, right, -1)], axis=-1)
+    frames = np.lib.stride_tricks.sliding_window_view(y, cfg.n_fft, axis=-1)[..., ::cfg.hop_length, :]
+    lead, (n_frames, n_fft) = frames.shape[:-2], frames.shape[-2:]
+    flat = frames.reshape(-1, n_frames, n_fft)
+    if len(flat) == 1:
+        return _power(flat, cfg).reshape(*lead, n_frames, n_fft // 2 + 1)
+    out = np.empty((len(flat), n_frames, n_fft // 2 + 1), np.float32)
+    for i in range(0, len(flat), _CHUNK):  # chunks keep the FFT's working set in cache
+        out[i:i + _CHUNK] = _power(flat[i:i + _CHUNK], cfg)
+    return out.reshape(*lead, n_frames, n_fft // 2 + 1)
+
+
+_CHUNK = 8
+
+
+def _power(frames: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     import scipy.fft  # lazy: scipy's import costs more than a cached run of the CLI
 
-    frames = np.lib.stride_tricks.sliding_window_view(y, cfg.n_fft, axis=-1)[..., ::cfg.hop_length, :]
-    spec = scipy.fft.rfft(frames * _window(cfg.window, cfg.win_length, cfg.n_fft), axis=-1)
-    power = np.square(spec.real) + np.square(spec.imag)
+    workers = 1 if len(frames) == 1 else _WORKERS  # threads only pay off over several clips
+    spec = scipy.fft.rfft(frames * _window(cfg.window, cfg.win_length, cfg.n_fft), axis=-1,
+                          overwrite_x=True, workers=workers)
+    power = np.square(spec.real)
+    power += np.square(spec.imag)
     return power if cfg.power == 2.0 else power ** np.float32(cfg.power / 2)
+
+
+_WORKERS = os.cpu_count() or 1
 
 
 def _to_log(s: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
@@ -147,11 +169,15 @@ def _window(name: str, win_length: int, n_fft: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _mel_basis(cfg: LogmelConfig) -> np.ndarray:
+def _mel_basis(cfg: LogmelConfig) -> tuple[int, int, np.ndarray]:
+    """librosa's mel filter bank, cut to the FFT bins it uses: (first bin, end bin, bins × mels)."""
     import librosa  # the reference mel filter bank; imported lazily (slow import)
 
-    return librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin,
-                               fmax=cfg.fmax, htk=cfg.htk, norm=cfg.mel_norm, dtype=np.float32)
+    m = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin,
+                            fmax=cfg.fmax, htk=cfg.htk, norm=cfg.mel_norm, dtype=np.float32)
+    used = np.flatnonzero(m.any(axis=0))
+    lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+    return lo, hi, np.ascontiguousarray(m[:, lo:hi].T)
 
 
 @lru_cache(maxsize=16)

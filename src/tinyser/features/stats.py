@@ -81,7 +81,8 @@ class StatsConfig(FrontendConfig):
             raise ConfigError("cannot compute features of empty audio")
         mel_cfg = self._mel_config()
         power = power_spectrogram(y, mel_cfg)                      # (..., frames, bins)
-        mel = power @ _mel_basis(mel_cfg).T                        # (..., frames, n_mels)
+        lo, hi, basis = _mel_basis(mel_cfg)
+        mel = power[..., lo:hi] @ basis                           # (..., frames, n_mels)
         mfcc = _to_log(mel, mel_cfg) @ _dct_matrix(self.n_mels, self.n_mfcc, 0.0).T
         chroma = np.sqrt(power) @ _chroma_basis(self.sample_rate, self.n_fft, self.tuning).T
         peak = chroma.max(axis=-1, keepdims=True)                  # librosa.util.normalize(norm=inf)
