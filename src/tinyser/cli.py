@@ -174,8 +174,10 @@ def _print_report(r: dict) -> None:
     kind = "speaker-independent" if p["speaker_independent"] else "random clips (speakers shared)"
     t = Table("fold", "test speakers", "UA", "WA", "F1", "best epoch",
               title=f"{r['model']} · {', '.join(r['data'])} · {p['name']} ({kind})")
+    one_corpus = len(r["data"]) == 1  # then "emodb:03" reads better as "03"
     for f in r["folds"]:
-        spk = ",".join(f["speakers"]["test"]) if p["speaker_independent"] else "-"
+        ids = [s.split(":", 1)[-1] if one_corpus else s for s in f["speakers"]["test"]]
+        spk = ",".join(ids) if p["speaker_independent"] else "-"
         t.add_row(str(f["fold"]), spk, *(f"{100 * f[k]:.1f}" for k in ("ua", "wa", "f1")), str(f["best_epoch"] + 1))
     t.add_row("mean ± std", "", *(f"{100 * r[k]:.1f} ± {100 * r[k + '_std']:.1f}" for k in ("ua", "wa", "f1")), "",
               style="bold")

@@ -26,7 +26,7 @@ from .errors import TinyserError
 from .features import FeatureSet, Frontend, config_from_dict, extract
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
-from .training import FoldData, TrainConfig, clip_labels, clip_predictions, fit
+from .training import FoldData, TrainConfig, clip_labels, clip_predictions, fit, predict
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k != "tinyser"}  # the version that wrote it
         d["data"], d["train"] = tuple(d["data"]), TrainConfig.from_dict(d["train"])
         return cls(**d)
 
@@ -145,7 +145,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
 
     model, state = fit(build, data, cfg.train, folder, progress)
     bar.advance(cfg.train.epochs - state.epoch)
-    clips, proba = clip_predictions(model.predict(x[te], batch_size=256, verbose=0), fs.clip_index[te])
+    clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
     truth = clip_labels(y[te], fs.clip_index[te])
     result = {
         "fold": fold.index,

@@ -119,7 +119,6 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
     ``progress(epoch, record)`` is called after each epoch (raising from it
     stops training, as a kill would).
     """
-    import keras
     import tensorflow as tf
 
     from .metrics import scores
@@ -139,7 +138,7 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
         model.optimizer.learning_rate.assign(cfg.lr_at(e))
         h = model.fit(x[order], data.y_train[order], batch_size=cfg.batch_size, epochs=e + 1,
                       initial_epoch=e, shuffle=False, class_weight=weights, verbose=0)
-        _, proba = clip_predictions(model.predict(data.x_val, batch_size=256, verbose=0), data.val_clip)
+        _, proba = clip_predictions(predict(model, data.x_val), data.val_clip)
         val = scores(val_truth, proba.argmax(1), [str(i) for i in range(data.n_classes)])
         record = {"epoch": e, "loss": float(h.history["loss"][-1]), "lr": cfg.lr_at(e),
                   "val_ua": val["ua"], "val_wa": val["wa"], "val_loss": _nll(proba, val_truth)}
@@ -155,6 +154,14 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
     _compile(best, cfg)
     best.load_weights(folder / _best_name(state.best_epoch))
     return best, state
+
+
+def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities; a plain forward pass per batch (no tf.function retracing per model)."""
+    if len(x) == 0:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+                           for i in range(0, len(x), batch_size)])
 
 
 def _nll(proba: np.ndarray, truth: np.ndarray) -> float:

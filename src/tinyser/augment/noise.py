@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import Transform
+from ._base import Transform
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import Transform, _fit_length, _isolated_global_random
+from ._base import Transform, run_frozen
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,5 @@ class PitchShift(Transform):
             return x.copy()
         from audiomentations import PitchShift as _Shift  # heavy import, deferred
 
-        t = _Shift(min_semitones=semitones, max_semitones=semitones,
-                   method="signalsmith_stretch", p=1.0)
-        t.parameters = {"should_apply": True, "num_semitones": semitones}
-        t.freeze_parameters()
-        with _isolated_global_random(rng):
-            y = t.apply(x, sample_rate)
-        return _fit_length(y, x.shape[0])
+        t = _Shift(min_semitones=semitones, max_semitones=semitones, method="signalsmith_stretch", p=1.0)
+        return run_frozen(t, {"num_semitones": semitones}, x, sample_rate, rng)
