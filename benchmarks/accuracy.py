@@ -28,7 +28,8 @@ from tinyser.training import TrainConfig  # noqa: E402
 
 # Epoch budgets keep the whole benchmark near one hour on 2 CPU cores
 # (Light-SERNet: ~5 s per EMO-DB epoch; tiny: ~0.7 s; lstm: ~1.3 s).
-BUDGET = {"light_sernet": (15, 6), "tiny": (40, 10), "lstm": (20, 6)}  # max epochs, patience
+BUDGET = {"light_sernet": (15, 6), "tiny": (40, 10), "lstm": (20, 6), "cnn1d": (60, 15)}  # max epochs, patience
+FRONTEND = {"cnn1d": "stats"}  # the others read mfcc frames
 
 EXPERIMENTS = [
     # name, corpus, labels, model, protocol
@@ -36,6 +37,7 @@ EXPERIMENTS = [
     ("emodb-light_sernet-loso", "emodb", "native", "light_sernet", "speaker"),
     ("emodb-tiny-random10", "emodb", "native", "tiny", "random:10"),
     ("emodb-tiny-loso", "emodb", "native", "tiny", "speaker"),
+    ("emodb-cnn1d-loso", "emodb", "native", "cnn1d", "speaker"),
     ("ravdess-light_sernet-speaker5", "ravdess", "native", "light_sernet", "speaker:5"),
     ("ravdess-tiny-speaker5", "ravdess", "native", "tiny", "speaker:5"),
     ("ravdess-lstm-speaker5", "ravdess", "native", "lstm", "speaker:5"),
@@ -47,14 +49,16 @@ SEGMENTS = {"window": 3.0, "hop": None, "pad": "drop"}  # Light-SERNet's 3 s inp
 
 def command(data: Path, corpus, labels, model, protocol, out) -> str:
     epochs, patience = BUDGET[model]
-    return (f"tinyser train --data {data / corpus} --model {model} --frontend mfcc --labels {labels} "
+    return (f"tinyser train --data {data / corpus} --model {model} --frontend {FRONTEND.get(model, 'mfcc')} "
+            f"--labels {labels} --window 3.0 --pad drop "
             f"--cv {protocol} --epochs {epochs} --patience {patience} --out {out}")
 
 
 def run(name, data: Path, runs: Path, corpus, labels, model, protocol) -> dict:
     out = runs / name
     epochs, patience = BUDGET[model]
-    cfg = RunConfig((str(data / corpus),), model=model, frontend=get_config("mfcc").to_dict(),
+    frontend = get_config(FRONTEND.get(model, "mfcc"))
+    cfg = RunConfig((str(data / corpus),), model=model, frontend=frontend.to_dict(),
                     segments=SEGMENTS, labels=labels, protocol=protocol,
                     train=TrainConfig(epochs=epochs, patience=patience))
     t = time.perf_counter()
@@ -65,8 +69,8 @@ def run(name, data: Path, runs: Path, corpus, labels, model, protocol) -> dict:
         report = run_training(cfg, out, resume=(out / "config.json").exists())
         wall = time.perf_counter() - t
         (out / "wall.json").write_text(json.dumps({"seconds": wall}))
-    n_frames = get_config("mfcc").n_frames(int(SEGMENTS["window"] * 16000))
-    model_obj = build_model(model, (n_frames, 40), len(report["labels"]))
+    shape = (162,) if model == "cnn1d" else (frontend.n_frames(int(SEGMENTS["window"] * 16000)), 40)
+    model_obj = build_model(model, shape, len(report["labels"]))
     return {"name": name, "corpus": corpus, "labels": labels, "model": model, "protocol": protocol,
             "speaker_independent": report["protocol"]["speaker_independent"],
             "ua": report["ua"], "ua_std": report["ua_std"], "wa": report["wa"], "wa_std": report["wa_std"],

@@ -4,4 +4,4 @@ import os
 __version__ = "0.1.0"
 
 # TensorFlow's C++ start-up chatter is noise for users of a command-line tool
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -133,6 +133,7 @@ def train_cmd(
     gamma: float = typer.Option(2.0, help="Focal loss gamma."),
     augment: bool = typer.Option(False, help="On-the-fly waveform augmentation (noise, stretch, pitch, shift, gain)."),
     window: float = typer.Option(3.0, help="Segment length in seconds."),
+    pad: str = typer.Option("zero", help="Tail padding: zero, repeat or drop."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
 ):
@@ -153,7 +154,7 @@ def train_cmd(
                             patience=patience, seed=seed, augment=aug)
         cfg = RunConfig(tuple(str(d) for d in data), model=model, model_params=_parse_params(model_param),
                         frontend=get_config(frontend, **_parse_params(param)).to_dict(),
-                        segments={"window": window, "hop": None, "pad": "zero"}, labels=labels, corpus=corpus,
+                        segments={"window": window, "hop": None, "pad": pad}, labels=labels, corpus=corpus,
                         protocol=cv, train=train)
     report = run_training(cfg, out_dir, resume=resume)
     _print_report(report)

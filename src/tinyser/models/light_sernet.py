@@ -1,0 +1,58 @@
+"""Light-SERNet V1 (Aftab et al., ICASSP 2022) over time-major MFCC frames.
+
+Input ``(frames, coeffs)`` is reshaped to ``(frames, coeffs, 1)``. Three
+parallel Conv2D(32) paths with kernels (11, 1) (time), (1, 9) (frequency) and
+(3, 3), each with BN + ReLU + AveragePooling2D(2, same), are concatenated into
+96 channels; then Conv 3x3 blocks of 64, 96, 128, 160 filters (BN + ReLU +
+average pooling (2,2), (2,2), (2,1), (2,1)), a 1x1 Conv(320) + BN + ReLU,
+global average pooling, Dropout(0.3) and a softmax Dense. Every kernel has an
+L2(1e-6) penalty.
+
+For 3 s of MFCC at (188, 40) and 7 classes this has 463,335 parameters
+(the issue's "about 463k"); the count does not depend on the number of frames
+(convolutions and global pooling only). At (188, 40) it costs 163 M MACs, its
+full-int8 flatbuffer is ~480 KB and TFLite Micro needs a ~423 KB arena (the
+three 188x40x32 path outputs before pooling), so it does not fit the Nano
+33 BLE Sense's 256 KB of RAM: it is a reference, not a deployment target.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+_PATHS = ((11, 1), (1, 9), (3, 3))
+_BLOCKS = ((64, (2, 2)), (96, (2, 2)), (128, (2, 1)), (160, (2, 1)))
+
+
+def _conv_bn_relu(x, filters, kernel, reg, name):
+    x = layers.Conv2D(filters, kernel, padding="same", use_bias=False,
+                      kernel_regularizer=keras.regularizers.L2(reg), name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build(input_shape, n_classes: int, *, path_filters: int = 32, dropout: float = 0.3,
+          l2: float = 1e-6) -> keras.Model:
+    """Light-SERNet for ``input_shape = (frames, coeffs)``.
+
+    >>> m = build((188, 40), 7)
+    >>> m.output_shape, m.count_params()
+    ((None, 7), 463335)
+    """
+    frames, coeffs = input_shape
+    inp = keras.Input((frames, coeffs), name="features")
+    x = layers.Reshape((frames, coeffs, 1), name="to_image")(inp)
+    paths = []
+    for i, kernel in enumerate(_PATHS):
+        p = _conv_bn_relu(x, path_filters, kernel, l2, f"path{i}")
+        paths.append(layers.AveragePooling2D(2, padding="same", name=f"path{i}_pool")(p))
+    x = layers.Concatenate(name="paths")(paths)
+    for i, (filters, pool) in enumerate(_BLOCKS):
+        x = _conv_bn_relu(x, filters, (3, 3), l2, f"block{i}")
+        x = layers.AveragePooling2D(pool, padding="same", name=f"block{i}_pool")(x)
+    x = _conv_bn_relu(x, 320, (1, 1), l2, "head")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    out = layers.Dense(n_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(l2),
+                       name="probabilities")(x)
+    return keras.Model(inp, out, name="light_sernet")
