@@ -56,3 +56,39 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("TINYSER_CACHE", None)
     else:
         os.environ["TINYSER_CACHE"] = old
+
+
+TOY_FREQS = {"low": 140.0, "mid": 320.0, "high": 700.0}
+
+
+@pytest.fixture(scope="session")
+def toy_manifest(tmp_path_factory) -> Path:
+    """A CSV manifest of 54 generated clips: 3 pitch classes × 6 speakers × 3 takes."""
+    root = tmp_path_factory.mktemp("toy")
+    rows = ["path,label,speaker"]
+    for s in range(6):
+        for label, f in TOY_FREQS.items():
+            for k in range(3):
+                p = write_tone(root / f"s{s}" / f"{label}{k}.wav", 0.6, 16000, freq=f * (1 + 0.03 * s + 0.01 * k))
+                rows.append(f"{p.relative_to(root)},{label},spk{s}")
+    (root / "toy.csv").write_text("\n".join(rows) + "\n")
+    return root / "toy.csv"
+
+
+def toy_config(manifest: Path, **train):
+    from tinyser.experiment import RunConfig
+    from tinyser.training import TrainConfig
+
+    return RunConfig((str(manifest),), model="tiny", protocol="speaker:3", model_params={"width": 0.5},
+                     frontend={"frontend": "mfcc", "n_mfcc": 20},
+                     segments={"window": 0.5, "hop": None, "pad": "zero"},
+                     train=TrainConfig(**{"epochs": 3, "batch_size": 16, "seed": 5, **train}))
+
+
+@pytest.fixture(scope="session")
+def toy_run(toy_manifest, tmp_path_factory) -> tuple[Path, dict]:
+    """A finished 3-fold run on the toy corpus: (run folder, report)."""
+    from tinyser.experiment import run_training
+
+    out = tmp_path_factory.mktemp("runs") / "toy"
+    return out, run_training(toy_config(toy_manifest), out, progress=False)

@@ -170,6 +170,56 @@ def evaluate_cmd(run_dir: Path = typer.Argument(..., help="A finished run folder
     _print_report(load_report(run_dir))
 
 
+@app.command("export")
+@friendly
+def export_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    quant: str = typer.Option("float32,float16,dynamic,int8", help="Comma-separated: float32, float16, dynamic, int8."),
+    fold: int = typer.Option(0, help="Which fold's model to export."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default RUN_DIR/export)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+):
+    """Export a trained model as self-describing .tflite files (+ C arrays for int8)."""
+    from .export import export_run
+
+    for path in export_run(run_dir, [q.strip() for q in quant.split(",") if q.strip()], fold, out_dir, force):
+        out.print(f"wrote {path} ({path.stat().st_size:,} bytes)", highlight=False)
+
+
+@app.command("info")
+@friendly
+def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinyser.")):
+    """Show what a model expects and was trained on: labels, frontend, input quantisation."""
+    from .export import read_metadata
+
+    try:
+        blob = model.read_bytes()
+    except OSError as e:
+        raise TinyserError(f"{model}: cannot read ({e.strerror or e})") from None
+    m = read_metadata(blob, model)
+    fe = {k: v for k, v in m["frontend"].items() if k not in ("frontend", "standardize")}
+    t = m.get("training", {})
+    rows = [("model", f"{m['model']} {m.get('model_params') or ''}".strip()),
+            ("quantization", m["quantization"]), ("size", f"{len(blob):,} bytes"),
+            ("labels", ", ".join(m["labels"])),
+            ("frontend", f"{m['frontend']['frontend']} " + ", ".join(f"{k}={v}" for k, v in fe.items())),
+            ("standardisation", "per-coefficient mean/std of the training data"
+             if m["frontend"].get("standardize") else "none"),
+            ("segments", f"{m['segments']['window']} s windows, hop {m['segments']['hop'] or m['segments']['window']} s"),
+            ("input", f"{m['input']['shape']} {m['input']['dtype']} scale={m['input']['scale']:.6g} "
+                      f"zero_point={m['input']['zero_point']}"),
+            ("output", f"{m['output']['shape']} {m['output']['dtype']}"),
+            ("MACs / params", f"{m.get('macs', 0):,} / {m.get('params', 0):,}"),
+            ("trained on", f"{', '.join(t.get('data', []))} ({t.get('label_scheme')}), protocol {t.get('protocol')}, "
+                           f"fold {t.get('fold')}"),
+            ("fold test scores", ", ".join(f"{k.upper()} {100 * v:.1f}" for k, v in t.get("fold_scores", {}).items())),
+            ("tinyser", m.get("tinyser", "?"))]
+    table = Table(show_header=False, title=str(model))
+    for k, v in rows:
+        table.add_row(k, str(v))
+    out.print(table)
+
+
 def _print_report(r: dict) -> None:
     p = r["protocol"]
     kind = "speaker-independent" if p["speaker_independent"] else "random clips (speakers shared)"

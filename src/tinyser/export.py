@@ -1,0 +1,212 @@
+"""Self-describing TFLite models: export a trained fold in float32, float16,
+dynamic-range and full-int8 form, with everything needed to run it (labels,
+the full frontend with its standardisation, segment length, input
+quantisation, training summary) stored in the flatbuffer's metadata under
+the name ``tinyser``; and C arrays of a model for TFLite Micro.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import __version__
+from .cache import atomic_write
+from .errors import ConfigError, TinyserError
+
+METADATA_NAME = "tinyser"
+METADATA_FORMAT = 1
+
+
+def embed_metadata(model_bytes: bytes, meta: dict) -> bytes:
+    """Return the flatbuffer with ``meta`` (JSON) stored as metadata ``tinyser``
+    (replacing an earlier one). Interpreters ignore metadata they do not know.
+
+    >>> read_metadata(embed_metadata(blob, {"labels": ["a"]}))["labels"]   # doctest: +SKIP
+    ['a']
+    """
+    from tensorflow.lite.python import schema_py_generated as fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != METADATA_NAME]
+    buf = fb.BufferT()
+    buf.data = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8).tolist()
+    model.buffers.append(buf)
+    entry = fb.MetadataT()
+    entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def read_metadata(model_bytes: bytes, path: str | os.PathLike | None = None) -> dict:
+    """The ``tinyser`` metadata of a flatbuffer; TinyserError if it has none."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    where = f"{path}: " if path else ""
+    try:
+        model = fb.Model.GetRootAs(model_bytes, 0)
+        entries = [model.Metadata(i) for i in range(model.MetadataLength())]
+    except Exception:
+        raise TinyserError(f"{where}not a TFLite model") from None
+    for m in entries:
+        if _name(m.Name()) == METADATA_NAME:
+            data = model.Buffers(m.Buffer()).DataAsNumpy()
+            return json.loads(bytes(data).decode())
+    raise TinyserError(f"{where}no tinyser metadata (export models with `tinyser export`)")
+
+
+def _name(n) -> str:
+    return n.decode() if isinstance(n, bytes) else str(n)
+
+
+def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "float16", "dynamic", "int8"),
+               fold: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False) -> list[Path]:
+    """Export one fold's model of a finished run as ``.tflite`` files (one per
+    quantisation) plus, for int8, ``model_data.h/.cc`` and the op list.
+
+    Full-int8 is calibrated on the fold's own training clips, standardised by
+    the fold's frontend. Existing files are kept unless ``overwrite``.
+
+    >>> export_run("runs/emodb-tiny", ["int8"])   # doctest: +SKIP
+    [PosixPath('runs/emodb-tiny/export/tiny-int8.tflite')]
+    """
+    from .tflite import QUANT_MODES, convert
+
+    bad = [q for q in quants if q not in QUANT_MODES]
+    if bad:
+        raise ConfigError(f"unknown quantisation {', '.join(bad)}; choose from {', '.join(QUANT_MODES)}")
+    fold_data = load_fold(run_dir, fold)
+    out = Path(out) if out else Path(run_dir) / "export"
+    targets = {q: out / f"{fold_data.config.model}-{q}.tflite" for q in quants}
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not overwrite:
+        raise TinyserError(f"{existing[0]}: already exists; pass --force to overwrite")
+    written = []
+    for quant, path in targets.items():
+        blob = convert(fold_data.model, quant, fold_data.representative() if quant == "int8" else None)
+        blob = embed_metadata(blob, fold_data.metadata(quant, blob))
+        atomic_write(path, lambda f: f.write(blob))
+        written.append(path)
+        if quant == "int8":
+            written += write_c_arrays(blob, out / "c")
+    return written
+
+
+class FoldModel:
+    """A trained fold of a run: its Keras model, frontend, data split and config."""
+
+    def __init__(self, run_dir: Path, fold: int):
+        import keras
+
+        from .experiment import RunConfig, load_report
+        from .features import Frontend
+
+        self.run_dir, self.fold = run_dir, fold
+        folder = run_dir / f"fold_{fold:02d}"
+        if not (folder / "model.keras").exists():
+            raise TinyserError(f"{run_dir}: fold {fold} has no trained model (is the run finished?)")
+        self.report = load_report(run_dir)
+        self.config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+        self.frontend = Frontend.from_json((folder / "frontend.json").read_text())
+        self.model = keras.models.load_model(folder / "model.keras", compile=False)
+        self.split = next(f for f in self.report["folds"] if f["fold"] == fold)
+        self._features = None
+
+    def features(self):
+        """The run's feature set (from the feature cache)."""
+        if self._features is None:
+            from .experiment import _features
+            self._features = _features(self.config, progress=False)
+        return self._features
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standardised inputs, class indices and clip indices of this fold's train/val/test part."""
+        fs = self.features()
+        wanted = {c: i for i, c in enumerate(fs.clip_ids)}
+        clips = np.array([wanted[c] for c in self.split["clips"][name] if c in wanted], dtype=np.int64)
+        seg = np.flatnonzero(np.isin(fs.clip_index, clips))
+        return self.frontend.standardize(fs.features[seg]), fs.y[seg], fs.clip_index[seg]
+
+    def representative(self, n: int = 300) -> np.ndarray:
+        x, _, _ = self.part("train")
+        return x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
+
+    def metadata(self, quant: str, blob: bytes) -> dict:
+        from .models import count_macs, count_params
+        from .tflite import LiteRTModel
+
+        m = LiteRTModel(blob)
+        seg = self.config.segments
+        return {
+            "format": METADATA_FORMAT, "tinyser": __version__, "model": self.config.model,
+            "model_params": self.config.model_params, "quantization": quant,
+            "labels": self.report["labels"], "frontend": self.frontend.to_dict(), "segments": seg,
+            "sample_rate": self.frontend.config.sample_rate,
+            "input": _tensor_meta(m.input_details), "output": _tensor_meta(m.output_details),
+            "params": count_params(self.model), "macs": count_macs(self.model),
+            "training": {"data": list(self.config.data), "label_scheme": self.config.labels,
+                         "protocol": self.config.protocol, "fold": self.fold,
+                         "speakers": self.split["speakers"],
+                         "fold_scores": {k: self.split[k] for k in ("ua", "wa", "f1")},
+                         "run_scores": {k: self.report[k] for k in ("ua", "wa", "f1")}},
+        }
+
+
+def load_fold(run_dir: str | os.PathLike, fold: int = 0) -> FoldModel:
+    """Load a trained fold of a run folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise TinyserError(f"{run_dir}: not a tinyser run folder (no config.json)")
+    return FoldModel(run_dir, fold)
+
+
+def _tensor_meta(d: dict) -> dict:
+    scale, zero = d.get("quantization", (0.0, 0))
+    return {"shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
+            "scale": float(scale), "zero_point": int(zero)}
+
+
+def write_c_arrays(model_bytes: bytes, folder: str | os.PathLike, name: str = "g_model") -> list[Path]:
+    """``model_data.h/.cc`` (16-byte aligned array) and ``model_ops.h`` (a
+    MicroMutableOpResolver holding exactly the model's ops) for TFLite Micro.
+
+    >>> write_c_arrays(blob, "out/c")   # doctest: +SKIP
+    [PosixPath('out/c/model_data.h'), PosixPath('out/c/model_data.cc'), PosixPath('out/c/model_ops.h')]
+    """
+    from .tflite import model_ops
+
+    folder = Path(folder)
+    ops = model_ops(model_bytes)
+    rows = [", ".join(f"0x{b:02x}" for b in model_bytes[i:i + 16]) for i in range(0, len(model_bytes), 16)]
+    header = (f"// Generated by tinyser {__version__}. The model's ops: {', '.join(ops)}.\n"
+              "#pragma once\n#include <cstdint>\n\n"
+              f"extern const unsigned char {name}[];\nextern const unsigned int {name}_len;\n")
+    source = (f"// Generated by tinyser {__version__}.\n#include \"model_data.h\"\n\n"
+              f"alignas(16) const unsigned char {name}[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
+              f"const unsigned int {name}_len = {len(model_bytes)};\n")
+    adds = "\n".join(f"  if (resolver.Add{_resolver_method(op)}() != kTfLiteOk) return kTfLiteError;" for op in ops)
+    resolver = (f"// Generated by tinyser {__version__}: exactly the ops the model uses.\n#pragma once\n"
+                "#include \"tensorflow/lite/micro/micro_mutable_op_resolver.h\"\n\n"
+                f"constexpr int kTinyserOpCount = {len(ops)};\n"
+                "using TinyserOpResolver = tflite::MicroMutableOpResolver<kTinyserOpCount>;\n\n"
+                "inline TfLiteStatus RegisterTinyserOps(TinyserOpResolver& resolver) {\n"
+                f"{adds}\n  return kTfLiteOk;\n}}\n")
+    paths = [folder / "model_data.h", folder / "model_data.cc", folder / "model_ops.h"]
+    for path, text in zip(paths, (header, source, resolver)):
+        atomic_write(path, lambda f, t=text: f.write(t.encode()))
+    return paths
+
+
+# MicroMutableOpResolver method names that are not the CamelCase of the op name
+_RESOLVER_EXCEPTIONS = {"CONV_2D": "Conv2D", "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
+                        "AVERAGE_POOL_2D": "AveragePool2D", "MAX_POOL_2D": "MaxPool2D",
+                        "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTM"}
+
+
+def _resolver_method(op: str) -> str:
+    """``FULLY_CONNECTED`` -> ``FullyConnected`` (MicroMutableOpResolver::AddFullyConnected)."""
+    return _RESOLVER_EXCEPTIONS.get(op) or "".join(w.capitalize() for w in op.split("_"))

@@ -1,0 +1,82 @@
+"""Exported models describe themselves, refuse foreign features and run under TFLite Micro."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tinyser.cli import app
+from tinyser.errors import ConfigError, TinyserError
+from tinyser.export import export_run, load_fold, read_metadata
+from tinyser.features import Frontend, get_config
+from tinyser.inference import load_model
+from tinyser.tflite import LiteRTModel, TFLMModel, is_tflm_compatible
+
+
+@pytest.fixture(scope="module")
+def exported(toy_run, tmp_path_factory):
+    run, _ = toy_run
+    out = tmp_path_factory.mktemp("export")
+    paths = export_run(run, ["float32", "dynamic", "int8"], fold=0, out=out)
+    return run, out, paths
+
+
+def test_export_writes_variants_and_c_arrays(exported):
+    _, out, paths = exported
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["tiny-float32.tflite", "tiny-dynamic.tflite", "tiny-int8.tflite", "model_data.h",
+                            "model_data.cc", "model_ops.h"])
+    cc = (out / "c" / "model_data.cc").read_text()
+    assert "alignas(16)" in cc and f"g_model_len = {(out / 'tiny-int8.tflite').stat().st_size}" in cc
+    ops = (out / "c" / "model_ops.h").read_text()
+    assert "AddConv2D" in ops and "AddDepthwiseConv2D" in ops and "AddFullyConnected" in ops
+
+
+def test_metadata_and_info_show_labels_and_frontend(exported):
+    run, out, _ = exported
+    meta = read_metadata((out / "tiny-int8.tflite").read_bytes())
+    assert meta["labels"] == ["high", "low", "mid"] and meta["quantization"] == "int8"
+    assert meta["frontend"]["frontend"] == "mfcc" and meta["frontend"]["n_mfcc"] == 20
+    assert len(meta["frontend"]["standardize"]["mean"]) == 20
+    assert meta["input"]["dtype"] == "int8" and meta["input"]["scale"] > 0
+    r = CliRunner().invoke(app, ["info", str(out / "tiny-int8.tflite")])
+    assert r.exit_code == 0 and "high, low, mid" in r.output and "mfcc" in r.output
+    with pytest.raises(TinyserError, match="already exists"):
+        export_run(run, ["int8"], fold=0, out=out)
+
+
+def test_frontend_mismatch_is_refused(exported):
+    _, out, _ = exported
+    model = load_model(out / "tiny-float32.tflite")
+    audio = np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32) * 0.1
+    good = model.frontend.features(audio)
+    assert model.predict_features(good, frontend=model.frontend).shape == (2, 3)
+    other = Frontend(get_config("mfcc", n_mfcc=20, n_mels=32))
+    with pytest.raises(ConfigError, match="different frontend"):
+        model.predict_features(other.features(audio), frontend=other)
+    with pytest.raises(ConfigError, match="do not fit"):
+        model.predict_features(Frontend(get_config("logmel")).features(audio))
+
+
+def test_int8_runs_in_tflite_micro_like_reference_kernels(exported):
+    run, out, _ = exported
+    blob = (out / "tiny-int8.tflite").read_bytes()
+    assert is_tflm_compatible(blob) == (True, "ok")
+    x, _, _ = load_fold(run, 0).part("test")
+    ref, micro = LiteRTModel(blob, reference=True), TFLMModel(blob)
+    for row in x[:8]:
+        q = ref.quantise(row[None])
+        assert np.max(np.abs(ref.predict_raw(q).astype(int) - micro.predict_raw(q).astype(int))) <= 1
+
+
+def test_dynamic_range_is_not_for_tflite_micro(exported):
+    _, out, _ = exported
+    ok, reason = is_tflm_compatible((out / "tiny-dynamic.tflite").read_bytes())
+    assert not ok and "dynamic-range" in reason
+
+
+def test_model_without_metadata_is_refused(tmp_path):
+    p = tmp_path / "x.tflite"
+    p.write_bytes(b"not a model at all")
+    r = CliRunner().invoke(app, ["info", str(p)])
+    assert r.exit_code == 1 and "not a TFLite model" in r.stderr
