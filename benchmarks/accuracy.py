@@ -32,17 +32,17 @@ BUDGET = {"light_sernet": (15, 6), "tiny": (40, 10), "lstm": (20, 6), "cnn1d": (
 FRONTEND = {"cnn1d": "stats"}  # the others read mfcc frames
 
 EXPERIMENTS = [
-    # name, corpus, labels, model, protocol
-    ("emodb-light_sernet-random10", "emodb", "native", "light_sernet", "random:10"),
-    ("emodb-light_sernet-loso", "emodb", "native", "light_sernet", "speaker"),
-    ("emodb-tiny-random10", "emodb", "native", "tiny", "random:10"),
+    # name, corpus, labels, model, protocol (speaker-independent ones first)
     ("emodb-tiny-loso", "emodb", "native", "tiny", "speaker"),
+    ("emodb-light_sernet-loso", "emodb", "native", "light_sernet", "speaker"),
     ("emodb-cnn1d-loso", "emodb", "native", "cnn1d", "speaker"),
-    ("ravdess-light_sernet-speaker5", "ravdess", "native", "light_sernet", "speaker:5"),
     ("ravdess-tiny-speaker5", "ravdess", "native", "tiny", "speaker:5"),
+    ("ravdess-light_sernet-speaker5", "ravdess", "native", "light_sernet", "speaker:5"),
     ("ravdess-lstm-speaker5", "ravdess", "native", "lstm", "speaker:5"),
     ("ravdess-lstm-4class-speaker5", "ravdess", "4class", "lstm", "speaker:5"),
     ("ravdess-lstm-valence3-speaker5", "ravdess", "valence3", "lstm", "speaker:5"),
+    ("emodb-light_sernet-random10", "emodb", "native", "light_sernet", "random:10"),
+    ("emodb-tiny-random10", "emodb", "native", "tiny", "random:10"),
 ]
 SEGMENTS = {"window": 3.0, "hop": None, "pad": "drop"}  # Light-SERNet's 3 s input; tails dropped
 
@@ -132,10 +132,13 @@ def main():
     ap.add_argument("--runs", type=Path, default=Path("runs/accuracy"))
     ap.add_argument("--only", nargs="*", help="names of experiments to run")
     args = ap.parse_args()
-    rows = [run(name, args.data, args.runs, *spec) for name, *spec in EXPERIMENTS
-            if not args.only or name in args.only]
-    _report.write("results", {"machine": _report.machine(), "experiments": rows}, markdown(rows),
-                  page="results.md")
+    rows = []
+    for name, *spec in EXPERIMENTS:
+        if not args.only or name in args.only:
+            rows.append(run(name, args.data, args.runs, *spec))
+            # written after every experiment, so an interrupted benchmark still leaves its results
+            _report.write("results", {"machine": _report.machine(), "experiments": rows}, markdown(rows),
+                          page="results.md")
     print(markdown(rows))
 
 
