@@ -80,3 +80,23 @@ def test_model_without_metadata_is_refused(tmp_path):
     p.write_bytes(b"not a model at all")
     r = CliRunner().invoke(app, ["info", str(p)])
     assert r.exit_code == 1 and "not a TFLite model" in r.stderr
+
+
+def test_benchmark_compares_all_variants(toy_run, tmp_path):
+    import shutil
+
+    from tinyser.benchmark import benchmark_run, write_benchmark
+
+    run = tmp_path / "run"
+    shutil.copytree(toy_run[0], run)
+    result = benchmark_run(run, fold=0, repeats=100, micro_clips=6)
+    by = {v["quantization"]: v for v in result["variants"]}
+    assert set(by) == {"float32", "float16", "dynamic", "int8"}
+    assert by["float32"]["agreement_with_float32"] == 1.0
+    assert by["int8"]["bytes"] < by["float32"]["bytes"]
+    assert by["dynamic"]["tflm"].startswith("not runnable on TFLite Micro")
+    assert by["int8"]["tflm"] == "runs" and by["int8"]["arena_bytes"] > 0
+    assert by["int8"]["micro_max_lsb_diff"] <= 1 and by["int8"]["micro_clips"] == 6
+    assert all(v["latency_ms"] > 0 and v["macs"] > 0 for v in by.values())
+    json_path, md_path = write_benchmark(result, run)
+    assert "| int8 |" in md_path.read_text() and json_path.exists()

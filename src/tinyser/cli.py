@@ -220,6 +220,21 @@ def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinys
     out.print(table)
 
 
+@app.command("benchmark")
+@friendly
+def benchmark_cmd(
+    runs: List[Path] = typer.Argument(..., help="Run folder(s); their models are exported if needed."),
+    fold: int = typer.Option(0, help="Which fold's model (scored on that fold's test clips)."),
+):
+    """Compare float32 / float16 / dynamic / full-int8: size, UA/WA/F1, agreement, latency, TFLite Micro arena."""
+    from .benchmark import benchmark_many, markdown, write_benchmark
+
+    for result in benchmark_many(runs, fold):
+        json_path, md_path = write_benchmark(result, result["run"])
+        out.print(markdown(result), highlight=False)
+        out.print(f"wrote {json_path} and {md_path}", highlight=False)
+
+
 def _print_report(r: dict) -> None:
     p = r["protocol"]
     kind = "speaker-independent" if p["speaker_independent"] else "random clips (speakers shared)"

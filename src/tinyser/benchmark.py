@@ -1,0 +1,139 @@
+"""The comparison table of a model's TFLite variants: size, accuracy, agreement
+with the float model, host latency, MACs, and for full-int8 a TFLite Micro run
+(agreement with LiteRT's reference kernels, smallest working arena).
+
+Every variant is scored on the same clips: for a run folder, the test part of
+the exported fold (never seen in training or model selection).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .cache import atomic_write
+from .errors import TinyserError
+from .metrics import scores
+from .training import clip_labels, clip_predictions
+
+QUANTS = ("float32", "float16", "dynamic", "int8")
+
+
+def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100, micro_clips: int = 40,
+                  progress: bool = True) -> dict:
+    """Export (if needed) and compare all four variants of a run's fold.
+
+    ``micro_clips`` test clips are also run through TFLite Micro and LiteRT's
+    reference kernels (slow, reference C kernels on the host).
+
+    >>> benchmark_run("runs/emodb-tiny")["variants"][-1]["arena_bytes"]   # doctest: +SKIP
+    54272
+    """
+    from .export import export_run, load_fold
+
+    run_dir = Path(run_dir)
+    fm = load_fold(run_dir, fold)
+    out = run_dir / "export"
+    missing = [q for q in QUANTS if not (out / f"{fm.config.model}-{q}.tflite").exists()]
+    if missing:
+        export_run(run_dir, missing, fold, out)
+    x, y, clip = fm.part("test")
+    rows = [_variant(out / f"{fm.config.model}-{q}.tflite", x, y, clip, fm.report["labels"], repeats, micro_clips)
+            for q in QUANTS]
+    float_pred = np.array(rows[QUANTS.index("float32")]["_pred"])
+    for r in rows:
+        r["agreement_with_float32"] = float(np.mean(np.array(r["_pred"]) == float_pred))
+    for r in rows:
+        del r["_pred"]
+    return {"run": str(run_dir), "fold": fold, "model": fm.config.model, "labels": fm.report["labels"],
+            "test_clips": int(len(np.unique(clip))), "test_speakers": fm.split["speakers"]["test"],
+            "protocol": fm.config.protocol, "variants": rows}
+
+
+def _variant(path: Path, x, y, clip, labels, repeats: int, micro_clips: int) -> dict:
+    from .export import read_metadata
+    from .tflite import LiteRTModel, is_tflm_compatible
+
+    blob = path.read_bytes()
+    meta = read_metadata(blob, path)
+    model = LiteRTModel(blob, num_threads=1)
+    ids, proba = clip_predictions(model.predict(x), clip)
+    pred = proba.argmax(1)
+    s = scores(clip_labels(y, clip), pred, labels)
+    row = {"file": path.name, "quantization": meta["quantization"], "bytes": len(blob),
+           "ua": s["ua"], "wa": s["wa"], "f1": s["f1"], "macs": meta.get("macs"),
+           "latency_ms": _latency(model, x[0], repeats), "_pred": pred.tolist()}
+    ok, reason = is_tflm_compatible(blob)
+    row["tflm"] = "runs" if ok else f"not runnable on TFLite Micro: {reason}"
+    if ok and meta["quantization"] == "int8":
+        row.update(_micro(blob, x, micro_clips))
+    return row
+
+
+def _latency(model, row: np.ndarray, repeats: int) -> float:
+    """Median milliseconds of one invoke (1 thread) after a warm-up, over ``repeats`` runs."""
+    q = model.quantise(row[None])
+    for _ in range(5):
+        model.predict_raw(q)
+    times = []
+    for _ in range(max(repeats, 100)):
+        t = time.perf_counter()
+        model.predict_raw(q)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def _micro(blob: bytes, x: np.ndarray, n: int) -> dict:
+    from .tflite import LiteRTModel, TFLMModel, find_arena_size
+
+    arena = find_arena_size(blob)
+    micro, ref = TFLMModel(blob, arena_size=arena + 1024), LiteRTModel(blob, reference=True)
+    rows = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
+    diffs, same = [], []
+    for row in rows:
+        q = ref.quantise(row[None])
+        a, b = micro.predict_raw(q).astype(int), ref.predict_raw(q).astype(int)
+        diffs.append(int(np.max(np.abs(a - b))))
+        same.append(int(a.argmax() == b.argmax()))
+    return {"arena_bytes": arena, "micro_clips": len(rows), "micro_max_lsb_diff": max(diffs),
+            "micro_label_agreement": float(np.mean(same))}
+
+
+def write_benchmark(result: dict, out: str | os.PathLike) -> tuple[Path, Path]:
+    """``benchmark.json`` and ``benchmark.md`` in folder ``out``."""
+    out = Path(out)
+    md = markdown(result)
+    atomic_write(out / "benchmark.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
+    atomic_write(out / "benchmark.md", lambda f: f.write(md.encode()))
+    return out / "benchmark.json", out / "benchmark.md"
+
+
+def markdown(r: dict) -> str:
+    """The variants as a Markdown table."""
+    lines = [f"`{r['model']}` ({r['run']}, fold {r['fold']}, protocol {r['protocol']}): "
+             f"{r['test_clips']} test clips of speakers {', '.join(r['test_speakers'])}.", "",
+             "| variant | size (bytes) | UA % | WA % | F1 % | agrees with float32 | host latency (ms, 1 thread) "
+             "| MACs | TFLite Micro | arena (bytes) | TFLM vs LiteRT reference |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+    for v in r["variants"]:
+        micro = (f"max diff {v['micro_max_lsb_diff']} LSB, labels {100 * v['micro_label_agreement']:.0f} % equal "
+                 f"({v['micro_clips']} clips)") if "arena_bytes" in v else "-"
+        lines.append(f"| {v['quantization']} | {v['bytes']:,} | {100 * v['ua']:.1f} | {100 * v['wa']:.1f} "
+                     f"| {100 * v['f1']:.1f} | {100 * v['agreement_with_float32']:.1f} % | {v['latency_ms']:.2f} "
+                     f"| {v['macs']:,} | {v['tflm']} | {v.get('arena_bytes', '-')} | {micro} |")
+    return "\n".join(lines) + "\n"
+
+
+def benchmark_many(runs: Sequence[str | os.PathLike], fold: int = 0) -> list[dict]:
+    results = []
+    for run in runs:
+        if not (Path(run) / "config.json").exists():
+            raise TinyserError(f"{run}: not a run folder (benchmarking loose .tflite files needs --data; "
+                               "give the run folder the model came from)")
+        results.append(benchmark_run(run, fold))
+    return results
