@@ -247,7 +247,38 @@ def _batch(x, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
     return x, False
 
 
-class LiteRTModel:
+class _Runner:
+    """What both interpreters share: float in, float probabilities out, via the
+    subclass's ``predict_raw`` and ``input_details``/``output_details``."""
+
+    input_details: dict
+    output_details: dict
+    input_shape: tuple[int, ...]
+
+    def quantise(self, x) -> np.ndarray:
+        """Float input(s) in the input tensor's dtype (int8 models: ``round(x / scale) + zero_point``).
+
+        >>> LiteRTModel(blob).quantise(np.zeros((32, 40))).dtype           # doctest: +SKIP
+        dtype('int8')
+        """
+        return _quantise(np.asarray(x, np.float32), self.input_details)
+
+    def predict_raw(self, x):
+        raise NotImplementedError
+
+    def predict(self, x) -> np.ndarray:
+        """Float probabilities for one input ``shape`` -> ``(n_classes,)`` or a batch -> ``(n, n_classes)``.
+
+        >>> LiteRTModel(blob).predict(np.zeros((2, 32, 40))).shape         # doctest: +SKIP
+        (2, 3)
+        """
+        batch, single = _batch(x, self.input_shape)
+        out = np.stack([_dequantise(self.predict_raw(self.quantise(row[None])), self.output_details)[0]
+                        for row in batch])
+        return out[0] if single else out
+
+
+class LiteRTModel(_Runner):
     """A TFLite flatbuffer in the LiteRT interpreter.
 
     ``reference=True`` uses LiteRT's reference kernels (``BUILTIN_REF``), the
@@ -277,14 +308,6 @@ class LiteRTModel:
         self.input_details, self.output_details = ins[0], outs[0]
         self.input_shape = tuple(int(d) for d in self.input_details["shape"][1:])
 
-    def quantise(self, x) -> np.ndarray:
-        """Float input(s) in the input tensor's dtype (int8 models: ``round(x / scale) + zero_point``).
-
-        >>> LiteRTModel(blob).quantise(np.zeros((32, 40))).dtype           # doctest: +SKIP
-        dtype('int8')
-        """
-        return _quantise(np.asarray(x, np.float32), self.input_details)
-
     def predict_raw(self, x: np.ndarray) -> np.ndarray:
         """Run one batch-of-one input already in the input tensor's dtype; the raw output tensor.
 
@@ -295,17 +318,6 @@ class LiteRTModel:
         self._interp.set_tensor(self.input_details["index"], np.asarray(x, self.input_details["dtype"]))
         self._interp.invoke()
         return self._interp.get_tensor(self.output_details["index"]).copy()
-
-    def predict(self, x) -> np.ndarray:
-        """Float probabilities for one input ``shape`` -> ``(n_classes,)`` or a batch -> ``(n, n_classes)``.
-
-        >>> LiteRTModel(blob).predict(np.zeros((2, 32, 40))).shape         # doctest: +SKIP
-        (2, 3)
-        """
-        batch, single = _batch(x, self.input_shape)
-        out = np.stack([_dequantise(self.predict_raw(self.quantise(row[None])), self.output_details)[0]
-                        for row in batch])
-        return out[0] if single else out
 
 
 # --------------------------------------------------------------------------- TFLite Micro
@@ -522,7 +534,7 @@ def arena_fits(model_bytes: bytes, arena_size: int) -> bool:
     return bool(result["fits"])
 
 
-class TFLMModel:
+class TFLMModel(_Runner):
     """A TFLite flatbuffer in the real TFLite Micro interpreter (host build, reference kernels).
 
     ``arena_size=None`` measures the smallest working arena with :func:`find_arena_size`
@@ -561,14 +573,6 @@ class TFLMModel:
         quant = (float(scales[0]), int(zeros[0])) if scales is not None and len(scales) else (0.0, 0)
         return {**detail, "quantization": quant}
 
-    def quantise(self, x) -> np.ndarray:
-        """Float input(s) in the input tensor's dtype (int8 models: ``round(x / scale) + zero_point``).
-
-        >>> TFLMModel(blob).quantise(np.zeros((32, 40))).dtype             # doctest: +SKIP
-        dtype('int8')
-        """
-        return _quantise(np.asarray(x, np.float32), self.input_details)
-
     def arena_used(self) -> int:
         """Arena bytes in use as reported by TFLite Micro's RecordingMicroAllocator (after one invoke).
 
@@ -599,14 +603,3 @@ class TFLMModel:
         finally:
             self._interp.reset()
         return out
-
-    def predict(self, x) -> np.ndarray:
-        """Float probabilities for one input ``shape`` -> ``(n_classes,)`` or a batch -> ``(n, n_classes)``.
-
-        >>> TFLMModel(blob).predict(np.zeros((2, 32, 40))).shape            # doctest: +SKIP
-        (2, 3)
-        """
-        batch, single = _batch(x, self.input_shape)
-        out = np.stack([_dequantise(self.predict_raw(self.quantise(row[None])), self.output_details)[0]
-                        for row in batch])
-        return out[0] if single else out
