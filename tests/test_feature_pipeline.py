@@ -83,3 +83,13 @@ def test_feature_set_round_trip(tmp_path):
     np.testing.assert_array_equal(back.features, fs.features)
     assert back.frontend == fs.frontend and back.clip_ids == fs.clip_ids
     assert back.groups.tolist() == fs.groups.tolist()
+
+
+def test_whole_set_cache_hit_equals_first_run(tmp_path, monkeypatch):
+    recs, cfg = _records(tmp_path, bad=True), get_config("mfcc", n_mfcc=13)
+    first = extract(recs, cfg, SegmentConfig(window=1.0), cache_dir=tmp_path / "c")
+    assert len(list((tmp_path / "c").rglob("sets/*.npz"))) == 1
+    monkeypatch.setattr(cache_mod.FeatureCache, "get", lambda *a: pytest.fail("per-file read on a set hit"))
+    second = extract(recs, cfg, SegmentConfig(window=1.0), cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(first.features, second.features)
+    assert second.clip_index.tolist() == first.clip_index.tolist() and second.failed == first.failed

@@ -128,3 +128,24 @@ class FeatureCache:
         if not (self.dir / "config.json").exists():
             atomic_write(self.dir / "config.json", lambda f: f.write(json.dumps(self.config, indent=1).encode()))
         atomic_write(self._path(key), lambda f: np.save(f, value, allow_pickle=False))
+
+    def get_set(self, key: str) -> list | None:
+        """Per-file results (array, or the reason the file failed) of a whole file set."""
+        try:
+            with np.load(self.dir / "sets" / f"{key}.npz", allow_pickle=False) as z:
+                features, counts = z["features"], z["counts"]
+                reasons = json.loads(str(z["reasons"]))
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
+        ends = np.cumsum(np.maximum(counts, 0))
+        return [reasons[str(i)] if n < 0 else features[end - n:end]
+                for i, (n, end) in enumerate(zip(counts.tolist(), ends.tolist()))]
+
+    def put_set(self, key: str, per_file: list) -> None:
+        arrays = [x for x in per_file if not isinstance(x, str)]
+        if not arrays:
+            return
+        counts = np.array([-1 if isinstance(x, str) else len(x) for x in per_file], np.int64)
+        reasons = {str(i): x for i, x in enumerate(per_file) if isinstance(x, str)}
+        blob = {"features": np.concatenate(arrays), "counts": counts, "reasons": np.array(json.dumps(reasons))}
+        atomic_write(self.dir / "sets" / f"{key}.npz", lambda f: np.savez(f, **blob))

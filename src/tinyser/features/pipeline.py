@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..audio import SegmentConfig, load
-from ..cache import FeatureCache, atomic_write
+from ..cache import FeatureCache, atomic_write, config_digest
 from ..errors import AudioError, TinyserError
 from ..progress import track
 from .base import FrontendConfig
@@ -97,22 +97,50 @@ def extract(records: Sequence, frontend: FrontendConfig, segments: SegmentConfig
 
     Files that cannot be used are listed in ``FeatureSet.failed`` with the
     reason; the rest go on. With the cache on, a re-run reads finished files
-    from disk instead of decoding them.
+    from disk instead of decoding them, and a re-run over the very same files
+    reads one entry for the whole set.
 
     >>> fs = extract(load_dataset("emodb").records, get_config("mfcc"))   # doctest: +SKIP
     """
     key_config = {"frontend": frontend.to_dict(), "segments": segments.to_dict(),
                   "features_version": FEATURES_VERSION}
     cache = FeatureCache(cache_dir, key_config) if use_cache else None
+    set_key = _set_key(cache, records)
+    per_record = cache.get_set(set_key) if set_key else None
+    if per_record is None:
+        per_record = [_record_features(rec.path, frontend, segments, cache)
+                      for rec in track(records, len(records), "features", enabled=progress)]
+        if set_key:
+            cache.put_set(set_key, per_record)
+    if cache is not None:
+        cache.digests.save()
+    return _assemble(records, per_record, frontend, segments, classes)
+
+
+def _set_key(cache: FeatureCache | None, records: Sequence) -> str | None:
+    if cache is None:
+        return None
+    try:
+        return config_digest([cache.key(r.path) for r in records])
+    except OSError:  # a missing file: no set entry; the per-file pass reports it
+        return None
+
+
+def _record_features(path, frontend, segments, cache) -> np.ndarray | str:
+    """The features of one file, or the reason it cannot be used."""
+    try:
+        return _cached_features(path, frontend, segments, cache)
+    except AudioError as e:
+        return e.reason
+    except OSError as e:
+        return f"cannot read file ({e.strerror or e})"
+
+
+def _assemble(records, per_record, frontend, segments, classes) -> FeatureSet:
     feats, labels, groups, clip_index, clip_ids, paths, failed = [], [], [], [], [], [], []
-    for rec in track(records, len(records), "features", enabled=progress):
-        try:
-            x = _cached_features(rec.path, frontend, segments, cache)
-        except AudioError as e:
-            failed.append(Failure(rec.path, e.reason))
-            continue
-        except OSError as e:
-            failed.append(Failure(rec.path, f"cannot read file ({e.strerror or e})"))
+    for rec, x in zip(records, per_record):
+        if isinstance(x, str):
+            failed.append(Failure(str(rec.path), x))
             continue
         feats.append(x)
         n = len(x)
@@ -121,8 +149,6 @@ def extract(records: Sequence, frontend: FrontendConfig, segments: SegmentConfig
         clip_index += [len(clip_ids)] * n
         clip_ids.append(rec.clip_id)
         paths.append(str(rec.path))
-    if cache is not None:
-        cache.digests.save()
     if classes is None:
         classes = sorted(set(labels))
     shape = (0, 0, frontend.n_features)
