@@ -17,7 +17,7 @@ from tinyser.tflite import LiteRTModel, TFLMModel, is_tflm_compatible
 def exported(toy_run, tmp_path_factory):
     run, _ = toy_run
     out = tmp_path_factory.mktemp("export")
-    paths = export_run(run, ["float32", "dynamic", "int8"], fold=0, out=out)
+    paths = export_run(run, ["float32", "dynamic", "int8"], fold=0, out=out, onnx=True)
     return run, out, paths
 
 
@@ -25,7 +25,7 @@ def test_export_writes_variants_and_c_arrays(exported):
     _, out, paths = exported
     names = sorted(p.name for p in paths)
     assert names == sorted(["tiny-float32.tflite", "tiny-dynamic.tflite", "tiny-int8.tflite", "model_data.h",
-                            "model_data.cc", "model_ops.h"])
+                            "model_data.cc", "model_ops.h", "tiny-float32.onnx"])
     cc = (out / "c" / "model_data.cc").read_text()
     assert "alignas(16)" in cc and f"g_model_len = {(out / 'tiny-int8.tflite').stat().st_size}" in cc
     ops = (out / "c" / "model_ops.h").read_text()
@@ -100,3 +100,20 @@ def test_benchmark_compares_all_variants(toy_run, tmp_path):
     assert all(v["latency_ms"] > 0 and v["macs"] > 0 for v in by.values())
     json_path, md_path = write_benchmark(result, run)
     assert "| int8 |" in md_path.read_text() and json_path.exists()
+
+
+def test_onnx_matches_keras_and_carries_metadata(exported):
+    import json
+
+    import onnx
+    import onnxruntime as ort
+
+    run, out, _ = exported
+    proto = onnx.load(str(out / "tiny-float32.onnx"))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["tinyser"])
+    assert meta["labels"] == ["high", "low", "mid"] and meta["frontend"]["frontend"] == "mfcc"
+    fold = load_fold(run, 0)
+    x, _, _ = fold.part("test")
+    session = ort.InferenceSession(str(out / "tiny-float32.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, np.asarray(fold.model(x, training=False)), atol=1e-5)

@@ -178,11 +178,13 @@ def export_cmd(
     fold: int = typer.Option(0, help="Which fold's model to export."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default RUN_DIR/export)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    onnx: bool = typer.Option(True, help="Also write the float model as ONNX (checked with onnxruntime)."),
 ):
-    """Export a trained model as self-describing .tflite files (+ C arrays for int8)."""
+    """Export a trained model as self-describing .tflite files (+ C arrays for int8, + ONNX)."""
     from .export import export_run
 
-    for path in export_run(run_dir, [q.strip() for q in quant.split(",") if q.strip()], fold, out_dir, force):
+    quants = [q.strip() for q in quant.split(",") if q.strip()]
+    for path in export_run(run_dir, quants, fold, out_dir, force, onnx=onnx):
         out.print(f"wrote {path} ({path.stat().st_size:,} bytes)", highlight=False)
 
 

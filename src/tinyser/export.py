@@ -64,9 +64,11 @@ def _name(n) -> str:
 
 
 def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "float16", "dynamic", "int8"),
-               fold: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False) -> list[Path]:
+               fold: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
+               onnx: bool = False) -> list[Path]:
     """Export one fold's model of a finished run as ``.tflite`` files (one per
-    quantisation) plus, for int8, ``model_data.h/.cc`` and the op list.
+    quantisation) plus, for int8, ``model_data.h/.cc`` and the op list, and
+    with ``onnx`` the float model as ONNX (checked against onnxruntime).
 
     Full-int8 is calibrated on the fold's own training clips, standardised by
     the fold's frontend. Existing files are kept unless ``overwrite``.
@@ -82,7 +84,8 @@ def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "
     fold_data = load_fold(run_dir, fold)
     out = Path(out) if out else Path(run_dir) / "export"
     targets = {q: out / f"{fold_data.config.model}-{q}.tflite" for q in quants}
-    existing = [str(p) for p in targets.values() if p.exists()]
+    onnx_path = out / f"{fold_data.config.model}-float32.onnx"
+    existing = [str(p) for p in [*targets.values(), *([onnx_path] if onnx else [])] if p.exists()]
     if existing and not overwrite:
         raise TinyserError(f"{existing[0]}: already exists; pass --force to overwrite")
     written = []
@@ -93,7 +96,37 @@ def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "
         written.append(path)
         if quant == "int8":
             written += write_c_arrays(blob, out / "c")
+    if onnx:
+        written.append(export_onnx(fold_data, onnx_path))
     return written
+
+
+def export_onnx(fold_data: "FoldModel", path: Path, atol: float = 1e-4) -> Path:
+    """The float model as ONNX (tf2onnx), metadata ``tinyser`` in its
+    metadata_props; refused unless onnxruntime reproduces Keras' outputs."""
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    model = fold_data.model
+    spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="features"),)
+
+    @tf.autograph.experimental.do_not_convert
+    def forward(x):
+        return model(x, training=False)
+
+    proto, _ = tf2onnx.convert.from_function(tf.function(forward), input_signature=spec, opset=17)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_NAME, json.dumps(fold_data.metadata("float32", None), sort_keys=True)
+    blob = proto.SerializeToString()
+    x = fold_data.representative(16)
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    diff = float(np.max(np.abs(session.run(None, {session.get_inputs()[0].name: x})[0] -
+                                np.asarray(model(x, training=False)))))
+    if diff > atol:
+        raise TinyserError(f"{path}: ONNX outputs differ from Keras by {diff:.2g} (> {atol})")
+    atomic_write(path, lambda f: f.write(blob))
+    return path
 
 
 class FoldModel:
@@ -135,18 +168,26 @@ class FoldModel:
         x, _, _ = self.part("train")
         return x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
 
-    def metadata(self, quant: str, blob: bytes) -> dict:
+    def metadata(self, quant: str, blob: bytes | None) -> dict:
+        """What the exported file must say about itself (``blob``: the .tflite, for its tensors)."""
         from .models import count_macs, count_params
         from .tflite import LiteRTModel
 
-        m = LiteRTModel(blob)
         seg = self.config.segments
+        if blob is None:  # ONNX: float input and output
+            shape = [1, *self.model.input_shape[1:]]
+            tensors = {"input": {"shape": shape, "dtype": "float32", "scale": 0.0, "zero_point": 0},
+                       "output": {"shape": [1, len(self.report["labels"])], "dtype": "float32", "scale": 0.0,
+                                  "zero_point": 0}}
+        else:
+            m = LiteRTModel(blob)
+            tensors = {"input": _tensor_meta(m.input_details), "output": _tensor_meta(m.output_details)}
         return {
             "format": METADATA_FORMAT, "tinyser": __version__, "model": self.config.model,
             "model_params": self.config.model_params, "quantization": quant,
             "labels": self.report["labels"], "frontend": self.frontend.to_dict(), "segments": seg,
             "sample_rate": self.frontend.config.sample_rate,
-            "input": _tensor_meta(m.input_details), "output": _tensor_meta(m.output_details),
+            **tensors,
             "params": count_params(self.model), "macs": count_macs(self.model),
             "training": {"data": list(self.config.data), "label_scheme": self.config.labels,
                          "protocol": self.config.protocol, "fold": self.fold,
