@@ -24,8 +24,7 @@ from .training import clip_labels, clip_predictions
 QUANTS = ("float32", "float16", "dynamic", "int8")
 
 
-def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100, micro_clips: int = 40,
-                  progress: bool = True) -> dict:
+def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100, micro_clips: int = 40) -> dict:
     """Export (if needed) and compare all four variants of a run's fold.
 
     ``micro_clips`` test clips are also run through TFLite Micro and LiteRT's
@@ -34,11 +33,11 @@ def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100,
     >>> benchmark_run("runs/emodb-tiny")["variants"][-1]["arena_bytes"]   # doctest: +SKIP
     54272
     """
-    from .export import export_run, load_fold
+    from .export import default_export_dir, export_run, load_fold
 
     run_dir = Path(run_dir)
     fm = load_fold(run_dir, fold)
-    out = run_dir / "export"
+    out = default_export_dir(run_dir, fold)
     missing = [q for q in QUANTS if not (out / f"{fm.config.model}-{q}.tflite").exists()]
     if missing:
         export_run(run_dir, missing, fold, out)

@@ -176,7 +176,7 @@ def export_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
     quant: str = typer.Option("float32,float16,dynamic,int8", help="Comma-separated: float32, float16, dynamic, int8."),
     fold: int = typer.Option(0, help="Which fold's model to export."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default RUN_DIR/export)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default RUN_DIR/export/fold_NN)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
     onnx: bool = typer.Option(True, help="Also write the float model as ONNX (checked with onnxruntime)."),
 ):
@@ -230,9 +230,10 @@ def benchmark_cmd(
 ):
     """Compare float32 / float16 / dynamic / full-int8: size, UA/WA/F1, agreement, latency, TFLite Micro arena."""
     from .benchmark import benchmark_many, markdown, write_benchmark
+    from .export import default_export_dir
 
     for result in benchmark_many(runs, fold):
-        json_path, md_path = write_benchmark(result, result["run"])
+        json_path, md_path = write_benchmark(result, default_export_dir(result["run"], fold))
         out.print(markdown(result), highlight=False)
         out.print(f"wrote {json_path} and {md_path}", highlight=False)
 

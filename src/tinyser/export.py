@@ -74,7 +74,7 @@ def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "
     the fold's frontend. Existing files are kept unless ``overwrite``.
 
     >>> export_run("runs/emodb-tiny", ["int8"])   # doctest: +SKIP
-    [PosixPath('runs/emodb-tiny/export/tiny-int8.tflite')]
+    [PosixPath('runs/emodb-tiny/export/fold_00/tiny-int8.tflite')]
     """
     from .tflite import QUANT_MODES, convert
 
@@ -82,7 +82,7 @@ def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "
     if bad:
         raise ConfigError(f"unknown quantisation {', '.join(bad)}; choose from {', '.join(QUANT_MODES)}")
     fold_data = load_fold(run_dir, fold)
-    out = Path(out) if out else Path(run_dir) / "export"
+    out = Path(out) if out else default_export_dir(run_dir, fold)
     targets = {q: out / f"{fold_data.config.model}-{q}.tflite" for q in quants}
     onnx_path = out / f"{fold_data.config.model}-float32.onnx"
     existing = [str(p) for p in [*targets.values(), *([onnx_path] if onnx else [])] if p.exists()]
@@ -195,6 +195,11 @@ class FoldModel:
                          "fold_scores": {k: self.split[k] for k in ("ua", "wa", "f1")},
                          "run_scores": {k: self.report[k] for k in ("ua", "wa", "f1")}},
         }
+
+
+def default_export_dir(run_dir: str | os.PathLike, fold: int) -> Path:
+    """Where a fold's exported files go unless told otherwise: ``RUN/export/fold_NN``."""
+    return Path(run_dir) / "export" / f"fold_{fold:02d}"
 
 
 def load_fold(run_dir: str | os.PathLike, fold: int = 0) -> FoldModel:
