@@ -29,7 +29,7 @@ def test_export_writes_variants_and_c_arrays(exported):
     cc = (out / "c" / "model_data.cc").read_text()
     assert "alignas(16)" in cc and f"g_model_len = {(out / 'tiny-int8.tflite').stat().st_size}" in cc
     ops = (out / "c" / "model_ops.h").read_text()
-    assert "AddConv2D" in ops and "AddDepthwiseConv2D" in ops and "AddFullyConnected" in ops
+    assert all(f"Add{op}()" in ops for op in ("Conv2D", "AveragePool2D", "Concatenation", "FullyConnected", "Softmax"))
 
 
 def test_metadata_and_info_show_labels_and_frontend(exported):

@@ -20,6 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from ..errors import ConfigError
+
 _PATHS = ((11, 1), (1, 9), (3, 3))
 _BLOCKS = ((64, (2, 2)), (96, (2, 2)), (128, (2, 1)), (160, (2, 1)))
 
@@ -31,28 +33,42 @@ def _conv_bn_relu(x, filters, kernel, reg, name):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build(input_shape, n_classes: int, *, path_filters: int = 32, dropout: float = 0.3,
-          l2: float = 1e-6) -> keras.Model:
+def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, dropout: float = 0.3,
+          l2: float = 1e-6, name: str = "light_sernet") -> keras.Model:
     """Light-SERNet for ``input_shape = (frames, coeffs)``.
+
+    ``width`` scales every layer's filters (1.0: the paper's 32-filter paths);
+    ``input_pool`` (e.g. ``(2, 2)``) average-pools the MFCC image first, which
+    divides the MACs and the activation memory by its area. Both exist for the
+    microcontroller-sized ``tiny`` variant.
 
     >>> m = build((188, 40), 7)
     >>> m.output_shape, m.count_params()
     ((None, 7), 463335)
     """
+    if not float(width) > 0:
+        raise ConfigError(f"{name}: width must be > 0, got {width!r}")
     frames, coeffs = input_shape
     inp = keras.Input((frames, coeffs), name="features")
     x = layers.Reshape((frames, coeffs, 1), name="to_image")(inp)
+    if input_pool:
+        x = layers.AveragePooling2D(tuple(input_pool), padding="same", name="input_pool")(x)
     paths = []
     for i, kernel in enumerate(_PATHS):
-        p = _conv_bn_relu(x, path_filters, kernel, l2, f"path{i}")
+        p = _conv_bn_relu(x, _scaled(32, width), kernel, l2, f"path{i}")
         paths.append(layers.AveragePooling2D(2, padding="same", name=f"path{i}_pool")(p))
     x = layers.Concatenate(name="paths")(paths)
     for i, (filters, pool) in enumerate(_BLOCKS):
-        x = _conv_bn_relu(x, filters, (3, 3), l2, f"block{i}")
+        x = _conv_bn_relu(x, _scaled(filters, width), (3, 3), l2, f"block{i}")
         x = layers.AveragePooling2D(pool, padding="same", name=f"block{i}_pool")(x)
-    x = _conv_bn_relu(x, 320, (1, 1), l2, "head")
+    x = _conv_bn_relu(x, _scaled(320, width), (1, 1), l2, "head")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     out = layers.Dense(n_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(l2),
                        name="probabilities")(x)
-    return keras.Model(inp, out, name="light_sernet")
+    return keras.Model(inp, out, name=name)
+
+
+def _scaled(filters: int, width: float) -> int:
+    """``filters * width``, at least 4 (multiples of 4 suit CMSIS-NN's int8 SIMD)."""
+    return max(4, int(round(filters * width / 4)) * 4)
