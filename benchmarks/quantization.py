@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
 from tinyser.benchmark import benchmark_run, markdown  # noqa: E402
-from tinyser.export import default_export_dir, export_run, load_fold  # noqa: E402
+from tinyser.export import ensure_exported, load_fold  # noqa: E402
 from tinyser.metrics import scores  # noqa: E402
 from tinyser.tflite import LiteRTModel  # noqa: E402
 from tinyser.training import clip_labels, clip_predictions  # noqa: E402
@@ -33,15 +33,12 @@ def all_folds_float_vs_int8(run: Path) -> dict:
     n_folds = len(load_fold(run, 0).report["folds"])
     for k in range(n_folds):
         fm = load_fold(run, k)
-        out = default_export_dir(run, k)
-        missing = [q for q in preds if not (out / f"{fm.config.model}-{q}.tflite").exists()]
-        if missing:
-            export_run(run, missing, k, out)
+        paths = ensure_exported(fm, list(preds))
         x, y, clip = fm.part("test")
         labels = fm.report["labels"]
         truth.append(clip_labels(y, clip))
         for q in preds:
-            model = LiteRTModel((out / f"{fm.config.model}-{q}.tflite").read_bytes())
+            model = LiteRTModel(paths[q].read_bytes())
             preds[q].append(clip_predictions(model.predict(x), clip)[1].argmax(1))
     truth = np.concatenate(truth)
     res = {q: scores(truth, np.concatenate(p), labels) for q, p in preds.items()}

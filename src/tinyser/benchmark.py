@@ -33,17 +33,13 @@ def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100,
     >>> benchmark_run("runs/emodb-tiny")["variants"][-1]["arena_bytes"]   # doctest: +SKIP
     54272
     """
-    from .export import default_export_dir, export_run, load_fold
+    from .export import ensure_exported, load_fold
 
     run_dir = Path(run_dir)
     fm = load_fold(run_dir, fold)
-    out = default_export_dir(run_dir, fold)
-    missing = [q for q in QUANTS if not (out / f"{fm.config.model}-{q}.tflite").exists()]
-    if missing:
-        export_run(run_dir, missing, fold, out)
+    paths = ensure_exported(fm, QUANTS)
     x, y, clip = fm.part("test")
-    rows = [_variant(out / f"{fm.config.model}-{q}.tflite", x, y, clip, fm.report["labels"], repeats, micro_clips)
-            for q in QUANTS]
+    rows = [_variant(paths[q], x, y, clip, fm.report["labels"], repeats, micro_clips) for q in QUANTS]
     float_pred = np.array(rows[QUANTS.index("float32")]["_pred"])
     for r in rows:
         r["agreement_with_float32"] = float(np.mean(np.array(r["_pred"]) == float_pred))

@@ -197,6 +197,17 @@ class FoldModel:
         }
 
 
+def ensure_exported(fm: "FoldModel", quants: Sequence[str]) -> dict[str, Path]:
+    """The fold's ``.tflite`` per quantisation in its default export folder,
+    exporting those that are not there yet."""
+    out = default_export_dir(fm.run_dir, fm.fold)
+    paths = {q: out / f"{fm.config.model}-{q}.tflite" for q in quants}
+    missing = [q for q, p in paths.items() if not p.exists()]
+    if missing:
+        export_run(fm.run_dir, missing, fm.fold, out)
+    return paths
+
+
 def default_export_dir(run_dir: str | os.PathLike, fold: int) -> Path:
     """Where a fold's exported files go unless told otherwise: ``RUN/export/fold_NN``."""
     return Path(run_dir) / "export" / f"fold_{fold:02d}"
