@@ -71,7 +71,7 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False
     """
     out = Path(out)
     cfg = _prepare_folder(cfg, out, resume)
-    fs = _features(cfg, progress)
+    fs = run_features(cfg, progress)
     clip_y, clip_g = _clip_arrays(fs)
     folds = make_folds(clip_y, clip_g, cfg.protocol, cfg.train.seed, cfg.train.val_fraction)
     results = []
@@ -99,7 +99,8 @@ def _prepare_folder(cfg: RunConfig, out: Path, resume: bool) -> RunConfig:
     return cfg
 
 
-def _features(cfg: RunConfig, progress: bool) -> FeatureSet:
+def run_features(cfg: RunConfig, progress: bool = False) -> FeatureSet:
+    """The features of a run's whole dataset (from the feature cache after the first time)."""
     from .corpora import load_dataset
 
     ds = load_dataset(list(cfg.data), corpus=cfg.corpus, labels=cfg.labels)

@@ -152,8 +152,8 @@ class FoldModel:
     def features(self):
         """The run's feature set (from the feature cache)."""
         if self._features is None:
-            from .experiment import _features
-            self._features = _features(self.config, progress=False)
+            from .experiment import run_features
+            self._features = run_features(self.config)
         return self._features
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
