@@ -117,3 +117,12 @@ def test_onnx_matches_keras_and_carries_metadata(exported):
     session = ort.InferenceSession(str(out / "tiny-float32.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(got, np.asarray(fold.model(x, training=False)), atol=1e-5)
+
+
+def test_benchmark_command_on_loose_files(exported, toy_manifest):
+    _, out, _ = exported
+    files = [str(out / "tiny-float32.tflite"), str(out / "tiny-int8.tflite")]
+    assert CliRunner().invoke(app, ["benchmark", *files]).exit_code == 1     # needs --data
+    r = CliRunner().invoke(app, ["benchmark", *files, "--data", str(toy_manifest)])
+    assert r.exit_code == 0, r.output
+    assert "| int8 |" in r.output and (out / "benchmark.json").exists()

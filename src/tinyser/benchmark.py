@@ -17,7 +17,6 @@ from typing import Sequence
 import numpy as np
 
 from .cache import atomic_write
-from .errors import TinyserError
 from .metrics import scores
 from .training import clip_labels, clip_predictions
 
@@ -39,15 +38,43 @@ def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100,
     fm = load_fold(run_dir, fold)
     paths = ensure_exported(fm, QUANTS)
     x, y, clip = fm.part("test")
-    rows = [_variant(paths[q], x, y, clip, fm.report["labels"], repeats, micro_clips) for q in QUANTS]
-    float_pred = np.array(rows[QUANTS.index("float32")]["_pred"])
-    for r in rows:
-        r["agreement_with_float32"] = float(np.mean(np.array(r["_pred"]) == float_pred))
-    for r in rows:
-        del r["_pred"]
+    rows = _agreement([_variant(paths[q], x, y, clip, fm.report["labels"], repeats, micro_clips) for q in QUANTS])
     return {"run": str(run_dir), "fold": fold, "model": fm.config.model, "labels": fm.report["labels"],
             "test_clips": int(len(np.unique(clip))), "test_speakers": fm.split["speakers"]["test"],
             "protocol": fm.config.protocol, "variants": rows}
+
+
+def benchmark_files(models: Sequence[str | os.PathLike], data: Sequence[str | os.PathLike], repeats: int = 100,
+                    micro_clips: int = 40) -> dict:
+    """Compare exported ``.tflite`` files on every clip of ``data`` (read with each
+    model's own labels and frontend). Mind that clips the models were trained
+    on make the scores optimistic: prefer a run folder, scored on its test fold.
+    """
+    from .corpora import load_dataset
+    from .features import extract
+    from .inference import load_model
+
+    rows, labels = [], None
+    for path in models:
+        m = load_model(path)
+        scheme = m.metadata.get("training", {}).get("label_scheme", "native")
+        ds = load_dataset(list(data), labels=scheme)
+        fs = extract(ds.records, m.frontend.config, m.segments, classes=m.labels)
+        x = m.frontend.standardize(fs.features)
+        rows.append(_variant(Path(path), x, fs.y, fs.clip_index, m.labels, repeats, micro_clips))
+        labels = m.labels
+    return {"run": None, "data": [str(d) for d in data], "fold": None, "model": ", ".join(map(str, models)),
+            "labels": labels, "test_clips": int(len(np.unique(fs.clip_index))), "test_speakers": ["all"],
+            "protocol": "all clips of --data", "variants": _agreement(rows)}
+
+
+def _agreement(rows: list[dict]) -> list[dict]:
+    """Each variant's share of clips labelled as the float32 variant does (when one is present)."""
+    ref = next((r["_pred"] for r in rows if r["quantization"] == "float32"), None)
+    for r in rows:
+        pred = r.pop("_pred")
+        r["agreement_with_float32"] = None if ref is None else float(np.mean(np.array(pred) == np.array(ref)))
+    return rows
 
 
 def _variant(path: Path, x, y, clip, labels, repeats: int, micro_clips: int) -> dict:
@@ -110,7 +137,7 @@ def write_benchmark(result: dict, out: str | os.PathLike) -> tuple[Path, Path]:
 
 def markdown(r: dict) -> str:
     """The variants as a Markdown table."""
-    lines = [f"`{r['model']}` ({r['run']}, fold {r['fold']}, protocol {r['protocol']}): "
+    lines = [f"`{r['model']}` ({r['run'] or ', '.join(r['data'])}, fold {r['fold']}, protocol {r['protocol']}): "
              f"{r['test_clips']} test clips of speakers {', '.join(r['test_speakers'])}.", "",
              "| variant | size (bytes) | UA % | WA % | F1 % | agrees with float32 | host latency (ms, 1 thread) "
              "| MACs | TFLite Micro | arena (bytes) | TFLM vs LiteRT reference |",
@@ -119,16 +146,10 @@ def markdown(r: dict) -> str:
         micro = (f"max diff {v['micro_max_lsb_diff']} LSB, labels {100 * v['micro_label_agreement']:.0f} % equal "
                  f"({v['micro_clips']} clips)") if "arena_bytes" in v else "-"
         lines.append(f"| {v['quantization']} | {v['bytes']:,} | {100 * v['ua']:.1f} | {100 * v['wa']:.1f} "
-                     f"| {100 * v['f1']:.1f} | {100 * v['agreement_with_float32']:.1f} % | {v['latency_ms']:.2f} "
+                     f"| {100 * v['f1']:.1f} | {_pct(v['agreement_with_float32'])} | {v['latency_ms']:.2f} "
                      f"| {v['macs']:,} | {v['tflm']} | {v.get('arena_bytes', '-')} | {micro} |")
     return "\n".join(lines) + "\n"
 
 
-def benchmark_many(runs: Sequence[str | os.PathLike], fold: int = 0) -> list[dict]:
-    results = []
-    for run in runs:
-        if not (Path(run) / "config.json").exists():
-            raise TinyserError(f"{run}: not a run folder (benchmarking loose .tflite files needs --data; "
-                               "give the run folder the model came from)")
-        results.append(benchmark_run(run, fold))
-    return results
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"

@@ -225,15 +225,22 @@ def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinys
 @app.command("benchmark")
 @friendly
 def benchmark_cmd(
-    runs: List[Path] = typer.Argument(..., help="Run folder(s); their models are exported if needed."),
-    fold: int = typer.Option(0, help="Which fold's model (scored on that fold's test clips)."),
+    targets: List[Path] = typer.Argument(..., help="Run folder(s), or exported .tflite files (with --data)."),
+    data: List[Path] = typer.Option([], "--data", "-d", help="Corpus to score loose .tflite files on."),
+    fold: int = typer.Option(0, help="For run folders: which fold's model (scored on that fold's test clips)."),
 ):
     """Compare float32 / float16 / dynamic / full-int8: size, UA/WA/F1, agreement, latency, TFLite Micro arena."""
-    from .benchmark import benchmark_many, markdown, write_benchmark
+    from .benchmark import benchmark_files, benchmark_run, markdown, write_benchmark
     from .export import default_export_dir
 
-    for result in benchmark_many(runs, fold):
-        json_path, md_path = write_benchmark(result, default_export_dir(result["run"], fold))
+    runs, files = [t for t in targets if t.is_dir()], [t for t in targets if not t.is_dir()]
+    if files and not data:
+        raise TinyserError(f"{files[0]}: scoring .tflite files needs --data PATH (or give the run folder)")
+    results = [(benchmark_run(r, fold), default_export_dir(r, fold)) for r in runs]
+    if files:
+        results.append((benchmark_files(files, data), files[0].parent))
+    for result, folder in results:
+        json_path, md_path = write_benchmark(result, folder)
         out.print(markdown(result), highlight=False)
         out.print(f"wrote {json_path} and {md_path}", highlight=False)
 
