@@ -111,7 +111,9 @@ def markdown(rows: list[dict]) -> str:
             f"| {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | {100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} "
             f"| {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | {r['params']:,} | {r['macs_per_second'] / 1e6:.1f} M "
             f"| {r['epochs']} / {r['patience']} / {r['mean_best_epoch']:.1f} | {r['wall_s'] / 60:.1f} min |")
-    lines += ["", "Commands:", "", "```bash"] + [r["command"] for r in rows] + ["```", ""]
+    total = sum(r["wall_s"] for r in rows) / 60
+    lines += ["", f"Total wall time {total:.0f} min (each run's time summed over its resumed segments).",
+              "", "Commands:", "", "```bash"] + [r["command"] for r in rows] + ["```", ""]
     lines += goals(rows)
     return "\n".join(lines)
 
