@@ -1,6 +1,7 @@
 """tinyser.augment on synthesised audio only: tones, clicks and noise."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -310,7 +311,7 @@ def test_transform_dicts_round_trip_and_defaults():
 
 
 def test_transforms_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         Gain().p = 1.0  # type: ignore[misc]
 
 

@@ -92,7 +92,7 @@ def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "
     for quant, path in targets.items():
         blob = convert(fold_data.model, quant, fold_data.representative() if quant == "int8" else None)
         blob = embed_metadata(blob, fold_data.metadata(quant, blob))
-        atomic_write(path, lambda f: f.write(blob))
+        atomic_write(path, lambda f, data=blob: f.write(data))
         written.append(path)
         if quant == "int8":
             written += write_c_arrays(blob, out / "c")
