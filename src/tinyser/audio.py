@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from .errors import AudioError, ConfigError
 
@@ -67,15 +65,18 @@ def probe(path: str | os.PathLike) -> AudioInfo:
             head = f.read(64)
     except OSError as e:
         raise AudioError(p, f"cannot read file ({e.strerror or e})") from None
-    try:
-        i = sf.info(str(p))
-    except Exception as e:  # libsndfile raises several types for bad files
-        raise AudioError(p, _undecodable_reason(head, e)) from None
-    if i.frames <= 0:
+    wav = _wav_header(p, size) if head[:4] == b"RIFF" and head[8:12] == b"WAVE" else None
+    info = _plain_wav_info(p, wav) if wav else None
+    if info is None:  # anything but a plain PCM/float WAV: ask libsndfile
+        import soundfile as sf
+
+        try:
+            i = sf.info(str(p))
+        except Exception as e:  # libsndfile raises several types for bad files
+            raise AudioError(p, _undecodable_reason(head, e)) from None
+        info = AudioInfo(str(p), int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
+    if info.frames <= 0:
         raise AudioError(p, "no audio samples")
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        _check_wav_complete(p, size)
-    info = AudioInfo(str(p), int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
     if info.duration < MIN_DURATION:
         n = info.frames
         raise AudioError(p, f"too short: {n} sample{'s' if n != 1 else ''} "
@@ -93,24 +94,50 @@ def _undecodable_reason(head: bytes, err: Exception) -> str:
     return f"not a readable audio file ({detail})"
 
 
-def _check_wav_complete(p: Path, size: int) -> None:
-    """libsndfile quietly reads a WAV whose data was cut short; we refuse it,
-    because a cut recording is usually a failed copy the user wants to know about."""
+_WAV_SUBTYPES = {(1, 8): "PCM_U8", (1, 16): "PCM_16", (1, 24): "PCM_24", (1, 32): "PCM_32",
+                 (3, 32): "FLOAT", (3, 64): "DOUBLE"}
+
+
+def _wav_header(p: Path, size: int) -> dict:
+    """Walk a RIFF/WAVE file's chunks: the 'fmt ' fields and the data size.
+
+    libsndfile quietly reads a WAV whose data was cut short; we refuse it,
+    because a cut recording is usually a failed copy the user wants to know about.
+    """
+    out: dict = {}
     with open(p, "rb") as f:
         f.seek(12)
-        while True:
-            hdr = f.read(8)
-            if len(hdr) < 8:
-                return
+        while len(hdr := f.read(8)) == 8:
             cid, csize = struct.unpack("<4sI", hdr)
+            if cid == b"fmt " and csize >= 16:
+                body = f.read(csize)
+                if len(body) < csize:
+                    return {}
+                tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", body[:16])
+                if tag == 0xFFFE and csize >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the GUID
+                    tag = struct.unpack("<H", body[24:26])[0]
+                out.update(tag=tag, channels=channels, rate=rate, block_align=block_align, bits=bits)
+                f.seek(csize & 1, 1)
+                continue
             if cid == b"data":
                 have = size - f.tell()
                 # 0 and 0xFFFFFFFF mark streamed WAVs whose size was never filled in
                 if csize not in (0, 0xFFFFFFFF) and have < csize:
                     raise AudioError(p, f"truncated: header declares {csize} bytes of audio, "
                                         f"file holds {have}")
-                return
+                out["data"] = csize
+                return out
             f.seek(csize + (csize & 1), 1)
+    return {}
+
+
+def _plain_wav_info(p: Path, h: dict) -> AudioInfo | None:
+    """Header facts of a plain PCM or IEEE-float WAV, read without libsndfile (None otherwise)."""
+    subtype = _WAV_SUBTYPES.get((h.get("tag"), h.get("bits")))
+    if not subtype or not h.get("channels") or not h.get("rate") or not h.get("block_align") or \
+            h.get("data") in (None, 0, 0xFFFFFFFF):
+        return None
+    return AudioInfo(str(p), h["rate"], h["channels"], h["data"] // h["block_align"], "WAV", subtype)
 
 
 def _check_samples(path, y: np.ndarray) -> None:
@@ -130,6 +157,9 @@ def stream(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
     >>> sum(len(b) for b in stream("long.flac", 16000))   # doctest: +SKIP
     57600000
     """
+    import soundfile as sf  # imported on first decode: a cached re-run never needs it
+    import soxr
+
     info = probe(path)
     block = max(1, int(block_seconds * info.sample_rate))
     resampler = None
@@ -186,6 +216,8 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     >>> resample(np.zeros(44100, np.float32), 44100, 16000).shape
     (16000,)
     """
+    import soxr
+
     if orig_sr == target_sr:
         return np.asarray(y, dtype=np.float32)
     return soxr.resample(np.asarray(y, dtype=np.float32), orig_sr, target_sr, quality="HQ")

@@ -2,7 +2,6 @@
 cached on disk, with bad files reported rather than fatal."""
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -61,11 +60,7 @@ class FeatureSet:
                   "speakers": self.groups.astype(str), "clip_index": self.clip_index,
                   "meta": np.array(json.dumps(meta))}
 
-        def write(f):
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            f.write(buf.getvalue())
-        atomic_write(path, write)
+        atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":
