@@ -49,3 +49,11 @@ def test_same_seed_same_report_and_resume_equals_uninterrupted(toy_run, toy_mani
     assert not (tmp_path / "b" / "report.json").exists()
     b = run_training(None, tmp_path / "b", resume=True, progress=False)
     assert a == b
+
+
+def test_training_with_waveform_augmentation(toy_manifest, tmp_path):
+    from tinyser.augment import AugmentConfig
+
+    cfg = toy_config(toy_manifest, epochs=1, augment=AugmentConfig().to_dict())
+    report = run_training(cfg, tmp_path / "aug", progress=False)
+    assert len(report["folds"]) == 3 and all(f["epochs_run"] == 1 for f in report["folds"])
