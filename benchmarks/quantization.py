@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
 from tinyser.benchmark import benchmark_run, markdown  # noqa: E402
+from tinyser.experiment import load_report  # noqa: E402
 from tinyser.export import ensure_exported, load_fold  # noqa: E402
 from tinyser.metrics import scores  # noqa: E402
 from tinyser.tflite import LiteRTModel  # noqa: E402
@@ -30,7 +31,7 @@ RUNS = ("emodb-tiny-loso", "emodb-light_sernet-loso")
 def all_folds_float_vs_int8(run: Path) -> dict:
     """Pooled test predictions of every fold's float32 and int8 model (each clip tested once)."""
     labels, truth, preds = None, [], {"float32": [], "int8": []}
-    n_folds = len(load_fold(run, 0).report["folds"])
+    n_folds = len(load_report(run)["folds"])
     for k in range(n_folds):
         fm = load_fold(run, k)
         paths = ensure_exported(fm, list(preds))

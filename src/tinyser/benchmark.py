@@ -54,12 +54,15 @@ def benchmark_files(models: Sequence[str | os.PathLike], data: Sequence[str | os
     from .features import extract
     from .inference import load_model
 
-    rows, labels = [], None
+    rows, labels, feature_sets = [], None, {}
     for path in models:
         m = load_model(path)
         scheme = m.metadata.get("training", {}).get("label_scheme", "native")
-        ds = load_dataset(list(data), labels=scheme)
-        fs = extract(ds.records, m.frontend.config, m.segments, classes=m.labels)
+        key = json.dumps([scheme, m.labels, m.frontend.config.to_dict(), m.segments.to_dict()], sort_keys=True)
+        if key not in feature_sets:  # the variants of one model share their features
+            ds = load_dataset(list(data), labels=scheme)
+            feature_sets[key] = extract(ds.records, m.frontend.config, m.segments, classes=m.labels)
+        fs = feature_sets[key]
         x = m.frontend.standardize(fs.features)
         rows.append(_variant(Path(path), x, fs.y, fs.clip_index, m.labels, repeats, micro_clips))
         labels = m.labels
@@ -84,16 +87,17 @@ def _variant(path: Path, x, y, clip, labels, repeats: int, micro_clips: int) -> 
     blob = path.read_bytes()
     meta = read_metadata(blob, path)
     model = LiteRTModel(blob, num_threads=1)
-    ids, proba = clip_predictions(model.predict(x), clip)
+    _, proba = clip_predictions(model.predict(x), clip)
     pred = proba.argmax(1)
     s = scores(clip_labels(y, clip), pred, labels)
     row = {"file": path.name, "quantization": meta["quantization"], "bytes": len(blob),
            "ua": s["ua"], "wa": s["wa"], "f1": s["f1"], "macs": meta.get("macs"),
            "latency_ms": _latency(model, x[0], repeats), "_pred": pred.tolist()}
-    ok, reason = is_tflm_compatible(blob)
-    row["tflm"] = "runs" if ok else f"not runnable on TFLite Micro: {reason}"
-    if ok and meta["quantization"] == "int8":
+    if meta["quantization"] == "int8":
         row.update(_micro(blob, x, micro_clips))
+    else:
+        ok, reason = is_tflm_compatible(blob)
+        row["tflm"] = "runs" if ok else f"not runnable on TFLite Micro: {reason}"
     return row
 
 
@@ -111,10 +115,14 @@ def _latency(model, row: np.ndarray, repeats: int) -> float:
 
 
 def _micro(blob: bytes, x: np.ndarray, n: int) -> dict:
+    from .errors import ConfigError
     from .tflite import LiteRTModel, TFLMModel, find_arena_size
 
-    arena = find_arena_size(blob)
-    micro, ref = TFLMModel(blob, arena_size=arena + 1024), LiteRTModel(blob, reference=True)
+    try:
+        arena = find_arena_size(blob)  # also vets the model (in a child process)
+    except ConfigError as err:
+        return {"tflm": f"not runnable on TFLite Micro: {err}"}
+    micro, ref = TFLMModel(blob, arena_size=arena), LiteRTModel(blob, reference=True)
     rows = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
     diffs, same = [], []
     for row in rows:
@@ -122,7 +130,7 @@ def _micro(blob: bytes, x: np.ndarray, n: int) -> dict:
         a, b = micro.predict_raw(q).astype(int), ref.predict_raw(q).astype(int)
         diffs.append(int(np.max(np.abs(a - b))))
         same.append(int(a.argmax() == b.argmax()))
-    return {"arena_bytes": arena, "micro_clips": len(rows), "micro_max_lsb_diff": max(diffs),
+    return {"tflm": "runs", "arena_bytes": arena, "micro_clips": len(rows), "micro_max_lsb_diff": max(diffs),
             "micro_label_agreement": float(np.mean(same))}
 
 

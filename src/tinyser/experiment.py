@@ -26,7 +26,7 @@ from .errors import TinyserError
 from .features import FeatureSet, Frontend, config_from_dict, extract
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
-from .training import FoldData, TrainConfig, clip_labels, clip_predictions, fit, predict
+from .training import FoldData, TrainConfig, clear_checkpoints, clip_labels, clip_predictions, fit, predict
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     model.save(folder / "model.keras")
     atomic_write(folder / "frontend.json", lambda f: f.write(frontend.to_json().encode()))
     atomic_write(result_file, lambda f: f.write(json.dumps(result).encode()))
-    for leftover in list(folder.glob("checkpoint-*")) + list(folder.glob("best-*.weights.h5")):
-        leftover.unlink()
+    clear_checkpoints(folder)  # the fold is done: only model, frontend and result stay
     (folder / "state.json").unlink(missing_ok=True)
     return result
 

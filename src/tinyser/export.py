@@ -76,13 +76,18 @@ def export_run(run_dir: str | os.PathLike, quants: Sequence[str] = ("float32", "
     >>> export_run("runs/emodb-tiny", ["int8"])   # doctest: +SKIP
     [PosixPath('runs/emodb-tiny/export/fold_00/tiny-int8.tflite')]
     """
+    return export_fold(load_fold(run_dir, fold), quants, out, overwrite, onnx)
+
+
+def export_fold(fold_data: "FoldModel", quants: Sequence[str], out: str | os.PathLike | None = None,
+                overwrite: bool = False, onnx: bool = False) -> list[Path]:
+    """:func:`export_run` for a fold already loaded with :func:`load_fold`."""
     from .tflite import QUANT_MODES, convert
 
     bad = [q for q in quants if q not in QUANT_MODES]
     if bad:
         raise ConfigError(f"unknown quantisation {', '.join(bad)}; choose from {', '.join(QUANT_MODES)}")
-    fold_data = load_fold(run_dir, fold)
-    out = Path(out) if out else default_export_dir(run_dir, fold)
+    out = Path(out) if out else default_export_dir(fold_data.run_dir, fold_data.fold)
     targets = {q: out / f"{fold_data.config.model}-{q}.tflite" for q in quants}
     onnx_path = out / f"{fold_data.config.model}-float32.onnx"
     existing = [str(p) for p in [*targets.values(), *([onnx_path] if onnx else [])] if p.exists()]
@@ -204,7 +209,7 @@ def ensure_exported(fm: "FoldModel", quants: Sequence[str]) -> dict[str, Path]:
     paths = {q: out / f"{fm.config.model}-{q}.tflite" for q in quants}
     missing = [q for q, p in paths.items() if not p.exists()]
     if missing:
-        export_run(fm.run_dir, missing, fm.fold, out)
+        export_fold(fm, missing, out)
     return paths
 
 

@@ -180,7 +180,10 @@ def model_ops(model_bytes: bytes) -> list[str]:
     >>> model_ops(blob)                                   # doctest: +SKIP
     ['CONV_2D', 'DEPTHWISE_CONV_2D', 'FULLY_CONNECTED', 'MEAN', 'RESHAPE', 'SOFTMAX']
     """
-    model = _parse(model_bytes)
+    return _ops_of(_parse(model_bytes))
+
+
+def _ops_of(model) -> list[str]:
     names = _builtin_names()
     ops = set()
     for sub in model.subgraphs or []:
@@ -194,10 +197,9 @@ def model_ops(model_bytes: bytes) -> list[str]:
     return sorted(ops)
 
 
-def _tensor_kinds(model_bytes: bytes) -> tuple[bool, bool]:
-    """(has dynamic-range ops, has float16 weights) from the tensors feeding each op."""
+def _tensor_kinds(model) -> tuple[bool, bool]:
+    """(has dynamic-range ops, has float16 weights) from the tensors feeding each op of a parsed model."""
     fb = _schema()
-    model = _parse(model_bytes)
     hybrid = fp16 = False
     for sub in model.subgraphs or []:
         tensors = sub.tensors or []
@@ -333,10 +335,11 @@ def _static_problem(model_bytes: bytes) -> str | None:
     """Why TFLite Micro cannot take this model, judged from the flatbuffer alone (None: no reason found)."""
     fb = _schema()
     try:
-        ops = model_ops(model_bytes)
-        hybrid, fp16 = _tensor_kinds(model_bytes)
+        model = _parse(model_bytes)
     except ConfigError as err:
         return str(err)
+    ops = _ops_of(model)
+    hybrid, fp16 = _tensor_kinds(model)
     custom = [op for op in ops if op.startswith("CUSTOM:")]
     if custom:
         return f"custom ops are not in TFLite Micro's builtin resolver: {', '.join(custom)}"
@@ -344,7 +347,6 @@ def _static_problem(model_bytes: bytes) -> str | None:
         return DYNAMIC_RANGE_REASON
     if fp16:
         return "float16 weights are not supported by TFLite Micro (convert to int8 or float32)"
-    model = _parse(model_bytes)
     for sub in model.subgraphs or []:
         for op in sub.operators or []:
             if _op_code(model.operatorCodes[op.opcodeIndex]) != fb.BuiltinOperator.SOFTMAX:

@@ -126,7 +126,7 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers on CPU
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model, state = _resume_or_start(build, data, cfg, folder)
+    model, state = _resume_or_start(build, cfg, folder)
     weights = _class_weights(data.y_train, data.n_classes) if cfg.class_weights else None
     val_truth = clip_labels(data.y_val, data.val_clip)
     while state.epoch < cfg.epochs and state.stale < cfg.patience:
@@ -183,7 +183,7 @@ def _compile(model, cfg: TrainConfig) -> None:
     model.optimizer.build(model.trainable_variables)  # so checkpoints restore its moments too
 
 
-def _resume_or_start(build, data: FoldData, cfg: TrainConfig, folder: Path):
+def _resume_or_start(build, cfg: TrainConfig, folder: Path):
     import keras
 
     state_file = folder / "state.json"
@@ -221,8 +221,12 @@ def _checkpoint(model, state: TrainState, folder: Path) -> None:
     model.save_weights(tmp)
     os.replace(tmp, folder / _ckpt_name(state.epoch))
     atomic_write(folder / "state.json", lambda f: f.write(json.dumps(dataclasses.asdict(state)).encode()))
-    keep = {_ckpt_name(state.epoch), _best_name(state.best_epoch)}
-    for old in list(folder.glob("checkpoint-*")) + list(folder.glob("best-*.weights.h5")):
+    clear_checkpoints(folder, keep={_ckpt_name(state.epoch), _best_name(state.best_epoch)})
+
+
+def clear_checkpoints(folder: Path, keep: set[str] = frozenset()) -> None:
+    """Delete a fold's training checkpoints, all but the files named in ``keep``."""
+    for old in [*folder.glob("checkpoint-*"), *folder.glob("best-*.weights.h5")]:
         if old.name not in keep:
             old.unlink(missing_ok=True)
 

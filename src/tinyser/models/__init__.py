@@ -41,8 +41,9 @@ def model_params(name: str) -> dict:
 
 #: Keras' default BatchNormalization momentum (0.99) needs thousands of steps;
 #: SER corpora give ~15 steps an epoch, and with 0.99 the moving statistics were
-#: still far from the batch statistics after 10 epochs (EMO-DB: chance-level
-#: accuracy in inference mode, 0.7 in training mode). 0.9 converges in ~30 steps.
+#: still far from the batch statistics after 10 epochs (seen while developing on
+#: EMO-DB: inference-mode accuracy near chance while training-mode accuracy was
+#: ~0.7). 0.9 converges in ~30 steps.
 BN_MOMENTUM = 0.9
 
 

@@ -11,8 +11,9 @@ L2(1e-6) penalty.
 For 3 s of MFCC at (188, 40) and 7 classes this has 463,335 parameters
 (the issue's "about 463k"); the count does not depend on the number of frames
 (convolutions and global pooling only). At (188, 40) it costs 163 M MACs, its
-full-int8 flatbuffer is ~480 KB and TFLite Micro needs a ~423 KB arena (the
-three 188x40x32 path outputs before pooling), so it does not fit the Nano
+full-int8 flatbuffer is ~497 KB and TFLite Micro needs a ~433 KB arena (the
+three 188x40x32 path outputs before pooling; both measured in docs/results.md),
+so it does not fit the Nano
 33 BLE Sense's 256 KB of RAM: it is a reference, not a deployment target.
 """
 from __future__ import annotations

@@ -3,12 +3,13 @@ scaled down (see ``light_sernet.py``).
 
 Light-SERNet's three parallel first convolutions (time (11,1), frequency
 (1,9), square (3,3)) followed by plain 3x3 convolutions and average pooling
-carry over to a quarter of the filters with little loss, while a
-depthwise-separable CNN of the same budget (the first ``tiny``) generalised
-poorly across speakers: on EMO-DB with speakers 03 and 08 held out (20
-epochs, same training recipe) the DS-CNN reached 36 % accuracy, Light-SERNet
-at width 0.25 69 %, and with the time axis average-pooled by 2 first 68 %
-(0.375 width with both axes pooled: 65 %; 0.25 with both pooled: 63 %).
+carry over to a quarter of the filters with little loss, while the first
+``tiny`` (a depthwise-separable CNN of the same budget) generalised poorly
+across speakers: 32.6 % UA on EMO-DB leave-one-speaker-out against 56.4 % for
+this design (docs/results.md has the latter; the former was measured with
+the code this replaced). The width and input pooling were picked in an
+exploratory single split (speakers 03 and 08 held out), not a committed
+benchmark; the frontier is to be charted properly (issue 6).
 
 Defaults (``width=0.25, input_pool=(2, 1)``) at a 3 s input of (188, 40):
 30k parameters, 5.8 M MACs (1.9 M per second of audio; budget 8 M); the
