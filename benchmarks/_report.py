@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import sys
+import time
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -26,3 +27,25 @@ def write(name: str, results: dict, markdown: str, page: str = "benchmarks.md") 
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     md.write_text(text)
+
+
+def timed_training(cfg, out: Path) -> dict:
+    """Train (resuming if interrupted); wall time is summed over all sessions of the run,
+    kept per epoch in elapsed.json (a kill loses at most the epoch in progress)."""
+    elapsed = out / "elapsed.json"
+    prior = json.loads(elapsed.read_text())["seconds"] if elapsed.exists() else 0.0
+    start = time.perf_counter()
+
+    def tick(fold, epoch, record):
+        elapsed.write_text(json.dumps({"seconds": prior + time.perf_counter() - start}))
+
+    from tinyser.experiment import run_training
+
+    report = run_training(cfg, out, resume=(out / "config.json").exists(), on_epoch=tick)
+    (out / "wall.json").write_text(json.dumps({"seconds": prior + time.perf_counter() - start}))
+    return report
+
+
+def wall_seconds(run: Path) -> float:
+    """Training wall time of a run made by :func:`timed_training`."""
+    return json.loads((Path(run) / "wall.json").read_text())["seconds"]

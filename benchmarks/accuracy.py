@@ -15,13 +15,12 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
-from tinyser.experiment import RunConfig, load_report, run_training  # noqa: E402
+from tinyser.experiment import RunConfig, load_report  # noqa: E402
 from tinyser.features import get_config  # noqa: E402
 from tinyser.models import build_model, count_macs, count_params  # noqa: E402
 from tinyser.training import TrainConfig  # noqa: E402
@@ -64,8 +63,8 @@ def run(name, data: Path, runs: Path, corpus, labels, model, protocol) -> dict:
     if (out / "report.json").exists():
         report = load_report(out)
     else:
-        report = _timed_training(cfg, out)
-    wall = json.loads((out / "wall.json").read_text())["seconds"]
+        report = _report.timed_training(cfg, out)
+    wall = _report.wall_seconds(out)
     shape = (162,) if model == "cnn1d" else (frontend.n_frames(int(SEGMENTS["window"] * 16000)), 40)
     model_obj = build_model(model, shape, len(report["labels"]))
     return {"name": name, "corpus": corpus, "labels": labels, "model": model, "protocol": protocol,
@@ -76,21 +75,6 @@ def run(name, data: Path, runs: Path, corpus, labels, model, protocol) -> dict:
             "mean_best_epoch": sum(f["best_epoch"] + 1 for f in report["folds"]) / len(report["folds"]),
             "params": count_params(model_obj), "macs_per_second": count_macs(model_obj) / SEGMENTS["window"],
             "wall_s": wall, "command": command(data, corpus, labels, model, protocol, out)}
-
-
-def _timed_training(cfg: RunConfig, out: Path) -> dict:
-    """Train (resuming if interrupted); wall time is summed over all sessions of the run,
-    kept per epoch in elapsed.json (a kill loses at most the epoch in progress)."""
-    elapsed = out / "elapsed.json"
-    prior = json.loads(elapsed.read_text())["seconds"] if elapsed.exists() else 0.0
-    start = time.perf_counter()
-
-    def tick(fold, epoch, record):
-        elapsed.write_text(json.dumps({"seconds": prior + time.perf_counter() - start}))
-
-    report = run_training(cfg, out, resume=(out / "config.json").exists(), on_epoch=tick)
-    (out / "wall.json").write_text(json.dumps({"seconds": prior + time.perf_counter() - start}))
-    return report
 
 
 def markdown(rows: list[dict]) -> str:

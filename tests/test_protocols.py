@@ -66,3 +66,16 @@ def test_too_few_speakers_or_clips():
         make_folds(*corpus(n_speakers=4), "speaker:5")
     with pytest.raises(ConfigError, match="clips per class"):
         make_folds(np.array(list("aaab")), np.array(list("wxyz")), "random:2")
+
+
+def test_final_protocol_trains_on_all_but_validation_speakers():
+    y = np.array(list("ab") * 20)
+    g = np.array([f"s{i % 10}" for i in range(40)])
+    (fold,) = make_folds(y, g, "final", seed=1, val_fraction=0.2)
+    spk = fold.speakers(g)
+    assert len(spk["val"]) == 2 and not set(spk["val"]) & set(spk["train"])
+    assert np.array_equal(np.sort(np.r_[fold.train, fold.val]), np.arange(40))
+    assert np.array_equal(fold.test, fold.val)  # no test part: scores on validation, flagged in the report
+    assert not Protocol.parse("final").speaker_independent
+    with pytest.raises(ConfigError):
+        Protocol.parse("final:3")

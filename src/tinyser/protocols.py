@@ -4,7 +4,11 @@
   speakers are shared between train and test);
 - ``speaker``   leave-one-speaker-out;
 - ``speaker:K`` K folds grouped by speaker (speaker-independent);
-- ``holdout``   one train/validation/test split by speaker.
+- ``holdout``   one train/validation/test split by speaker;
+- ``final``     the model to ship: every speaker trains except the validation
+  speakers that choose the best epoch. There is no test part: the "scores"
+  of a final run are on those validation speakers and therefore optimistic;
+  quote a cross-validation run of the same configuration instead.
 
 Validation data is always carved from the fold's training part; in the
 speaker protocols the validation speakers are neither training nor test
@@ -20,7 +24,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 from .errors import ConfigError
 
-PROTOCOLS = ("random:K", "speaker", "speaker:K", "holdout")
+PROTOCOLS = ("random:K", "speaker", "speaker:K", "holdout", "final")
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,8 @@ class Protocol:
     @classmethod
     def parse(cls, text: str) -> "Protocol":
         kind, _, k = text.strip().partition(":")
-        if kind not in ("random", "speaker", "holdout") or (kind == "random" and not k) or \
-                (kind == "holdout" and k):
+        if kind not in ("random", "speaker", "holdout", "final") or (kind == "random" and not k) or \
+                (kind in ("holdout", "final") and k):
             raise ConfigError(f"unknown protocol {text!r}; use one of {', '.join(PROTOCOLS)}")
         try:
             n = int(k) if k else None
@@ -66,7 +70,7 @@ class Protocol:
 
     @property
     def speaker_independent(self) -> bool:
-        return self.kind != "random"
+        return self.kind not in ("random", "final")
 
 
 def make_folds(labels: Sequence, groups: Sequence, protocol: str | Protocol, seed: int = 0,
@@ -89,6 +93,8 @@ def make_folds(labels: Sequence, groups: Sequence, protocol: str | Protocol, see
     speakers = np.unique(g)
     if p.kind == "holdout":
         return [_holdout(y, g, speakers, val_fraction, rng)]
+    if p.kind == "final":
+        return [_final(y, g, speakers, val_fraction, rng)]
     if len(speakers) < 3:
         raise ConfigError(f"protocol {p}: needs at least 3 speakers, the data has {len(speakers)}")
     if p.k is None:
@@ -131,3 +137,13 @@ def _holdout(y, g, speakers, frac, rng) -> Fold:
     test, val = np.flatnonzero(np.isin(g, test_s)), np.flatnonzero(np.isin(g, val_s))
     train = np.setdiff1d(np.arange(len(y)), np.r_[test, val])
     return Fold(0, train, val, test)
+
+
+def _final(y, g, speakers, frac, rng) -> Fold:
+    """All clips train but the validation speakers'; those also stand in as the
+    "test" part so that a final run reports something (flagged as optimistic)."""
+    if len(speakers) < 2:
+        raise ConfigError(f"protocol final: needs at least 2 speakers, the data has {len(speakers)}")
+    val_s = rng.choice(speakers, max(1, int(round(frac * len(speakers)))), replace=False)
+    val = np.flatnonzero(np.isin(g, val_s))
+    return Fold(0, np.setdiff1d(np.arange(len(y)), val), val, val)

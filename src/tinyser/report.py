@@ -28,7 +28,9 @@ def build_report(cfg, fs, folds: list[dict]) -> dict:
         "confusion": pooled["confusion"],
         "pooled": {k: pooled[k] for k in ("ua", "wa", "f1", "n")},
         "protocol": {"name": cfg.protocol, "speaker_independent": proto.speaker_independent,
-                     "model_selection": "best epoch by validation UA; validation carved from training folds"},
+                     "model_selection": "best epoch by validation UA; validation carved from training folds",
+                     **({"scores_on": "validation speakers (optimistic: they chose the best epoch)"}
+                        if proto.kind == "final" else {})},
         "model": cfg.model, "frontend": fs.frontend, "data": list(cfg.data), "label_scheme": cfg.labels,
         "n_clips": len(fs.clip_ids), "n_segments": int(len(fs.labels)),
         "folds": [{k: f[k] for k in ("fold", "ua", "wa", "f1", "best_epoch", "epochs_run", "val_ua",
@@ -56,8 +58,10 @@ def markdown(r: dict) -> str:
     """
     p = r["protocol"]
     lines = [f"# {r['model']} on {', '.join(r['data'])}", "",
-             f"Protocol `{p['name']}` ({'speaker-independent' if p['speaker_independent'] else 'random clips; speakers shared between train and test'}); "
+             f"Protocol `{p['name']}` ({_protocol_words(p)}); "
              "best epoch chosen on validation data carved from the training part of each fold.", "",
+             *([f"**Scores below are on the {p['scores_on']}.** A final run has no test data; "
+                "quote a cross-validation run of the same configuration.", ""] if "scores_on" in p else []),
              "| UA | WA | macro-F1 |", "|---:|---:|---:|",
              f"| {_pm(r, 'ua')} | {_pm(r, 'wa')} | {_pm(r, 'f1')} |", "",
              "## Per fold", "", "| fold | test speakers | UA | WA | F1 | best epoch | epochs run |",
@@ -76,6 +80,12 @@ def markdown(r: dict) -> str:
     for label, row in zip(r["labels"], r["confusion"]["counts"]):
         lines.append(f"| {label} | " + " | ".join(map(str, row)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _protocol_words(p: dict) -> str:
+    if "scores_on" in p:
+        return "final model: all speakers but the validation ones train"
+    return "speaker-independent" if p["speaker_independent"] else "random clips; speakers shared between train and test"
 
 
 def _pm(r: dict, key: str) -> str:
