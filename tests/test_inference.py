@@ -186,3 +186,9 @@ def test_predict_ravdess_actor_folder_json(ravdess_dir):
     n = len(list((ravdess_dir / "Actor_01").glob("*.wav")))  # 60 in RAVDESS; this copy lacks 2 (data README)
     assert len(data["results"]) == n >= 58 and data["failed"] == []
     assert all(x["windows"] and x["label"] in data["labels"] for x in data["results"])
+
+
+def test_top_level_load_model():
+    import tinyser
+
+    assert tinyser.load_model is load_model

@@ -6,6 +6,7 @@ never as a traceback.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import sys
 from pathlib import Path
@@ -124,7 +125,8 @@ def train_cmd(
     param: List[str] = typer.Option([], "--param", "-p", help="Frontend parameter, e.g. -p n_mfcc=20."),
     labels: str = typer.Option("native", help="Label scheme or mapping file."),
     corpus: str = typer.Option("auto", help="Corpus reader (auto-detected by default)."),
-    cv: str = typer.Option("speaker:5", help="random:K, speaker, speaker:K or holdout."),
+    cv: str = typer.Option("speaker:5", help="random:K, speaker, speaker:K, holdout, or final "
+                          "(train the model to ship: no test part)."),
     epochs: int = typer.Option(60, help="Maximum epochs per fold."),
     patience: int = typer.Option(15, help="Stop after this many epochs without a better validation UA."),
     batch_size: int = typer.Option(32),
@@ -243,6 +245,161 @@ def benchmark_cmd(
         json_path, md_path = write_benchmark(result, folder)
         out.print(markdown(result), highlight=False)
         out.print(f"wrote {json_path} and {md_path}", highlight=False)
+
+
+MODEL_HELP = "A .tflite exported by tinyser, or 'default' (the shipped model)."
+
+
+@app.command("predict")
+@friendly
+def predict_cmd(
+    paths: List[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Write JSON: per file label, probabilities, windows."),
+    as_csv: bool = typer.Option(False, "--csv", help="Write CSV: a file row, then a row per window."),
+    window: Optional[float] = typer.Option(None, help="Window in seconds (default: the model's input length)."),
+    hop: Optional[float] = typer.Option(None, help="Hop in seconds (default: half a window)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON/CSV/table here, not stdout."),
+    plot_dir: Optional[Path] = typer.Option(None, "--plot", help="Also save one PNG per file in this folder."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out / plot files that exist."),
+):
+    """Recognise the emotion in recordings of any length, rate, channel count and format."""
+    from .inference import load_model, predict_files, to_csv
+
+    if as_json and as_csv:
+        raise TinyserError("choose one of --json and --csv")
+    _check_new(out_file, force)
+    m = load_model(model)
+    result = predict_files(m, paths, window, hop, progress=True)
+    for f in result["failed"]:
+        err.print(f"skipped {f['path']}: {f['reason']}", highlight=False, soft_wrap=True)
+    if as_json:
+        _emit(json.dumps(result, indent=1) + "\n", out_file)
+    elif as_csv:
+        _emit(to_csv(result), out_file)
+    else:
+        _emit(_predict_table(result), out_file)
+    if plot_dir is not None:
+        _plot_all(m, result["results"], plot_dir, force)
+    if result["failed"]:
+        err.print(f"{len(result['results'])} files predicted, {len(result['failed'])} skipped", highlight=False)
+    if not result["results"]:
+        raise typer.Exit(1)
+
+
+def _predict_table(result: dict) -> str:
+    t = Table("file", "label", "confidence", "voiced windows", "duration", title=f"model: {result['model']}")
+    for r in result["results"]:
+        t.add_row(r["path"], r["label"], f"{r['confidence']:.2f}", f"{r['voiced_windows']}/{len(r['windows'])}",
+                  f"{r['duration']:.1f} s")
+    c = Console(width=140, record=True, file=io.StringIO())
+    c.print(t)
+    if len(result["results"]) == 1:  # one file: its timeline too
+        from .live import format_row
+
+        for w in result["results"][0]["windows"]:
+            c.print(format_row(w), highlight=False)
+    return c.export_text()
+
+
+def _check_new(path: Optional[Path], force: bool) -> None:
+    if path is not None and path.exists() and not force:
+        raise TinyserError(f"{path}: already exists; pass --force to overwrite")
+
+
+def _emit(text: str, path: Optional[Path]) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    from .cache import atomic_write
+
+    atomic_write(path, lambda f: f.write(text.encode()))
+    err.print(f"wrote {path}", highlight=False)
+
+
+def _plot_all(m, results: list, folder: Path, force: bool) -> None:
+    from .audio import load
+    from .plot import plot_prediction
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        png = folder / (Path(r["path"]).stem + ".png")
+        if png.exists() and not force:
+            err.print(f"kept {png} (exists; --force overwrites)", highlight=False)
+            continue
+        plot_prediction(load(r["path"], m.sample_rate), m.sample_rate, r, png, title=f"{r['path']}: {r['label']}")
+        err.print(f"wrote {png}", highlight=False)
+
+
+@app.command("plot")
+@friendly
+def plot_cmd(
+    path: Path = typer.Argument(..., help="An audio file."),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    out_png: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: FILE's name .png here)."),
+    window: Optional[float] = typer.Option(None, help="Window in seconds (default: the model's)."),
+    hop: Optional[float] = typer.Option(None, help="Hop in seconds (default: half a window)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the PNG if it exists."),
+):
+    """Waveform, spectrogram and emotion timeline of one recording in one picture."""
+    from .audio import load
+    from .inference import load_model
+    from .plot import plot_prediction
+
+    out_png = out_png or Path(path.stem + ".png")
+    _check_new(out_png, force)
+    m = load_model(model)
+    y = load(path, m.sample_rate)
+    r = m.predict(y, m.sample_rate, window, hop)
+    plot_prediction(y, m.sample_rate, r, out_png, title=f"{path}: {r['label']} ({r['confidence']:.2f})")
+    out.print(f"wrote {out_png}: {r['label']} ({r['confidence']:.2f})", highlight=False)
+
+
+@app.command("listen")
+@friendly
+def listen_cmd(
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: Optional[str] = typer.Option(None, help="Input device number or name (default: the system's)."),
+    input_file: Optional[Path] = typer.Option(None, "--input", "-i",
+                                              help="Stream this file through the live path instead of a microphone."),
+    realtime: bool = typer.Option(False, "--realtime", help="With --input: play it at real-time speed."),
+    window: Optional[float] = typer.Option(None, help="Window in seconds (default: the model's)."),
+    hop: Optional[float] = typer.Option(None, help="Hop in seconds (default: half a window)."),
+    log: Optional[Path] = typer.Option(None, help="Append one JSON line per window to this file."),
+    seconds: Optional[float] = typer.Option(None, help="Stop after this many seconds of audio."),
+):
+    """Live emotion recognition from the microphone: one line per hop with label and confidence."""
+    from .inference import load_model
+    from .live import format_row, listen, log_path_ok
+
+    log_path_ok(log)
+    m = load_model(model)
+    dev = int(device) if device is not None and device.isdigit() else device
+    if input_file is None:
+        err.print("listening… Ctrl-C stops", highlight=False)
+    listen(m, input=input_file, device=dev, window=window, hop=hop, realtime=realtime, log=log, seconds=seconds,
+           on_window=lambda row: out.print(format_row(row), highlight=False))
+
+
+deploy_app = typer.Typer(help="Generate code that runs a model on a microcontroller.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("arduino")
+@friendly
+def deploy_arduino_cmd(
+    model: Path = typer.Argument(..., help="A full-int8 .tflite on the cmsis_mfcc frontend, exported by tinyser."),
+    board: str = typer.Option("nano33ble", help="nano33ble (an Arduino sketch folder) or generic (a C/C++ library)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (for nano33ble, the sketch's name)."),
+    hop: Optional[float] = typer.Option(None, help="Seconds between inferences (default: the model's segment hop)."),
+    force: bool = typer.Option(False, "--force", help="Write into an existing non-empty folder."),
+):
+    """Write the C frontend, TFLite Micro runtime and sketch or library for a model, with its memory budget."""
+    from .deploy import budget, budget_markdown, deploy_arduino
+
+    for path in deploy_arduino(model, out_dir, board=board, hop=hop, overwrite=force):
+        out.print(f"wrote {path}", highlight=False)
+    out.print(budget_markdown(budget(model, board=board, hop=hop)), highlight=False)
 
 
 def _print_report(r: dict) -> None:

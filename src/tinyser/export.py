@@ -232,9 +232,12 @@ def _tensor_meta(d: dict) -> dict:
             "scale": float(scale), "zero_point": int(zero)}
 
 
-def write_c_arrays(model_bytes: bytes, folder: str | os.PathLike, name: str = "g_model") -> list[Path]:
+def write_c_arrays(model_bytes: bytes, folder: str | os.PathLike, name: str = "g_model",
+                   source_suffix: str = ".cc") -> list[Path]:
     """``model_data.h/.cc`` (16-byte aligned array) and ``model_ops.h`` (a
     MicroMutableOpResolver holding exactly the model's ops) for TFLite Micro.
+    ``source_suffix=".cpp"`` names the source ``model_data.cpp`` (Arduino
+    compiles ``.cpp``, not ``.cc``).
 
     >>> write_c_arrays(blob, "out/c")   # doctest: +SKIP
     [PosixPath('out/c/model_data.h'), PosixPath('out/c/model_data.cc'), PosixPath('out/c/model_ops.h')]
@@ -257,7 +260,7 @@ def write_c_arrays(model_bytes: bytes, folder: str | os.PathLike, name: str = "g
                 "using TinyserOpResolver = tflite::MicroMutableOpResolver<kTinyserOpCount>;\n\n"
                 "inline TfLiteStatus RegisterTinyserOps(TinyserOpResolver& resolver) {\n"
                 f"{adds}\n  return kTfLiteOk;\n}}\n")
-    paths = [folder / "model_data.h", folder / "model_data.cc", folder / "model_ops.h"]
+    paths = [folder / "model_data.h", folder / f"model_data{source_suffix}", folder / "model_ops.h"]
     for path, text in zip(paths, (header, source, resolver)):
         atomic_write(path, lambda f, t=text: f.write(t.encode()))
     return paths

@@ -1,0 +1,245 @@
+"""The device budget of a deployed model: flash, RAM, compute per second of
+audio, and an estimate of latency and real-time factor on a Cortex-M4F.
+
+The estimate is arithmetic, not a measurement; the generated sketch prints
+the real time of every inference (``compute_ms``) to check it against.
+
+Assumptions (all stated in the returned dict and the deploy README):
+
+* Model: ``CYCLES_PER_MAC`` = 2 cycles per int8 multiply-accumulate with
+  TFLite Micro's CMSIS-NN kernels on a Cortex-M4. The M4's SMLAD does two
+  16-bit MACs per cycle; CMSIS-NN widens int8 operands to 16 bits and feeds
+  SMLAD (Lai, Suda & Chandra, "CMSIS-NN: Efficient Neural Network Kernels for
+  Arm Cortex-M CPUs", arXiv:1801.06601, 2018), so its inner loops approach
+  1 cycle/MAC; im2col, requantisation, the interpreter and this model's
+  narrow layers (single-channel first convolutions) are taken to double it.
+  TFLite Micro's reference (non-CMSIS-NN) kernels are roughly ten times slower.
+* Frontend: single-precision FPU, counted per float add/multiply at
+  ``CYCLES_PER_FLOP`` = 2 (operand loads and loop overhead included), 14
+  cycles per VSQRT/VDIV (Cortex-M4 Technical Reference Manual) and
+  ``CYCLES_PER_LOG`` = 100 per ``logf`` (a software routine).
+* RAM counts the tensor arena (measured by TFLite Micro on the host, plus
+  ``ARENA_MARGIN``), the audio ring buffer (Arduino sketch only), the
+  model-input feature window and the frontend's buffers; not the Arduino
+  core, the serial/PDM drivers or TFLite Micro's interpreter object (a few KB).
+* Flash counts the model flatbuffer and the frontend tables; not code (TFLite
+  Micro with the model's kernels, typically tens of KB).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..errors import ConfigError
+from .target import Target, load_target, tables_bytes
+
+CYCLES_PER_MAC = 2.0
+CYCLES_PER_FLOP = 2.0
+CYCLES_PER_SQRT_OR_DIV = 14.0
+CYCLES_PER_LOG = 100.0
+CYCLES_PER_MAC_SOURCE = (
+    "assumed 2 cycles per int8 MAC with CMSIS-NN kernels on a Cortex-M4: SMLAD gives 2 16-bit MACs per cycle "
+    "and CMSIS-NN's int8 kernels widen operands to feed it (Lai et al., arXiv:1801.06601), ~1 cycle/MAC in "
+    "inner loops, doubled for im2col, requantisation, interpreter overhead and narrow layers")
+
+
+def arena_margin(measured: int) -> int:
+    """Arena bytes to allocate for a measured need: +10 % + 2 KB, rounded up to 16.
+    The host's 64-bit TFLite Micro measures it; the device's 32-bit structs are
+    smaller, but CMSIS-NN kernels may ask for scratch buffers the reference
+    kernels do not.
+
+    >>> arena_margin(56288)
+    63968
+    """
+    return int(math.ceil((measured * 1.10 + 2048) / 16) * 16)
+
+
+@dataclass(frozen=True)
+class Board:
+    """What the estimate assumes about a board."""
+
+    name: str
+    clock_hz: float
+    ram_bytes: int | None
+    flash_bytes: int | None
+    has_audio_ring: bool
+
+
+BOARDS = {
+    "nano33ble": Board("Arduino Nano 33 BLE Sense (nRF52840, Cortex-M4F)", 64e6, 256 * 1024, 1024 * 1024, True),
+    "generic": Board("generic Cortex-M4F (estimated at 64 MHz)", 64e6, None, None, False),
+}
+
+
+def get_board(board: str) -> Board:
+    """The :class:`Board` called ``board``; ConfigError naming the choices otherwise.
+
+    >>> get_board("nano33ble").clock_hz
+    64000000.0
+    """
+    if board not in BOARDS:
+        raise ConfigError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    return BOARDS[board]
+
+
+@lru_cache(maxsize=8)
+def measured_arena(blob: bytes) -> int:
+    """TFLite Micro's arena need for a flatbuffer (cached: the measurement runs
+    the model in a child process).
+
+    >>> measured_arena(Path("tiny-int8.tflite").read_bytes())  # doctest: +SKIP
+    58208
+    """
+    from ..tflite import find_arena_size
+
+    return find_arena_size(blob)
+
+
+def frontend_ops(t: Target) -> dict[str, int]:
+    """Floating-point work of one feature frame, by kind: ``flops`` (adds and
+    multiplies), ``sqrt_div`` (square roots and divisions) and ``log``.
+
+    >>> frontend_ops(target)["log"]                            # doctest: +SKIP
+    40
+    """
+    cfg = t.config
+    n, half = cfg.frame_length, cfg.frame_length // 2
+    fft = 5 * half * int(math.log2(half))           # radix-2 complex FFT of N/2 points: 10 flops a butterfly
+    split = 16 * (half - 1)                         # N/2 complex points -> N/2+1 real-FFT bins
+    mel = 2 * int(sum(int(v) for v in _filter_len(cfg)))
+    flops = 3 * n + fft + split + 4 * (half + 1) + mel + cfg.n_mels + 2 * cfg.n_mfcc * cfg.n_mels + 3 * cfg.n_mfcc
+    return {"flops": flops, "sqrt_div": (half + 1) + 2 * cfg.n_mfcc + 1, "log": cfg.n_mels}
+
+
+def _filter_len(cfg):
+    from ..features.cmsis import cmsis_tables
+
+    return cmsis_tables(cfg)["filter_len"]
+
+
+def frontend_state_bytes(t: Target) -> int:
+    """``sizeof(tinyser_frontend_t)`` of the portable build: sample ring, frame,
+    scratch (FRAME_LENGTH + 2 floats), one frame of coefficients, two counters.
+
+    >>> frontend_state_bytes(target)                           # doctest: +SKIP
+    12464
+    """
+    n = t.config.frame_length
+    return 4 * (n + n + (n + 2) + t.config.n_mfcc) + 8
+
+
+def window_bytes(t: Target) -> int:
+    """``sizeof(tinyser_window_t)``: the model input's frames as int8 plus two counters.
+
+    >>> window_bytes(target)                                   # doctest: +SKIP
+    7368
+    """
+    return t.n_frames * t.config.n_mfcc + 8
+
+
+def audio_ring_samples(inference_seconds: float, t: Target) -> int:
+    """Ring-buffer samples (a power of two, at least 2048) holding twice the
+    audio that arrives during one estimated inference, plus two hops.
+
+    >>> audio_ring_samples(0.18, target)                       # doctest: +SKIP
+    8192
+    """
+    need = 2 * inference_seconds * t.config.sample_rate + 2 * t.config.hop_length
+    return max(2048, 1 << int(math.ceil(math.log2(max(need, 1)))))
+
+
+def budget(model_path: str | os.PathLike, board: str = "nano33ble", hop: float | None = None,
+           cycles_per_mac: float = CYCLES_PER_MAC) -> dict:
+    """Flash, RAM, compute and estimated latency of a model deployed with
+    ``tinyser deploy arduino`` (see the module docstring for every assumption).
+
+    ``hop``: seconds between inferences (default: the model's segment hop, or
+    its window). Flash and RAM are in bytes; ``fits`` compares them with the
+    board's memory (``None`` for ``generic``).
+
+    >>> b = budget("tiny-int8.tflite")                         # doctest: +SKIP
+    >>> b["ram"]["total"] < 256 * 1024, round(b["real_time_factor"], 2)   # doctest: +SKIP
+    (True, 0.15)
+    """
+    return target_budget(load_target(model_path), board, hop, cycles_per_mac)
+
+
+def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
+                  cycles_per_mac: float = CYCLES_PER_MAC) -> dict:
+    """:func:`budget` for an already loaded :class:`~tinyser.deploy.target.Target`.
+
+    >>> target_budget(load_target("tiny-int8.tflite"), "generic")["fits"] is None   # doctest: +SKIP
+    True
+    """
+    spec = get_board(board)
+    if cycles_per_mac <= 0:
+        raise ConfigError(f"cycles_per_mac must be positive, not {cycles_per_mac}")
+    arena = measured_arena(t.blob)
+    hop_frames = t.hop_frames(hop)
+    hop_seconds = hop_frames * t.frame_seconds
+    macs = int(t.metadata.get("macs") or 0)
+    if macs <= 0:
+        raise ConfigError(f"{t.path}: the metadata gives no MAC count")
+    inference_s = macs * cycles_per_mac / spec.clock_hz
+    ops = frontend_ops(t)
+    frame_cycles = (ops["flops"] * CYCLES_PER_FLOP + ops["sqrt_div"] * CYCLES_PER_SQRT_OR_DIV
+                    + ops["log"] * CYCLES_PER_LOG)
+    frames_per_second = 1.0 / t.frame_seconds
+    frontend_s = frame_cycles * frames_per_second / spec.clock_hz  # per second of audio
+    ring = audio_ring_samples(inference_s, t)
+    flash = {"model": len(t.blob), "frontend_tables": tables_bytes(t)}
+    ram = {"arena": arena_margin(arena), "audio_ring": 2 * ring if spec.has_audio_ring else 0,
+           "feature_window": window_bytes(t),
+           "frontend": frontend_state_bytes(t)}
+    flash["total"], ram["total"] = sum(flash.values()), sum(ram.values())
+    fits = None if spec.ram_bytes is None else bool(ram["total"] <= spec.ram_bytes and
+                                                     flash["total"] <= spec.flash_bytes)
+    return {
+        "board": board, "board_name": spec.name, "clock_hz": spec.clock_hz,
+        "board_ram_bytes": spec.ram_bytes, "board_flash_bytes": spec.flash_bytes,
+        "flash": flash, "ram": ram, "arena_measured": arena, "audio_ring_samples": ring, "fits": fits,
+        "window_seconds": t.segments.window, "inference_hop_frames": hop_frames, "inference_hop_seconds": hop_seconds,
+        "macs_per_inference": macs, "model_macs_per_second": macs / hop_seconds,
+        "frontend_frames_per_second": frames_per_second, "frontend_ops_per_frame": ops,
+        "frontend_flops_per_second": ops["flops"] * frames_per_second,
+        "cycles_per_mac": cycles_per_mac, "cycles_per_mac_source": CYCLES_PER_MAC_SOURCE,
+        "frontend_cycles_per_frame": frame_cycles,
+        "inference_ms": 1e3 * inference_s, "frontend_ms_per_second": 1e3 * frontend_s,
+        "real_time_factor": inference_s / hop_seconds + frontend_s,
+    }
+
+
+def budget_markdown(b: dict) -> str:
+    """The budget as a Markdown table (for the deploy README and benchmarks).
+
+    >>> print(budget_markdown(budget("tiny-int8.tflite")))     # doctest: +SKIP
+    """
+    def kb(n):
+        return f"{n / 1024:.1f} KB"
+
+    of = (lambda n, total: f"{kb(n)} of {kb(total)}") if b["board_ram_bytes"] else (lambda n, total: kb(n))
+    ram, flash = b["ram"], b["flash"]
+    rows = [
+        ("flash", f"{of(flash['total'], b['board_flash_bytes'])}: model {kb(flash['model'])} + frontend tables "
+                  f"{kb(flash['frontend_tables'])} (code not counted)"),
+        ("RAM", f"{of(ram['total'], b['board_ram_bytes'])}: arena {kb(ram['arena'])} (measured "
+                f"{kb(b['arena_measured'])} + margin) + audio ring {kb(ram['audio_ring'])} + feature window "
+                f"{kb(ram['feature_window'])} + frontend {kb(ram['frontend'])}"),
+        ("model", f"{b['macs_per_inference'] / 1e6:.2f} M MACs per inference, one every "
+                  f"{b['inference_hop_seconds']:.3f} s ({b['inference_hop_frames']} frames): "
+                  f"{b['model_macs_per_second'] / 1e6:.2f} M MACs per second of audio"),
+        ("frontend", f"{b['frontend_ops_per_frame']['flops']:,} flops + {b['frontend_ops_per_frame']['sqrt_div']} "
+                     f"sqrt/div + {b['frontend_ops_per_frame']['log']} log per frame, "
+                     f"{b['frontend_frames_per_second']:.1f} frames/s: "
+                     f"{b['frontend_flops_per_second'] / 1e6:.2f} M flops per second of audio"),
+        ("latency (estimate)", f"{b['inference_ms']:.0f} ms per inference at {b['clock_hz'] / 1e6:.0f} MHz, "
+                               f"{b['cycles_per_mac']:g} cycles/MAC; frontend "
+                               f"{b['frontend_ms_per_second']:.0f} ms per second of audio"),
+        ("real-time factor (estimate)", f"{b['real_time_factor']:.2f} (compute time per second of audio)"),
+    ]
+    if b["fits"] is not None:
+        rows.append(("fits the board", "yes" if b["fits"] else "NO"))
+    return "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
