@@ -143,6 +143,42 @@ def markdown(rows: list[dict], chosen: dict, data: Path) -> str:
     return "\n".join(lines)
 
 
+def budgets(rows: list[dict]) -> dict:
+    """Nano 33 BLE Sense budgets of the shipped default model and of light_sernet
+    (fold 0 of its reference run, exported full-int8), one inference per half window."""
+    from tinyser.deploy import budget
+    from tinyser.export import ensure_exported, load_fold
+    from tinyser.inference import DEFAULT_MODEL
+
+    out = {"default (tiny)": budget(DEFAULT_MODEL)} if DEFAULT_MODEL.exists() else {}
+    ref = next((r for r in rows if r["model"] == "light_sernet" and "run" in r), None)
+    if ref:
+        out["light_sernet"] = budget(ensure_exported(load_fold(ref["run"], 0), ["int8"])["int8"])
+    return out
+
+
+def budget_table(b: dict) -> str:
+    def kb(n):
+        return f"{n / 1024:.1f} KB"
+
+    first = next(iter(b.values()))
+    lines = ["## Device budget: `tiny` vs `light_sernet` (`benchmarks/frontier.py`)", "",
+             f"Arduino Nano 33 BLE Sense ({kb(first['board_ram_bytes'])} RAM, {kb(first['board_flash_bytes'])} "
+             "flash, Cortex-M4F at 64 MHz), as `tinyser deploy arduino` builds it: one inference every half "
+             "window. Arena measured by the TFLite Micro interpreter, plus the deploy margin (+10 % + 2 KB). "
+             "Latency is an estimate: " + first["cycles_per_mac_source"] + "; frontend at 2 cycles per float "
+             "operation, 14 per sqrt/div, 100 per logf. Code size (TFLite Micro, kernels) is not counted.", "",
+             "| model | flash (model + tables) | RAM (arena + audio + features + frontend) | arena measured "
+             "| MACs / inference | MACs / s of audio | est. latency / inference | frontend / s audio "
+             "| real-time factor | fits |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name, x in b.items():
+        lines.append(f"| `{name}` | {kb(x['flash']['total'])} | {kb(x['ram']['total'])} | {kb(x['arena_measured'])} "
+                     f"| {x['macs_per_inference'] / 1e6:.1f} M | {x['model_macs_per_second'] / 1e6:.1f} M "
+                     f"| {x['inference_ms']:.0f} ms | {x['frontend_ms_per_second']:.0f} ms "
+                     f"| {x['real_time_factor']:.2f} | {'yes' if x['fits'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
@@ -152,8 +188,11 @@ def main():
     rows = run_candidates(args.data, args.runs, reference=not args.no_reference)
     chosen = choose(rows)
     text = markdown(rows, chosen, args.data)
-    _report.write("frontier", {"machine": _report.machine(), "chosen": chosen["name"], "candidates": rows}, text,
-                  page="results.md")
+    b = budgets(rows)
+    if b:
+        text += "\n\n" + budget_table(b)
+    _report.write("frontier", {"machine": _report.machine(), "chosen": chosen["name"], "candidates": rows,
+                               "budgets": b}, text, page="results.md")
     print(text)
 
 

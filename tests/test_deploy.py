@@ -172,7 +172,7 @@ def test_budget_adds_up(cmsis_model):
     assert b["ram"]["audio_ring"] == 2 * b["audio_ring_samples"] > 0
     assert b["ram"]["feature_window"] >= t.n_frames * t.config.n_mfcc
     hop = b["inference_hop_seconds"]
-    assert abs(hop - (t.segments.hop or t.segments.window)) <= t.frame_seconds / 2 + 1e-9
+    assert abs(hop - t.segments.window / 2) <= t.frame_seconds / 2 + 1e-9  # default: half a window, as predict
     assert b["model_macs_per_second"] == pytest.approx(t.metadata["macs"] / hop)
     assert b["inference_ms"] == pytest.approx(1e3 * t.metadata["macs"] * 2 / 64e6)
     assert b["real_time_factor"] == pytest.approx(b["inference_ms"] / 1e3 / hop + b["frontend_ms_per_second"] / 1e3)
@@ -405,3 +405,10 @@ def test_deploy_refuses_bad_input(cmsis_model, tmp_path):
         write_frontend(cmsis_model, tmp_path / "frontend")
     assert write_frontend(cmsis_model, tmp_path / "frontend", overwrite=True) == written
 
+
+
+def test_cli_deploys_the_shipped_default_model(tmp_path):
+    r = CliRunner().invoke(app, ["deploy", "arduino", "default", "--out", str(tmp_path / "emotion")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "emotion" / "emotion.ino").is_file()
+    assert "| fits the board | yes |" in r.output  # the default model fits a Nano 33 BLE Sense

@@ -1,6 +1,8 @@
 """The comparison table of a model's TFLite variants: size, accuracy, agreement
 with the float model, host latency, MACs, and for full-int8 a TFLite Micro run
-(agreement with LiteRT's reference kernels, smallest working arena).
+(agreement with LiteRT's reference kernels, smallest working arena) and, for
+models the C frontend can run, the device budget (flash, RAM, MACs per second
+of audio, estimated Cortex-M4F latency and real-time factor).
 
 Every variant is scored on the same clips: for a run folder, the test part of
 the exported fold (never seen in training or model selection).
@@ -95,6 +97,7 @@ def _variant(path: Path, x, y, clip, labels, repeats: int, micro_clips: int) -> 
            "latency_ms": _latency(model, x[0], repeats), "_pred": pred.tolist()}
     if meta["quantization"] == "int8":
         row.update(_micro(blob, x, micro_clips))
+        row["budget"] = _budget(path, meta)
     else:
         ok, reason = is_tflm_compatible(blob)
         row["tflm"] = "runs" if ok else f"not runnable on TFLite Micro: {reason}"
@@ -134,6 +137,15 @@ def _micro(blob: bytes, x: np.ndarray, n: int) -> dict:
             "micro_label_agreement": float(np.mean(same))}
 
 
+def _budget(path: Path, meta: dict) -> dict | None:
+    """The Nano 33 BLE Sense budget of a deployable model (C frontend: cmsis_mfcc only)."""
+    from .deploy import budget
+
+    if meta["frontend"]["frontend"] != "cmsis_mfcc" or meta["frontend"].get("dtype", "f32") != "f32":
+        return None
+    return budget(path, "nano33ble")
+
+
 def write_benchmark(result: dict, out: str | os.PathLike) -> tuple[Path, Path]:
     """``benchmark.json`` and ``benchmark.md`` in folder ``out``."""
     out = Path(out)
@@ -156,6 +168,13 @@ def markdown(r: dict) -> str:
         lines.append(f"| {v['quantization']} | {v['bytes']:,} | {100 * v['ua']:.1f} | {100 * v['wa']:.1f} "
                      f"| {100 * v['f1']:.1f} | {_pct(v['agreement_with_float32'])} | {v['latency_ms']:.2f} "
                      f"| {v['macs']:,} | {v['tflm']} | {v.get('arena_bytes', '-')} | {micro} |")
+    for v in r["variants"]:
+        if v.get("budget"):
+            from .deploy import budget_markdown
+
+            lines += ["", f"Device budget of the {v['quantization']} model:", "", budget_markdown(v["budget"])]
+        elif v["quantization"] == "int8":
+            lines += ["", "No device budget: the C frontend computes `cmsis_mfcc` (f32) features only."]
     return "\n".join(lines) + "\n"
 
 

@@ -192,9 +192,12 @@ def export_cmd(
 
 @app.command("info")
 @friendly
-def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinyser.")):
+def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinyser, or 'default'.")):
     """Show what a model expects and was trained on: labels, frontend, input quantisation."""
     from .export import read_metadata
+    from .inference import DEFAULT_MODEL
+
+    model = DEFAULT_MODEL if str(model) == "default" else model
 
     try:
         blob = model.read_bytes()
@@ -216,8 +219,12 @@ def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinys
             ("MACs / params", f"{m.get('macs', 0):,} / {m.get('params', 0):,}"),
             ("trained on", f"{', '.join(t.get('data', []))} ({t.get('label_scheme')}), protocol {t.get('protocol')}, "
                            f"fold {t.get('fold')}"),
-            ("fold test scores", ", ".join(f"{k.upper()} {100 * v:.1f}" for k, v in t.get("fold_scores", {}).items())),
+            ("fold test scores" if t.get("protocol") != "final" else "validation scores (optimistic)", ", ".join(f"{k.upper()} {100 * v:.1f}" for k, v in t.get("fold_scores", {}).items())),
             ("tinyser", m.get("tinyser", "?"))]
+    if "evaluation" in m:  # the cross-validated scores a shipped model carries
+        ev = m["evaluation"]
+        rows.insert(-1, ("evaluation", f"UA {100 * ev['ua']:.1f} ± {100 * ev['ua_std']:.1f}, "
+                                       f"WA {100 * ev['wa']:.1f}, F1 {100 * ev['f1']:.1f}: {ev['protocol']}"))
     table = Table(show_header=False, title=str(model))
     for k, v in rows:
         table.add_row(k, str(v))
@@ -388,15 +395,18 @@ app.add_typer(deploy_app, name="deploy")
 @deploy_app.command("arduino")
 @friendly
 def deploy_arduino_cmd(
-    model: Path = typer.Argument(..., help="A full-int8 .tflite on the cmsis_mfcc frontend, exported by tinyser."),
+    model: str = typer.Argument("default", help="A full-int8 .tflite on the cmsis_mfcc frontend exported by "
+                                                 "tinyser, or 'default' (the shipped model)."),
     board: str = typer.Option("nano33ble", help="nano33ble (an Arduino sketch folder) or generic (a C/C++ library)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (for nano33ble, the sketch's name)."),
-    hop: Optional[float] = typer.Option(None, help="Seconds between inferences (default: the model's segment hop)."),
+    hop: Optional[float] = typer.Option(None, help="Seconds between inferences (default: half the model's window)."),
     force: bool = typer.Option(False, "--force", help="Write into an existing non-empty folder."),
 ):
     """Write the C frontend, TFLite Micro runtime and sketch or library for a model, with its memory budget."""
     from .deploy import budget, budget_markdown, deploy_arduino
+    from .inference import DEFAULT_MODEL
 
+    model = DEFAULT_MODEL if model == "default" else Path(model)
     for path in deploy_arduino(model, out_dir, board=board, hop=hop, overwrite=force):
         out.print(f"wrote {path}", highlight=False)
     out.print(budget_markdown(budget(model, board=board, hop=hop)), highlight=False)

@@ -71,7 +71,7 @@ def deploy_arduino(model_path: str | os.PathLike, out: str | os.PathLike, board:
     inference on the serial port). ``board="generic"``: a plain C/C++ library with
     an example ``main``. Both hold the frontend, the model (``model_data``), its op
     resolver (``model_ops.h``), the runtime and a README with the budget. ``hop``:
-    seconds between inferences (default: the model's segment hop, or its window).
+    seconds between inferences (default: half the model's window).
     An existing non-empty ``out`` is refused unless ``overwrite``.
 
     >>> deploy_arduino("tiny-int8.tflite", "tinyser_emotion")   # doctest: +SKIP

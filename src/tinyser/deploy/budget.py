@@ -156,8 +156,8 @@ def budget(model_path: str | os.PathLike, board: str = "nano33ble", hop: float |
     """Flash, RAM, compute and estimated latency of a model deployed with
     ``tinyser deploy arduino`` (see the module docstring for every assumption).
 
-    ``hop``: seconds between inferences (default: the model's segment hop, or
-    its window). Flash and RAM are in bytes; ``fits`` compares them with the
+    ``hop``: seconds between inferences (default: half the
+    model's window). Flash and RAM are in bytes; ``fits`` compares them with the
     board's memory (``None`` for ``generic``).
 
     >>> b = budget("tiny-int8.tflite")                         # doctest: +SKIP

@@ -46,13 +46,13 @@ class Target:
         return self.config.hop_length / self.config.sample_rate
 
     def hop_frames(self, hop: float | None = None) -> int:
-        """Frames between two inferences: ``hop`` seconds (default: the model's
-        segment hop, or its window), rounded to whole frames.
+        """Frames between two inferences: ``hop`` seconds (default: half the
+        model's window, as ``tinyser predict`` and ``listen``), rounded to whole frames.
 
         >>> load_target("tiny-int8.tflite").hop_frames(1.0)    # doctest: +SKIP
         62
         """
-        seconds = hop if hop is not None else (self.segments.hop or self.segments.window)
+        seconds = hop if hop is not None else self.segments.window / 2
         if seconds <= 0:
             raise ConfigError(f"inference hop must be positive, not {seconds} s")
         return max(1, int(round(seconds / self.frame_seconds)))
