@@ -131,7 +131,7 @@ as **non-commercial, share-alike**; train your own model (`tinyser train`) on da
 ## Intended use and limits
 - Intended: demos, research and prototyping of on-device emotion recognition; a starting point to fine-tune
   or retrain on your own data.
-- Acted speech only: 34 professional actors reading fixed sentences in German and North-American English, in
+- Acted speech only: 30 actors (10 German, 20 North-American English) reading fixed sentences, in
   quiet studios. Spontaneous speech, other languages, children, far-field or noisy microphones will score
   lower, probably much lower.
 - Six coarse acted categories; real emotion is graded and mixed. Do not use it to make decisions about people

@@ -7,9 +7,10 @@ carry over to a quarter of the filters with little loss, while the first
 ``tiny`` (a depthwise-separable CNN of the same budget) generalised poorly
 across speakers: 32.6 % UA on EMO-DB leave-one-speaker-out against 56.4 % for
 this design (docs/results.md has the latter; the former was measured with
-the code this replaced). The width and input pooling were picked in an
-exploratory single split (speakers 03 and 08 held out), not a committed
-benchmark; the frontier is to be charted properly (issue 6).
+the code this replaced). The width/pooling frontier is charted in
+docs/results.md (``benchmarks/frontier.py``): on EMO-DB + RAVDESS with 2 s
+windows the shipped default model uses ``width=0.375, input_pool=(2, 1)``,
+which at 3 s windows would need an ~85 KB arena; these defaults fit 64 KB at 3 s.
 
 Defaults (``width=0.25, input_pool=(2, 1)``) at a 3 s input of (188, 40):
 30k parameters, 5.8 M MACs (1.9 M per second of audio; budget 8 M); the
