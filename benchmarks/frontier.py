@@ -123,6 +123,8 @@ def markdown(rows: list[dict], chosen: dict, data: Path) -> str:
              "Budget: arena ≤ 64 KB, model ≤ 128 KB, ≤ 8 M MACs per second of audio; only candidates within "
              "it are trained. The default model's shape is the fitting candidate with the best mean "
              "**validation** UA (the test UA is reported, not used to choose).", "",
+             "MACs per second of audio are one window's MACs over its length (non-overlapping windows); the "
+             "deployed sketch infers every half window, which doubles them (budget table below).", "",
              "| candidate | params | MACs / s audio | int8 model | TFLM arena | fits | val UA % | test UA % "
              "| WA % | macro-F1 % | wall |", "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -169,7 +171,7 @@ def budget_table(b: dict) -> str:
              "Latency is an estimate: " + first["cycles_per_mac_source"] + "; frontend at 2 cycles per float "
              "operation, 14 per sqrt/div, 100 per logf. Code size (TFLite Micro, kernels) is not counted.", "",
              "| model | flash (model + tables) | RAM (arena + audio + features + frontend) | arena measured "
-             "| MACs / inference | MACs / s of audio | est. latency / inference | frontend / s audio "
+             "| MACs / inference | model MACs / s (one inference per hop) | est. latency / inference | frontend / s audio "
              "| real-time factor | fits |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, x in b.items():
         lines.append(f"| `{name}` | {kb(x['flash']['total'])} | {kb(x['ram']['total'])} | {kb(x['arena_measured'])} "

@@ -126,3 +126,19 @@ def test_benchmark_command_on_loose_files(exported, toy_manifest):
     r = CliRunner().invoke(app, ["benchmark", *files, "--data", str(toy_manifest)])
     assert r.exit_code == 0, r.output
     assert "| int8 |" in r.output and (out / "benchmark.json").exists()
+
+
+def test_benchmark_gives_the_device_budget_of_a_deployable_model(tmp_path):
+    from conftest import write_tone
+    from tinyser.benchmark import benchmark_files, markdown
+    from tinyser.inference import DEFAULT_MODEL
+
+    rows = ["path,label,speaker"] + [
+        f"{write_tone(tmp_path / f'{label}{s}.wav', 2.0, freq=150.0 * (k + 1)).name},{label},s{s}"
+        for k, label in enumerate(["angry", "sad", "happy"]) for s in range(2)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    result = benchmark_files([DEFAULT_MODEL], [tmp_path / "m.csv"], repeats=100, micro_clips=2)
+    (v,) = result["variants"]
+    b = v["budget"]
+    assert b["fits"] and b["ram"]["arena"] >= v["arena_bytes"] and b["flash"]["model"] == v["bytes"]
+    assert 0 < b["real_time_factor"] < 1 and "fits the board | yes" in markdown(result)

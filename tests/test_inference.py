@@ -83,6 +83,8 @@ def test_array_api_matches_files_and_checks_input(model, inputs):
     assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=0.02)
     with pytest.raises(ConfigError, match="NaN"):
         model.predict(np.full(16000, np.nan, np.float32), 16000)
+    with pytest.raises(ConfigError, match="channels-first"):
+        model.predict(y.T, sr)
     with pytest.raises(ConfigError, match="window"):
         model.predict(y, sr, window=5.0)  # longer than the model's 3 s input
 

@@ -119,6 +119,8 @@ class Model:
         ('anger', 0.0)
         """
         y = np.asarray(audio, np.float32)
+        if y.ndim == 2 and y.shape[1] > y.shape[0]:
+            raise ConfigError(f"audio of shape {y.shape} looks channels-first; pass (samples, channels), e.g. y.T")
         if y.ndim == 2:
             y = y.mean(axis=1)
         if y.ndim != 1 or y.size == 0:
