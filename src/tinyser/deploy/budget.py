@@ -203,6 +203,7 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
         "flash": flash, "ram": ram, "arena_measured": arena, "audio_ring_samples": ring, "fits": fits,
         "window_seconds": t.segments.window, "inference_hop_frames": hop_frames, "inference_hop_seconds": hop_seconds,
         "macs_per_inference": macs, "model_macs_per_second": macs / hop_seconds,
+        "macs_per_audio_second": macs / t.segments.window,
         "frontend_frames_per_second": frames_per_second, "frontend_ops_per_frame": ops,
         "frontend_flops_per_second": ops["flops"] * frames_per_second,
         "cycles_per_mac": cycles_per_mac, "cycles_per_mac_source": CYCLES_PER_MAC_SOURCE,
@@ -230,7 +231,9 @@ def budget_markdown(b: dict) -> str:
                 f"{kb(ram['feature_window'])} + frontend {kb(ram['frontend'])}"),
         ("model", f"{b['macs_per_inference'] / 1e6:.2f} M MACs per inference, one every "
                   f"{b['inference_hop_seconds']:.3f} s ({b['inference_hop_frames']} frames): "
-                  f"{b['model_macs_per_second'] / 1e6:.2f} M MACs per second of audio"),
+                  f"{b['model_macs_per_second'] / 1e6:.2f} M MACs per second (one {b['window_seconds']:g} s window "
+                  f"per {b['window_seconds']:g} s of audio, without overlap: "
+                  f"{b['macs_per_audio_second'] / 1e6:.2f} M)"),
         ("frontend", f"{b['frontend_ops_per_frame']['flops']:,} flops + {b['frontend_ops_per_frame']['sqrt_div']} "
                      f"sqrt/div + {b['frontend_ops_per_frame']['log']} log per frame, "
                      f"{b['frontend_frames_per_second']:.1f} frames/s: "
