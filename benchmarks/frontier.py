@@ -114,8 +114,8 @@ def markdown(rows: list[dict], chosen: dict, data: Path) -> str:
     lines = ["## The `tiny` frontier (`benchmarks/frontier.py`)", "",
              f"Reproduce: `python benchmarks/frontier.py --data {data}` on {_report.machine()}. Data: EMO-DB + "
              "RAVDESS actors 1-20 under `common6` (neutral incl. RAVDESS calm, happy, sad, angry, fearful, disgust), "
-             "features `cmsis_mfcc` (the device's features), 2 s windows (the clips of these copies are 2.0 s and "
-             "2.4 s: a window is one utterance, never zero padding). Protocol speaker:5 (five folds grouped "
+             "features `cmsis_mfcc` (the device's features), 2 s windows (this EMO-DB copy's clips are cut or "
+             "zero-padded to exactly 2.0 s; RAVDESS clips are 2.4 s, whose last 0.4 s is dropped). Protocol speaker:5 (five folds grouped "
              "by speaker, speaker-independent), best epoch by validation UA on speakers carved from each fold's "
              f"training part; tiny {EPOCHS['tiny'][0]} epochs max (patience {EPOCHS['tiny'][1]}), light_sernet "
              f"{EPOCHS['light_sernet'][0]} (patience {EPOCHS['light_sernet'][1]}). Sizes and arenas are of the "
@@ -139,7 +139,8 @@ def markdown(rows: list[dict], chosen: dict, data: Path) -> str:
     ref = next((r for r in rows if r["model"] == "light_sernet" and "ua" in r), None)
     if ref:
         lines += ["", f"Chosen `{chosen['name']}`: test UA {100 * chosen['ua']:.1f} against light_sernet's "
-                  f"{100 * ref['ua']:.1f} ({100 * (chosen['ua'] - ref['ua']):+.1f} points) at "
+                  f"{100 * ref['ua']:.1f} ({100 * (chosen['ua'] - ref['ua']):+.1f} points; light_sernet trained for at "
+                  f"most {EPOCHS['light_sernet'][0]} epochs against tiny's {EPOCHS['tiny'][0]}, for time) at "
                   f"{chosen['macs'] / ref['macs']:.3f}× its MACs, {chosen['arena_bytes'] / ref['arena_bytes']:.2f}× "
                   "its arena."]
     return "\n".join(lines)
@@ -169,7 +170,10 @@ def budget_table(b: dict) -> str:
              "flash, Cortex-M4F at 64 MHz), as `tinyser deploy arduino` builds it: one inference every half "
              "window. Arena measured by the TFLite Micro interpreter, plus the deploy margin (+10 % + 2 KB). "
              "Latency is an estimate: " + first["cycles_per_mac_source"] + "; frontend at 2 cycles per float "
-             "operation, 14 per sqrt/div, 100 per logf. Code size (TFLite Micro, kernels) is not counted.", "",
+             "operation, 14 per sqrt/div, 100 per logf. Code size (TFLite Micro, kernels) is not counted. "
+             "\"Fits\" means RAM and flash within the board and a real-time factor below 1. The sketch "
+             "allocates the measured arena plus its margin; against the issue's 64 KB arena budget the "
+             "measured arena is what counts (the frontier table above).", "",
              "| model | flash (model + tables) | RAM (arena + audio + features + frontend) | arena measured "
              "| MACs / inference | model MACs / s (one inference per hop) | est. latency / inference | frontend / s audio "
              "| real-time factor | fits |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]

@@ -34,6 +34,7 @@ from tinyser.cache import atomic_write  # noqa: E402
 from tinyser.experiment import load_report  # noqa: E402
 from tinyser.export import embed_metadata, export_run, read_metadata  # noqa: E402
 from tinyser.inference import DEFAULT_MODEL  # noqa: E402
+from tinyser.tflite import find_arena_size  # noqa: E402
 
 LICENCES = {"emodb": "EMO-DB (Burkhardt et al., Interspeech 2005): distributed freely for research",
             "ravdess": "RAVDESS (Livingstone & Russo, PLoS ONE 2018): CC BY-NC-SA 4.0"}
@@ -66,7 +67,7 @@ def export_default(final_run: Path, cv: dict, row: dict, target: Path, force: bo
     return meta
 
 
-def model_card(meta: dict, cv: dict, row: dict, final: dict, size: int) -> str:
+def model_card(meta: dict, cv: dict, row: dict, final: dict, size: int, arena: int) -> str:
     ev = meta["evaluation"]
     win = float(meta["segments"]["window"])
     pc = "\n".join(f"| {k} | {100 * v['precision']:.1f} | {100 * v['recall']:.1f} | {100 * v['f1']:.1f} "
@@ -85,13 +86,13 @@ Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().iso
 - Architecture: `{row['model']}` {json.dumps(row['model_params'])} (Light-SERNet topology scaled down),
   {meta['params']:,} parameters, {meta['macs'] / 1e6:.1f} M MACs per {win:g} s window
   ({meta['macs'] / win / 1e6:.1f} M per second of audio).
-- Input: {win:g} s windows at 16 kHz (the corpus clips here are 2.0-2.4 s long, so a window is one
-  utterance without padding), `cmsis_mfcc` features (CMSIS-DSP `arm_mfcc_f32` definition: 1024-sample
+- Input: {win:g} s windows at 16 kHz (this EMO-DB copy's clips are cut or zero-padded to exactly 2.0 s;
+  RAVDESS clips are 2.4 s, whose last 0.4 s is dropped in training), `cmsis_mfcc` features (CMSIS-DSP `arm_mfcc_f32` definition: 1024-sample
   Hann frames every 256 samples, 40 HTK-mel bands 40-7600 Hz, natural log, 40 DCT coefficients),
   standardised per coefficient with training statistics, quantised to int8
   (scale {meta['input']['scale']:.5f}, zero point {meta['input']['zero_point']}).
 - Output: 6 classes, `common6`: {', '.join(meta['labels'])}.
-- Runs on TFLite Micro: int8 {row['int8_bytes'] / 1024:.1f} KB model, {row['arena_bytes']:,} B arena (measured with the
+- Runs on TFLite Micro: {size / 1024:.1f} KB file, {arena:,} B arena (measured on this file with the
   TFLite Micro interpreter); see `docs/results.md` for the device budget.
 
 ## Training data
@@ -152,7 +153,8 @@ def main():
     cv = load_report(row["run"])
     final_run = train_final(row, args.data, args.runs / "default")
     meta = export_default(final_run, cv, row, DEFAULT_MODEL, args.force)
-    card = model_card(meta, cv, row, load_report(final_run), DEFAULT_MODEL.stat().st_size)
+    blob = DEFAULT_MODEL.read_bytes()
+    card = model_card(meta, cv, row, load_report(final_run), len(blob), find_arena_size(blob))
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))
     print(f"{DEFAULT_MODEL}: written; docs/model-card.md updated")
 

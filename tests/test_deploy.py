@@ -1,13 +1,11 @@
 """Deployment: the C frontend reproduces the Python pipeline, the generated
 sketch and library compile, the budget adds up, bad input is refused.
 
-Parity on EMO-DB (535 clips of 2 s in 3 s windows; measured when written): with
-the shipped default model, 41 of 3,937,600 int8 model inputs (1.0e-5; 1.6e-5 of
-the inputs of the 64,890 frames that hold audio rather than padding) differ from
-the Python pipeline's, each by 1 LSB (37, 9.4e-6, with the model trained here);
-raw coefficients differ by at most 8.8e-5 (float32 rounding: the C frontend has
-its own FFT); TFLite Micro gives all 535 clips the same class from C inputs as
-from Python inputs. The test prints its figures (``pytest -s``).
+Parity on EMO-DB (535 clips of 2 s, one 2 s window each; measured with the
+shipped default model): 40 of 2,610,800 int8 model inputs (1.5e-5) differ from
+the Python pipeline's, each by 1 LSB; raw coefficients differ by at most 8.8e-5
+(float32 rounding: the C frontend has its own FFT); TFLite Micro gives all 535
+clips the same class from C inputs as from Python inputs. The test prints its figures (``pytest -s``).
 """
 from __future__ import annotations
 
@@ -33,11 +31,9 @@ needs_cxx = pytest.mark.skipif(CXX is None, reason="no C++ compiler (c++ or g++)
 
 
 def _default_model() -> Path | None:
-    import tinyser.inference as inference
+    from tinyser.inference import DEFAULT_MODEL
 
-    find = getattr(inference, "default_model_path", None)
-    path = find() if find else None
-    return Path(path) if path and Path(path).is_file() else None
+    return DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None
 
 
 @pytest.fixture(scope="session")
@@ -412,3 +408,8 @@ def test_cli_deploys_the_shipped_default_model(tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "emotion" / "emotion.ino").is_file()
     assert "| fits the board | yes |" in r.output  # the default model fits a Nano 33 BLE Sense
+
+
+def test_budget_does_not_fit_when_slower_than_real_time(cmsis_model):
+    b = budget(cmsis_model, hop=0.05)  # an inference every 50 ms cannot keep up at 64 MHz
+    assert b["real_time_factor"] > 1 and b["fits"] is False

@@ -86,7 +86,7 @@ def test_array_api_matches_files_and_checks_input(model, inputs):
     with pytest.raises(ConfigError, match="channels-first"):
         model.predict(y.T, sr)
     with pytest.raises(ConfigError, match="window"):
-        model.predict(y, sr, window=5.0)  # longer than the model's 3 s input
+        model.predict(y, sr, window=5.0)  # longer than the model's 2 s input
 
 
 def test_bad_files_are_reported_and_the_rest_go_on(model, inputs, tmp_path):
@@ -194,3 +194,37 @@ def test_top_level_load_model():
     import tinyser
 
     assert tinyser.load_model is load_model
+
+
+@pytest.mark.parametrize("opts", [["--hop", "nan"], ["--hop", "inf"], ["--hop", "3"], ["--window", "0"]])
+def test_bad_window_or_hop_is_one_line(inputs, opts):
+    r = run("predict", inputs / "short.wav", *opts)
+    assert r.exit_code == 1 and "hop" in r.output and "Traceback" not in r.output
+
+
+def test_unwritable_outputs_are_one_line(inputs, tmp_path):
+    r = run("predict", inputs / "short.wav", "--json", "--out", tmp_path, "--force")  # a folder
+    assert r.exit_code == 1 and "cannot write" in r.output and "Traceback" not in r.output
+    r = run("listen", "--input", inputs / "short.wav", "--log", tmp_path)
+    assert r.exit_code == 1 and "is a folder" in r.output
+
+
+def test_listen_stops_after_seconds_and_flushes(model, inputs):
+    rows = listen(model, input=inputs / "long60s.wav", seconds=3.5)
+    assert rows[-1]["end"] == 3.5 and rows[0]["start"] == 0.0
+
+
+def test_plots_of_same_named_files_do_not_clash(tmp_path):
+    write_tone(tmp_path / "a" / "x.wav", 1.0)
+    write_tone(tmp_path / "b" / "x.wav", 1.0, freq=400.0)
+    r = run("predict", tmp_path / "a", tmp_path / "b", "--plot", tmp_path / "png")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["x-2.png", "x.png"]
+
+
+def test_integer_pcm_arrays_are_scaled(model):
+    y = tone(2.0)
+    a = model.predict(y, 16000)
+    b = model.predict((y * 32767).astype(np.int16), 16000)
+    assert a["label"] == b["label"] and a["voiced"] and b["voiced"]
+    assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=0.02)

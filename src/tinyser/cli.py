@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,10 @@ def friendly(fn):
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130)
+        except OSError as e:  # a path the system refuses (a folder, no permission, disk full)
+            where = f"{e.filename}: " if e.filename else ""
+            err.print(f"[red]error:[/red] {where}{e.strerror or e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
     return wrapper
 
 
@@ -195,9 +200,9 @@ def export_cmd(
 def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinyser, or 'default'.")):
     """Show what a model expects and was trained on: labels, frontend, input quantisation."""
     from .export import read_metadata
-    from .inference import DEFAULT_MODEL
+    from .inference import model_path
 
-    model = DEFAULT_MODEL if str(model) == "default" else model
+    model = model_path(model)
 
     try:
         blob = model.read_bytes()
@@ -329,8 +334,12 @@ def _plot_all(m, results: list, folder: Path, force: bool) -> None:
     from .plot import plot_prediction
 
     folder.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
     for r in results:
-        png = folder / (Path(r["path"]).stem + ".png")
+        stem = Path(r["path"]).stem
+        name = next(n for n in (stem if k == 1 else f"{stem}-{k}" for k in itertools.count(1)) if n not in used)
+        used.add(name)  # a/x.wav and b/x.wav become x.png and x-2.png
+        png = folder / f"{name}.png"
         if png.exists() and not force:
             err.print(f"kept {png} (exists; --force overwrites)", highlight=False)
             continue
@@ -385,7 +394,8 @@ def listen_cmd(
     if input_file is None:
         err.print("listening… Ctrl-C stops", highlight=False)
     listen(m, input=input_file, device=dev, window=window, hop=hop, realtime=realtime, log=log, seconds=seconds,
-           on_window=lambda row: out.print(format_row(row), highlight=False))
+           on_window=lambda row: out.print(format_row(row), highlight=False),
+           on_warning=lambda text: err.print(f"[yellow]warning:[/yellow] {text}", highlight=False))
 
 
 deploy_app = typer.Typer(help="Generate code that runs a model on a microcontroller.", no_args_is_help=True)
@@ -404,9 +414,9 @@ def deploy_arduino_cmd(
 ):
     """Write the C frontend, TFLite Micro runtime and sketch or library for a model, with its memory budget."""
     from .deploy import budget, budget_markdown, deploy_arduino
-    from .inference import DEFAULT_MODEL
+    from .inference import model_path
 
-    model = DEFAULT_MODEL if model == "default" else Path(model)
+    model = model_path(model)
     for path in deploy_arduino(model, out_dir, board=board, hop=hop, overwrite=force):
         out.print(f"wrote {path}", highlight=False)
     out.print(budget_markdown(budget(model, board=board, hop=hop)), highlight=False)
@@ -414,7 +424,8 @@ def deploy_arduino_cmd(
 
 def _print_report(r: dict) -> None:
     p = r["protocol"]
-    kind = "speaker-independent" if p["speaker_independent"] else "random clips (speakers shared)"
+    kind = ("final model: scores on its validation speakers, optimistic" if "scores_on" in p else
+            "speaker-independent" if p["speaker_independent"] else "random clips (speakers shared)")
     t = Table("fold", "test speakers", "UA", "WA", "F1", "best epoch",
               title=f"{r['model']} · {', '.join(r['data'])} · {p['name']} ({kind})")
     one_corpus = len(r["data"]) == 1  # then "emodb:03" reads better as "03"

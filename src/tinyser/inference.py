@@ -94,7 +94,11 @@ class Model:
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities of audio windows ``(n, samples)`` at the model's rate; windows
-        shorter than the model's input are zero-padded (as short clips were in training)."""
+        shorter than the model's input are zero-padded at the end.
+
+        >>> load_model().predict_windows(np.zeros((2, 32000), np.float32)).shape
+        (2, 6)
+        """
         n = int(round(self.window * self.sample_rate))
         windows = np.atleast_2d(np.asarray(windows, np.float32))
         if windows.shape[1] > n:
@@ -106,7 +110,11 @@ class Model:
 
     def stream(self, window: float | None = None, hop: float | None = None,
                voice: VoiceConfig = VoiceConfig()) -> "Stream":
-        """A :class:`Stream` for audio at the model's sample rate."""
+        """A :class:`Stream` for audio at the model's sample rate.
+
+        >>> load_model().stream(hop=0.5).hop
+        0.5
+        """
         return Stream(self, window, hop, voice)
 
     def predict(self, audio: np.ndarray, sample_rate: int, window: float | None = None,
@@ -118,7 +126,11 @@ class Model:
         >>> r["label"], r["windows"][0]["start"]               # doctest: +SKIP
         ('anger', 0.0)
         """
-        y = np.asarray(audio, np.float32)
+        y = np.asarray(audio)
+        if y.dtype.kind in "iu":  # integer PCM: to [-1, 1) as audio files are read
+            info = np.iinfo(y.dtype)
+            y = (y.astype(np.float64) - (info.max + 1 + info.min) / 2) / (info.max + 1 - (info.max + 1 + info.min) / 2)
+        y = y.astype(np.float32)
         if y.ndim == 2 and y.shape[1] > y.shape[0]:
             raise ConfigError(f"audio of shape {y.shape} looks channels-first; pass (samples, channels), e.g. y.T")
         if y.ndim == 2:
@@ -132,7 +144,11 @@ class Model:
 
     def predict_file(self, path: str | os.PathLike, window: float | None = None, hop: float | None = None) -> dict:
         """:meth:`predict` on an audio file of any format, rate, channel count and length
-        (read block by block). Unusable files raise AudioError naming the file."""
+        (read block by block). Unusable files raise AudioError naming the file.
+
+        >>> load_model().predict_file("talk.flac")["windows"][-1]["end"]   # doctest: +SKIP
+        12.37
+        """
         return {"path": str(path), **self.stream(window, hop).run(stream(path, self.sample_rate))}
 
 
@@ -140,10 +156,10 @@ class Stream:
     """Windows of ``window`` seconds (default: the model's) every ``hop`` seconds
     (default: half a window) over audio pushed in blocks of any size.
 
-    >>> s = load_model("default").stream(hop=1.0)
+    >>> s = load_model().stream(hop=1.0)
     >>> rows = s.push(np.zeros(16000 * 4, np.float32)) + s.finish()
-    >>> [(r["start"], r["voiced"]) for r in rows]
-    [(0.0, False), (1.0, False), (2.0, False), (3.0, False)]
+    >>> [(r["start"], r["end"], r["voiced"]) for r in rows]
+    [(0.0, 2.0, False), (1.0, 3.0, False), (2.0, 4.0, False)]
     """
 
     def __init__(self, model: Model, window: float | None = None, hop: float | None = None,
@@ -151,25 +167,37 @@ class Stream:
         self.model, self.voice = model, voice
         self.window = model.window if window is None else float(window)
         self.hop = self.window / 2 if hop is None else float(hop)
-        if not 0 < self.window <= model.window or self.hop <= 0:
-            raise ConfigError(f"window must be in (0, {model.window:g}] s (the model's input) and hop > 0; "
-                              f"got window {self.window:g}, hop {self.hop:g}")
+        if not 0 < self.window <= model.window or not 0 < self.hop <= self.window:  # also refuses NaN
+            raise ConfigError(f"need 0 < window <= {model.window:g} s (the model's input) and 0 < hop <= window "
+                              f"(a longer hop leaves audio unscored); got window {self.window:g}, hop {self.hop:g}")
         sr = model.sample_rate
         self._segmenter = Segmenter(int(round(self.window * sr)), max(1, int(round(self.hop * sr))), pad="zero")
         self._samples = 0
 
     def push(self, samples: np.ndarray) -> list[dict]:
-        """Add mono samples at the model's rate; returns the windows completed."""
+        """Add mono samples at the model's rate; returns the windows completed.
+
+        >>> len(load_model().stream().push(np.zeros(40000, np.float32)))   # 2 s windows every 1 s
+        2
+        """
         samples = np.asarray(samples, np.float32)
         self._samples += len(samples)
         return self._score(self._segmenter.push(samples))
 
     def finish(self) -> list[dict]:
-        """The last, zero-padded window (if the tail is not covered yet)."""
+        """The last, zero-padded window (if the tail is not covered yet).
+
+        >>> s = load_model().stream(); _ = s.push(np.zeros(40000, np.float32)); s.finish()[0]["end"]
+        2.5
+        """
         return self._score(self._segmenter.finish())
 
     def run(self, blocks: Iterable[np.ndarray]) -> dict:
-        """Push every block, finish, and summarise (see :func:`summarize`)."""
+        """Push every block, finish, and summarise (see :func:`summarize`).
+
+        >>> load_model().stream().run([np.zeros(8000, np.float32)] * 4)["duration"]
+        2.0
+        """
         windows = [w for b in itertools.chain(blocks, [None]) for w in (self.push(b) if b is not None else self.finish())]
         return summarize(windows, self.model.labels, self._samples / self.model.sample_rate)
 
@@ -213,16 +241,20 @@ def load_model(path: str | os.PathLike = "default") -> Model:
     >>> load_model().labels
     ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust']
     """
-    if str(path) == "default":
-        if not DEFAULT_MODEL.exists():
-            raise TinyserError(f"{DEFAULT_MODEL}: the default model is missing from this installation "
-                               "(rebuild it with recipes/default_model.py)")
-        path = DEFAULT_MODEL
-    return Model(path)
+    return Model(model_path(path))
 
 
-def default_model_path() -> Path:
-    """Where the shipped default model lives."""
+def model_path(path: str | os.PathLike = "default") -> Path:
+    """``path`` as a Path, with ``"default"`` meaning the shipped model.
+
+    >>> model_path("default").name
+    'default.tflite'
+    """
+    if str(path) != "default":
+        return Path(path)
+    if not DEFAULT_MODEL.exists():
+        raise TinyserError(f"{DEFAULT_MODEL}: the default model is missing from this installation "
+                           "(rebuild it with recipes/default_model.py)")
     return DEFAULT_MODEL
 
 

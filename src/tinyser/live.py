@@ -42,6 +42,7 @@ class RingBuffer:
         self._lock = threading.Lock()
 
     def write(self, samples: np.ndarray) -> None:
+        """Append samples (from the producer: the audio callback or a file reader)."""
         x = np.asarray(samples, np.float32).ravel()
         cap = len(self._buf)
         with self._lock:
@@ -58,7 +59,11 @@ class RingBuffer:
                 self._read += lost
 
     def read(self) -> np.ndarray:
-        """Everything written since the last read, oldest first."""
+        """Everything written since the last read, oldest first (the consumer side).
+
+        >>> rb = RingBuffer(3); rb.write(np.ones(2, np.float32)); rb.read().tolist(), rb.read().tolist()
+        ([1.0, 1.0], [])
+        """
         cap = len(self._buf)
         with self._lock:
             n = self._written - self._read
@@ -70,13 +75,15 @@ class RingBuffer:
 def listen(model: Model, *, input: str | os.PathLike | None = None, device: int | str | None = None,
            window: float | None = None, hop: float | None = None, realtime: bool = False,
            log: str | os.PathLike | None = None, on_window: Callable[[dict], None] | None = None,
-           seconds: float | None = None) -> list[dict]:
+           seconds: float | None = None, on_warning: Callable[[str], None] | None = None) -> list[dict]:
     """Run the model on live audio; ``on_window`` is called with each window's
     result (see :class:`~tinyser.inference.Stream`) as soon as it is complete.
 
     ``input``: a file sent through the same path instead of the microphone
     (``realtime`` paces it at 1×). ``log``: append JSON lines. ``seconds``:
-    stop after that much audio (default: the file's end, or Ctrl-C).
+    stop after that much audio (default: the file's end, or Ctrl-C); the
+    audio heard is flushed as at the end of a file. ``on_warning`` hears of
+    audio dropped because inference fell behind, when it happens.
     Returns every window's result.
 
     >>> rows = listen(load_model(), input="talk.wav")   # doctest: +SKIP
@@ -86,15 +93,15 @@ def listen(model: Model, *, input: str | os.PathLike | None = None, device: int 
     ring = RingBuffer(int(sr * max(10.0, 4 * s.hop)))
     source = _file_source(input, sr, realtime) if input is not None else _mic_source(device, sr)
     rows: list[dict] = []
-    logf = open(log, "a", encoding="utf-8") if log else None
+    logf = _open_log(log)
     try:
-        heard = 0
+        heard, dropped = 0, 0
         for block in source(ring):
-            if block is None:
-                found = s.finish()
-            else:
-                found = s.push(block)
+            stop = block is not None and seconds is not None and heard + len(block) >= seconds * sr
+            if block is not None:
+                block = block[:int(seconds * sr) - heard] if stop else block
                 heard += len(block)
+            found = s.finish() if block is None else s.push(block) + (s.finish() if stop else [])
             for row in found:
                 rows.append(row)
                 if logf:
@@ -102,15 +109,25 @@ def listen(model: Model, *, input: str | os.PathLike | None = None, device: int 
                     logf.flush()
                 if on_window:
                     on_window(row)
-            if seconds is not None and heard >= seconds * sr:
+            if ring.overruns > dropped and on_warning:
+                on_warning(f"{(ring.overruns - dropped) / sr:.2f} s of audio dropped: inference fell behind "
+                           "(use a longer --hop)")
+            dropped = ring.overruns
+            if stop:
                 break
     finally:
         if logf:
             logf.close()
-    if ring.overruns:
-        raise TinyserError(f"audio input overran: {ring.overruns / sr:.1f} s of audio were dropped because "
-                           "inference fell behind (use a longer --hop)")
     return rows
+
+
+def _open_log(path):
+    if path is None:
+        return None
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as e:
+        raise TinyserError(f"{path}: cannot write the log ({e.strerror or e})") from None
 
 
 def _file_source(path, sr: int, realtime: bool):
@@ -174,6 +191,18 @@ def format_row(row: dict, width: int = 20) -> str:
 
 
 def log_path_ok(path: Path | None) -> None:
-    """Refuse a log path inside a missing folder before listening starts."""
-    if path is not None and not Path(path).parent.exists():
-        raise TinyserError(f"{path}: folder {Path(path).parent} does not exist")
+    """Refuse an unusable log path before listening starts.
+
+    >>> log_path_ok(Path("/no/such/folder/live.jsonl"))
+    Traceback (most recent call last):
+    tinyser.errors.TinyserError: /no/such/folder/live.jsonl: folder /no/such/folder does not exist
+    """
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise TinyserError(f"{path}: is a folder; give a file for the log")
+    if not path.parent.is_dir():
+        raise TinyserError(f"{path}: folder {path.parent} does not exist")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise TinyserError(f"{path}: not writable")

@@ -195,8 +195,9 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
            "feature_window": window_bytes(t),
            "frontend": frontend_state_bytes(t)}
     flash["total"], ram["total"] = sum(flash.values()), sum(ram.values())
+    real_time_factor = inference_s / hop_seconds + frontend_s
     fits = None if spec.ram_bytes is None else bool(ram["total"] <= spec.ram_bytes and
-                                                     flash["total"] <= spec.flash_bytes)
+                                                     flash["total"] <= spec.flash_bytes and real_time_factor < 1)
     return {
         "board": board, "board_name": spec.name, "clock_hz": spec.clock_hz,
         "board_ram_bytes": spec.ram_bytes, "board_flash_bytes": spec.flash_bytes,
@@ -209,7 +210,7 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
         "cycles_per_mac": cycles_per_mac, "cycles_per_mac_source": CYCLES_PER_MAC_SOURCE,
         "frontend_cycles_per_frame": frame_cycles,
         "inference_ms": 1e3 * inference_s, "frontend_ms_per_second": 1e3 * frontend_s,
-        "real_time_factor": inference_s / hop_seconds + frontend_s,
+        "real_time_factor": real_time_factor,
     }
 
 

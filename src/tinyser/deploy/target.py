@@ -5,6 +5,8 @@ and the C tables generated from it (``tinyser_tables.h/.c``).
 """
 from __future__ import annotations
 
+import math
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +55,7 @@ class Target:
         62
         """
         seconds = hop if hop is not None else self.segments.window / 2
-        if seconds <= 0:
+        if not math.isfinite(seconds) or seconds <= 0:
             raise ConfigError(f"inference hop must be positive, not {seconds} s")
         return max(1, int(round(seconds / self.frame_seconds)))
 
@@ -169,7 +171,7 @@ def tables_sources(t: Target) -> tuple[str, str]:
         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
         *decls, "extern const char *const tinyser_labels[TINYSER_N_CLASSES];", "",
         "#ifdef __cplusplus", "}", "#endif", "", "#endif /* TINYSER_TABLES_H */", ""])
-    body = [f"/* {origin}. Do not edit. */", '#include "tinyser_tables.h"', ""]
+    body = [f"/* {origin}. Do not edit. */", '#include "tinyser_config.h"', '#include "tinyser_tables.h"', ""]
     for name, a in arrays.items():
         guard = name == "twiddle"
         body += (["#if !defined(TINYSER_USE_CMSIS_DSP)"] if guard else []) + [

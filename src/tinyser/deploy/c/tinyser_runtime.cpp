@@ -19,6 +19,7 @@ tflite::MicroInterpreter *interpreter = nullptr;
 }  // namespace
 
 const char *tinyser_begin() {
+  if (interpreter != nullptr) return nullptr;  // already running: the resolver and interpreter are static
   const tflite::Model *model = tflite::GetModel(g_model);
   if (model->version() != TFLITE_SCHEMA_VERSION) {
     return "the model's schema version is not the one this TensorFlow Lite Micro reads";
