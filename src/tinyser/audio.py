@@ -198,7 +198,7 @@ def load(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE, *,
     below the peak.
 
     >>> y = load("clip_44k_stereo.wav", 16000)   # doctest: +SKIP
-    >>> y.dtype, y.ndim
+    >>> y.dtype, y.ndim                           # doctest: +SKIP
     (dtype('float32'), 1)
     """
     blocks = list(stream(path, sample_rate))

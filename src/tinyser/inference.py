@@ -177,7 +177,7 @@ class Stream:
     def push(self, samples: np.ndarray) -> list[dict]:
         """Add mono samples at the model's rate; returns the windows completed.
 
-        >>> len(load_model().stream().push(np.zeros(40000, np.float32)))   # 2 s windows every 1 s
+        >>> len(load_model().stream().push(np.zeros(48000, np.float32)))   # 3 s: 2 s windows at 0 and 1 s
         2
         """
         samples = np.asarray(samples, np.float32)

@@ -30,8 +30,8 @@ _INPUT_RANK = {"light_sernet": 2, "lstm": 2, "cnn1d": 1, "tiny": 2}
 def model_params(name: str) -> dict:
     """The tunable parameters of model ``name`` with their defaults.
 
-    >>> model_params("tiny")["depth"]
-    10
+    >>> model_params("tiny")["width"]
+    0.25
     """
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
