@@ -17,6 +17,11 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
 
 
+def add_data_argument(ap) -> None:
+    """``--data``: the folder holding the corpora (default $TINYSER_DATA or ../shared/data)."""
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
+
+
 def write(name: str, results: dict, markdown: str, page: str = "benchmarks.md") -> None:
     DOCS.mkdir(exist_ok=True)
     (DOCS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -12,8 +12,6 @@ fold is never looked at before the end.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -126,7 +124,7 @@ def goals(rows: list[dict]) -> list[str]:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
+    _report.add_data_argument(ap)
     ap.add_argument("--runs", type=Path, default=Path("runs/accuracy"))
     ap.add_argument("--only", nargs="*", help="names of experiments to run")
     args = ap.parse_args()

@@ -83,7 +83,7 @@ def cache_cold_vs_warm(data: Path) -> dict:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
+    _report.add_data_argument(ap)
     args = ap.parse_args()
     cfg = get_config("mfcc")
     records = load_dataset(args.data / "emodb").records

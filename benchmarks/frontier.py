@@ -16,7 +16,6 @@ docs/results.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -191,7 +190,7 @@ def _epochs_note() -> str:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
+    _report.add_data_argument(ap)
     ap.add_argument("--runs", type=Path, default=Path("runs/frontier"))
     ap.add_argument("--no-reference", action="store_true", help="skip training light_sernet")
     args = ap.parse_args()

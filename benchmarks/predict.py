@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,18 +24,18 @@ from tinyser.inference import audio_inputs, load_model, predict_files  # noqa: E
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
+    _report.add_data_argument(ap)
     args = ap.parse_args()
     folder = args.data / "ravdess" / "Actor_01"
     files, _ = audio_inputs([folder])
-    audio_s = sum(load_model().predict_file(f)["duration"] for f in files)
     cmd = [sys.executable, "-m", "tinyser", "predict", str(folder), "--json"]
     cli = []
     for _ in range(3):
         t = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         cli.append(time.perf_counter() - t)
-    n_results = len(json.loads(done.stdout)["results"])
+    results = json.loads(done.stdout)["results"]
+    n_results, audio_s = len(results), sum(r["duration"] for r in results)
     model = load_model()
     api = []
     for _ in range(3):

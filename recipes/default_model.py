@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -143,7 +142,7 @@ as **non-commercial, share-alike**; train your own model (`tinyser train`) on da
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
+    _report.add_data_argument(ap)
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--force", action="store_true", help="replace the existing default model")
     args = ap.parse_args()

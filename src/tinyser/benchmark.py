@@ -83,11 +83,10 @@ def _agreement(rows: list[dict]) -> list[dict]:
 
 
 def _variant(path: Path, x, y, clip, labels, repeats: int, micro_clips: int) -> dict:
-    from .export import read_metadata
+    from .export import read_model
     from .tflite import LiteRTModel, is_tflm_compatible
 
-    blob = path.read_bytes()
-    meta = read_metadata(blob, path)
+    blob, meta = read_model(path)
     model = LiteRTModel(blob, num_threads=1)
     _, proba = clip_predictions(model.predict(x), clip)
     pred = proba.argmax(1)

@@ -199,16 +199,11 @@ def export_cmd(
 @friendly
 def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinyser, or 'default'.")):
     """Show what a model expects and was trained on: labels, frontend, input quantisation."""
-    from .export import read_metadata
+    from .export import read_model
     from .inference import model_path
 
     model = model_path(model)
-
-    try:
-        blob = model.read_bytes()
-    except OSError as e:
-        raise TinyserError(f"{model}: cannot read ({e.strerror or e})") from None
-    m = read_metadata(blob, model)
+    blob, m = read_model(model)
     fe = {k: v for k, v in m["frontend"].items() if k not in ("frontend", "standardize")}
     t = m.get("training", {})
     rows = [("model", f"{m['model']} {m.get('model_params') or ''}".strip()),

@@ -59,6 +59,21 @@ def read_metadata(model_bytes: bytes, path: str | os.PathLike | None = None) -> 
     raise TinyserError(f"{where}no tinyser metadata (export models with `tinyser export`)")
 
 
+def read_model(path: str | os.PathLike) -> tuple[bytes, dict]:
+    """A model file's bytes and its ``tinyser`` metadata; one-line TinyserError
+    naming the file when it cannot be read or is not a tinyser model.
+
+    >>> blob, meta = read_model("tiny-int8.tflite")   # doctest: +SKIP
+    >>> meta["labels"]                                 # doctest: +SKIP
+    ['neutral', 'happy', ...]
+    """
+    try:
+        blob = Path(path).read_bytes()
+    except OSError as e:
+        raise TinyserError(f"{path}: cannot read model ({e.strerror or e})") from None
+    return blob, read_metadata(blob, path)
+
+
 def _name(n) -> str:
     return n.decode() if isinstance(n, bytes) else str(n)
 

@@ -10,7 +10,6 @@ and the microphone all go through one :class:`Stream`, so ``tinyser listen
 """
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 from .audio import SegmentConfig, Segmenter, resample, stream
 from .errors import ConfigError, TinyserError
-from .export import read_metadata
+from .export import read_model
 from .features import Frontend
 
 #: The model shipped inside the package (see docs/model-card.md and recipes/default_model.py).
@@ -63,11 +62,7 @@ class Model:
         from .tflite import LiteRTModel
 
         self.path = Path(path)
-        try:
-            self.bytes = self.path.read_bytes()
-        except OSError as e:
-            raise TinyserError(f"{path}: cannot read model ({e.strerror or e})") from None
-        self.metadata = read_metadata(self.bytes, path)
+        self.bytes, self.metadata = read_model(path)
         self.labels: list[str] = list(self.metadata["labels"])
         self.frontend = Frontend.from_dict(self.metadata["frontend"])
         self.segments = SegmentConfig.from_dict(self.metadata["segments"])  # as in training
@@ -129,7 +124,8 @@ class Model:
         y = np.asarray(audio)
         if y.dtype.kind in "iu":  # integer PCM: to [-1, 1) as audio files are read
             info = np.iinfo(y.dtype)
-            y = (y.astype(np.float64) - (info.max + 1 + info.min) / 2) / (info.max + 1 - (info.max + 1 + info.min) / 2)
+            mid = (info.max + 1 + info.min) / 2  # 0 for signed types, 128 for uint8
+            y = (y.astype(np.float64) - mid) / (info.max + 1 - mid)
         y = y.astype(np.float32)
         if y.ndim == 2 and y.shape[1] > y.shape[0]:
             raise ConfigError(f"audio of shape {y.shape} looks channels-first; pass (samples, channels), e.g. y.T")
@@ -198,7 +194,7 @@ class Stream:
         >>> load_model().stream().run([np.zeros(8000, np.float32)] * 4)["duration"]
         2.0
         """
-        windows = [w for b in itertools.chain(blocks, [None]) for w in (self.push(b) if b is not None else self.finish())]
+        windows = [w for b in blocks for w in self.push(b)] + self.finish()
         return summarize(windows, self.model.labels, self._samples / self.model.sample_rate)
 
     def _score(self, found: list[tuple[int, np.ndarray]]) -> list[dict]:
@@ -299,13 +295,8 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
         try:
             results.append(model.predict_file(path, window, hop))
         except TinyserError as e:
-            failed.append({"path": str(path), "reason": _reason(e, path)})
+            failed.append({"path": str(path), "reason": getattr(e, "reason", None) or str(e)})
     return {"model": str(model.path), "labels": model.labels, "results": results, "failed": failed}
-
-
-def _reason(e: TinyserError, path) -> str:
-    text = str(e)
-    return text[len(str(path)) + 2:] if text.startswith(f"{path}: ") else text
 
 
 def to_csv(prediction: dict) -> str:

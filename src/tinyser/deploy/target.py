@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ..audio import SegmentConfig
 from ..errors import ConfigError, TinyserError
-from ..export import read_metadata
+from ..export import read_model
 from ..features import CmsisMfccConfig, Frontend
 
 
@@ -67,11 +67,7 @@ def load_target(model_path: str | os.PathLike) -> Target:
     184
     """
     path = Path(model_path)
-    try:
-        blob = path.read_bytes()
-    except OSError as e:
-        raise TinyserError(f"{path}: cannot read model ({e.strerror or e})") from None
-    meta = read_metadata(blob, path)
+    blob, meta = read_model(path)
     try:
         frontend = Frontend.from_dict(meta["frontend"])
         segments = SegmentConfig.from_dict(meta["segments"])
