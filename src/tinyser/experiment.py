@@ -26,7 +26,8 @@ from .errors import TinyserError
 from .features import FeatureSet, Frontend, config_from_dict, extract
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
-from .training import FoldData, TrainConfig, clear_checkpoints, clip_labels, clip_predictions, fit, predict
+from .training import (FoldData, TrainConfig, balance_weights, clear_checkpoints, clip_labels, clip_predictions, fit,
+                       predict)
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,16 @@ class RunConfig:
     protocol: str = "speaker:5"
     model_params: dict = field(default_factory=dict)
     train: TrainConfig = TrainConfig()
+    #: adaptive standardisation (tinyser.features.adaptive): {"time_constant": s, "gate_db": dBFS,
+    #: "min_std_ratio": r}; None = fixed training statistics
+    adaptive: dict | None = None
 
     def __post_init__(self):
         Protocol.parse(self.protocol)
         config_from_dict(self.frontend)
         SegmentConfig.from_dict(self.segments)
+        if self.adaptive is not None:
+            adaptive_config(self.adaptive, config_from_dict(self.frontend))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -58,6 +64,27 @@ class RunConfig:
         d = {k: v for k, v in d.items() if k != "tinyser"}  # the version that wrote it
         d["data"], d["train"] = tuple(d["data"]), TrainConfig.from_dict(d["train"])
         return cls(**d)
+
+
+def adaptive_config(spec: dict, frontend_config) -> "AdaptiveConfig":
+    """A run's ``adaptive`` setting as an :class:`~tinyser.features.adaptive.AdaptiveConfig`
+    for its frontend (the voiced-frame gate given in dBFS becomes a c0 threshold).
+
+    >>> from tinyser.features import get_config
+    >>> adaptive_config({"time_constant": 10, "gate_db": -50}, get_config("cmsis_mfcc")).time_constant
+    10.0
+    """
+    from .features.adaptive import AdaptiveConfig, gate_for_level
+
+    spec = dict(spec)
+    known = {"time_constant", "gate_db", "min_std_ratio"}
+    if set(spec) - known:
+        raise TinyserError(f"adaptive: unknown setting(s) {', '.join(sorted(set(spec) - known))}; "
+                           f"known: {', '.join(sorted(known))}")
+    gate_db = float(spec.pop("gate_db", -50.0))
+    if not np.isfinite(gate_db):
+        raise TinyserError(f"adaptive: gate_db must be finite, not {gate_db}")
+    return AdaptiveConfig(gate=gate_for_level(frontend_config, gate_db), **{k: float(v) for k, v in spec.items()})
 
 
 def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
@@ -130,11 +157,18 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     from .models import build_model
 
     tr, va, te = (_segments_of(fs, getattr(fold, part)) for part in ("train", "val", "test"))
-    frontend = Frontend(config_from_dict(cfg.frontend)).fitted(fs.features[tr])  # training data only
-    x = frontend.standardize(fs.features)
+    fe_config = config_from_dict(cfg.frontend)
+    frontend = Frontend(fe_config).fitted(fs.features[tr])  # training data only
+    if cfg.adaptive is not None:
+        frontend = dataclasses.replace(frontend, adaptive=adaptive_config(cfg.adaptive, fe_config))
+    seed = [cfg.train.seed, fold.index]
+    x = frontend.standardize_streams(fs.features, speaker_streams(fs, np.r_[va, te], np.random.default_rng(seed)))
     y = fs.y
+    weights = (balance_weights(y[tr], fs.groups[tr], len(fs.classes), cfg.train.balance)
+               if cfg.train.class_weights else None)
     data = FoldData(x[tr], y[tr], x[va], y[va], fs.clip_index[va], len(fs.classes),
-                    _augmenter(cfg, fs, tr, frontend))
+                    _epoch_inputs(cfg, fs, tr, frontend, out_root=folder.parent), weights,
+                    _teacher(cfg, fold.index))
 
     def build():
         return build_model(cfg.model, x.shape[1:], len(fs.classes), **cfg.model_params)
@@ -166,23 +200,156 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     return result
 
 
-def _augmenter(cfg: RunConfig, fs: FeatureSet, train_segments: np.ndarray, frontend: Frontend):
-    """Fresh waveform augmentation each epoch: features of the training segments are
-    recomputed from augmented audio (slower, so off unless asked for)."""
-    if not cfg.train.augment:
+def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator) -> list[list[int]]:
+    """The order one device per speaker would hear ``segments`` in: each speaker's
+    clips in a random order, each clip's windows in time order.
+
+    >>> fs = FeatureSet(np.zeros((4, 1, 1)), np.array(list("aabb")), np.array(["s", "s", "t", "t"]),
+    ...                 np.array([0, 0, 1, 2]), ["c0", "c1", "c2"], [""] * 3, ["a", "b"], {}, {})
+    >>> sorted(map(sorted, speaker_streams(fs, np.arange(4), np.random.default_rng(0))))
+    [[0, 1], [2, 3]]
+    """
+    segments = np.asarray(segments)
+    streams = []
+    for speaker in np.unique(fs.groups[segments]):
+        mine = segments[fs.groups[segments] == speaker]
+        clips = rng.permutation(np.unique(fs.clip_index[mine]))
+        streams.append([int(i) for c in clips for i in np.sort(mine[fs.clip_index[mine] == c])])
+    return streams
+
+
+def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: Frontend, out_root: Path):
+    """The callable giving each epoch's standardised training inputs (rows as
+    ``train``): one of the cached augmented feature copies per clip (or the clean
+    features), random-length crops with silence around them, and adaptive
+    standardisation over freshly ordered speaker streams. None when every epoch
+    would see the same inputs."""
+    t = cfg.train
+    if not (t.augment_copies or t.crop or t.augment or frontend.adaptive is not None):
         return None
+    copies = augmented_copies(cfg, fs, out_root) if (t.augment_copies or t.augment) else None
+    raw = fs.features[train]
+    silence = frontend.features(np.zeros(int(round(_window(cfg) * frontend.config.sample_rate)),
+                                         np.float32))[0]
+    fps = frontend.config.sample_rate / frontend.config.hop_length if hasattr(frontend.config, "hop_length") else 0
+    min_frames = max(1, int(round(t.crop_min * fps))) if fps else raw.shape[1]
+    sub = FeatureSet(raw, fs.labels[train], fs.groups[train], fs.clip_index[train], fs.clip_ids, fs.paths,
+                     fs.classes, fs.frontend, fs.segments)
+
+    def features(rng: np.random.Generator) -> np.ndarray:
+        x = raw
+        if copies is not None:
+            pick = rng.integers(0, len(copies) + 1, len(fs.clip_ids))[fs.clip_index[train]]
+            x = raw.copy()
+            for k in range(len(copies)):
+                x[pick == k + 1] = copies[k][train[pick == k + 1]]
+        if t.crop:
+            x = crop_windows(x, rng, t.crop, min_frames, silence)
+        streams = speaker_streams(sub, np.arange(len(train)), rng)
+        return frontend.standardize_streams(x, streams)
+    return features
+
+
+def crop_windows(x: np.ndarray, rng: np.random.Generator, p: float, min_frames: int,
+                 silence: np.ndarray) -> np.ndarray:
+    """Cut each window, with probability ``p``, to a random span of ``min_frames``
+    frames or more, placed at a random position with silence frames (the
+    frontend's features of digital silence, as a zero-padded short clip gives)
+    around it: short utterances are then something the model has seen.
+
+    >>> x = np.arange(10, dtype=np.float32).reshape(1, 10, 1)
+    >>> y = crop_windows(x, np.random.default_rng(3), 1.0, 4, np.full((10, 1), -1, np.float32))
+    >>> int((y != -1).sum()) >= 4, bool(set(y[y != -1].tolist()) <= set(range(10)))
+    (True, True)
+    """
+    out = np.array(x, np.float32)
+    n, frames = x.shape[:2]
+    lo = min(min_frames, frames)
+    for i in np.flatnonzero(rng.random(n) < p):
+        length = int(rng.integers(lo, frames + 1))
+        src = int(rng.integers(0, frames - length + 1))
+        dst = int(rng.integers(0, frames - length + 1))
+        out[i] = silence[:frames]
+        out[i, dst:dst + length] = x[i, src:src + length]
+    return out
+
+
+def _window(cfg: RunConfig) -> float:
+    return float(SegmentConfig.from_dict(cfg.segments).window)
+
+
+def augmented_copies(cfg: RunConfig, fs: FeatureSet, out_root: Path) -> list[np.ndarray]:
+    """``augment_copies`` feature copies of every segment, each from independently
+    augmented audio (``augment``: an AugmentConfig dict, default the realistic
+    recipe), computed once per run and kept in the run folder (``augmented.npy``),
+    so an epoch costs what a clean one does."""
     from .audio import load
     from .augment import AugmentConfig, augment_batch
 
-    aug_cfg = AugmentConfig.from_dict(cfg.train.augment)
+    k = max(1, cfg.train.augment_copies)
+    path = out_root / "augmented.npy"
+    if path.exists():
+        arr = np.load(path, mmap_mode="r")
+        if arr.shape[0] == k and arr.shape[1:] == fs.features.shape:
+            return [arr[i] for i in range(k)]
+    aug_cfg = AugmentConfig.from_dict(cfg.train.augment) if cfg.train.augment else _realistic_augment()
     seg_cfg = SegmentConfig.from_dict(cfg.segments)
-    sr = frontend.config.sample_rate
-    clips = np.unique(fs.clip_index[train_segments])
-    audio = np.concatenate([seg_cfg.split(load(fs.paths[c], sr), sr) for c in clips])
+    fe = config_from_dict(cfg.frontend)
+    sr = fe.sample_rate
+    _prepare_babble(aug_cfg, fs, sr)
+    out = np.empty((k, *fs.features.shape), np.float32)
+    with Bar(len(fs.clip_ids), "augmenting", enabled=True) as bar:
+        for c, p in enumerate(fs.paths):
+            rows = np.flatnonzero(fs.clip_index == c)
+            y = load(p, sr)
+            for j in range(k):
+                rng = np.random.default_rng([cfg.train.seed, c, j])
+                out[j, rows] = fe.compute(seg_cfg.split(augment_batch(y[None], sr, rng, aug_cfg)[0], sr))
+            bar.advance(1)
+    atomic_write(path, lambda f: np.save(f, out))
+    return [out[i] for i in range(k)]
 
-    def features(rng: np.random.Generator) -> np.ndarray:
-        return frontend(augment_batch(audio, sr, rng, aug_cfg))
-    return features
+
+def _realistic_augment():
+    from .augment import AugmentConfig
+
+    return AugmentConfig.realistic() if hasattr(AugmentConfig, "realistic") else AugmentConfig()
+
+
+def _prepare_babble(aug_cfg, fs: FeatureSet, sr: int) -> None:
+    """Give babble transforms a pool of training speech (a few clips per speaker)."""
+    for t in aug_cfg.transforms:
+        if hasattr(t, "with_pool") or hasattr(t, "set_pool"):
+            from .audio import load
+
+            rng = np.random.default_rng(0)
+            picks = rng.choice(len(fs.paths), min(64, len(fs.paths)), replace=False)
+            pool = tuple(load(fs.paths[i], sr) for i in picks)
+            (t.set_pool if hasattr(t, "set_pool") else t.with_pool)(pool)
+
+
+def _teacher(cfg: RunConfig, fold: int):
+    """The teacher's probabilities for distillation: the same fold of a finished
+    run (same data, protocol and seed, so it never saw this fold's test or
+    validation speakers)."""
+    if not cfg.train.distill:
+        return None
+    import keras
+
+    from .training import predict
+
+    run = Path(cfg.train.distill["teacher"])
+    teacher_cfg = json.loads((run / "config.json").read_text())
+    mine = cfg.to_dict()
+    same = [teacher_cfg.get(k) == mine.get(k) for k in ("data", "protocol", "labels", "corpus", "segments",
+                                                          "frontend", "adaptive")]
+    same += [teacher_cfg["train"].get(k) == mine["train"][k] for k in ("seed", "val_fraction")]
+    for ok in same:
+        if not ok:
+            raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
+                               "needs the same data, protocol, seed, frontend and normalisation")
+    model = keras.models.load_model(run / f"fold_{fold:02d}" / "model.keras", compile=False)
+    return lambda x: predict(model, x)
 
 
 def load_report(run: str | os.PathLike) -> dict:

@@ -5,6 +5,9 @@
 - ``speaker``   leave-one-speaker-out;
 - ``speaker:K`` K folds grouped by speaker (speaker-independent);
 - ``holdout``   one train/validation/test split by speaker;
+- ``corpus``    leave one corpus out: train on the other corpora, test on the
+  left-out one (speakers are ``corpus:id``; validation speakers are carved
+  from each training corpus that has three or more speakers);
 - ``final``     the model to ship: every speaker trains except the validation
   speakers that choose the best epoch. There is no test part: the "scores"
   of a final run are on those validation speakers and therefore optimistic;
@@ -24,7 +27,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 from .errors import ConfigError
 
-PROTOCOLS = ("random:K", "speaker", "speaker:K", "holdout", "final")
+PROTOCOLS = ("random:K", "speaker", "speaker:K", "holdout", "corpus", "final")
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class Protocol:
     @classmethod
     def parse(cls, text: str) -> "Protocol":
         kind, _, k = text.strip().partition(":")
-        if kind not in ("random", "speaker", "holdout", "final") or (kind == "random" and not k) or \
-                (kind in ("holdout", "final") and k):
+        if kind not in ("random", "speaker", "holdout", "corpus", "final") or (kind == "random" and not k) or \
+                (kind in ("holdout", "corpus", "final") and k):
             raise ConfigError(f"unknown protocol {text!r}; use one of {', '.join(PROTOCOLS)}")
         try:
             n = int(k) if k else None
@@ -95,6 +98,8 @@ def make_folds(labels: Sequence, groups: Sequence, protocol: str | Protocol, see
         return [_holdout(y, g, speakers, val_fraction, rng)]
     if p.kind == "final":
         return [_final(y, g, speakers, val_fraction, rng)]
+    if p.kind == "corpus":
+        return _corpus_folds(y, g, val_fraction, rng)
     if len(speakers) < 3:
         raise ConfigError(f"protocol {p}: needs at least 3 speakers, the data has {len(speakers)}")
     if p.k is None:
@@ -126,6 +131,38 @@ def _speaker_val(i, test, y, g, frac, rng) -> Fold:
     val_speakers = rng.choice(rest_speakers, n_val, replace=False)
     is_val = np.isin(g[rest], val_speakers)
     return Fold(i, rest[~is_val], rest[is_val], np.sort(test))
+
+
+def corpus_of(groups) -> np.ndarray:
+    """The corpus part of ``corpus:speaker`` ids (the whole id when it has no ``:``).
+
+    >>> corpus_of(["emodb:03", "tess:OAF", "x"]).tolist()
+    ['emodb', 'tess', 'x']
+    """
+    return np.array([str(s).split(":", 1)[0] for s in np.asarray(groups).tolist()])
+
+
+def _corpus_folds(y, g, frac, rng) -> list[Fold]:
+    corpora = corpus_of(g)
+    names = np.unique(corpora)
+    if len(names) < 2:
+        raise ConfigError(f"protocol corpus: needs at least 2 corpora, the data has {len(names)} "
+                          "(combine corpora, e.g. --data emodb --data ravdess)")
+    folds = []
+    for i, name in enumerate(names):
+        test = np.flatnonzero(corpora == name)
+        val_speakers = []
+        for other in names[names != name]:
+            spk = np.unique(g[corpora == other])
+            if len(spk) >= 3:
+                val_speakers += list(rng.choice(spk, max(1, int(round(frac * len(spk)))), replace=False))
+        if not val_speakers:
+            raise ConfigError("protocol corpus: no training corpus has 3 or more speakers to carve validation "
+                              "speakers from")
+        val = np.flatnonzero(np.isin(g, val_speakers))
+        train = np.setdiff1d(np.flatnonzero(corpora != name), val)
+        folds.append(Fold(i, train, val, test))
+    return folds
 
 
 def _holdout(y, g, speakers, frac, rng) -> Fold:

@@ -25,6 +25,9 @@ from .errors import ConfigError
 
 LOSSES = ("crossentropy", "focal")
 SCHEDULES = ("cosine", "constant")
+#: how training windows are weighted: not at all, so that every class weighs the
+#: same, or every (corpus, class) cell (a corpus is the part of a speaker id before ":")
+BALANCE = ("none", "class", "corpus_class")
 
 
 @dataclass(frozen=True)
@@ -37,15 +40,40 @@ class TrainConfig:
     schedule: str = "cosine"        # cosine decay over ``epochs``, or constant
     loss: str = "crossentropy"      # or "focal"
     focal_gamma: float = 2.0
-    class_weights: bool = True      # "balanced" weights from the training fold
+    class_weights: bool = True      # "balanced" weights from the training fold (see ``balance``)
     patience: int = 15              # early stopping on validation UA
     val_fraction: float = 0.15
     seed: int = 0
     augment: dict | None = None     # tinyser.augment.AugmentConfig as a dict, None = off
+    balance: str = "class"          # one of BALANCE (used when class_weights is on)
+    label_smoothing: float = 0.0
+    mixup: float = 0.0              # Beta(a, a) mixing of window pairs and their targets; 0 = off
+    time_masks: int = 0             # SpecAugment: masks of up to ``mask_frames`` frames per window
+    mask_frames: int = 0
+    crop: float = 0.0               # probability that a training window is cut to a random length
+    crop_min: float = 0.5           # shortest crop, seconds (silence fills the rest of the window)
+    augment_copies: int = 0         # K augmented feature copies per clip, one drawn per epoch
+    distill: dict | None = None     # {"teacher": run folder, "weight": 0..1, "temperature": T}
 
     def __post_init__(self):
+        for name in ("learning_rate", "focal_gamma", "val_fraction", "label_smoothing", "mixup", "crop",
+                     "crop_min"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number, not {v!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.patience < 1:
             raise ConfigError("epochs, batch_size, patience and learning_rate must be positive")
+        if self.balance not in BALANCE:
+            raise ConfigError(f"balance must be one of {', '.join(BALANCE)}, not {self.balance!r}")
+        if not 0 <= self.label_smoothing < 1 or self.mixup < 0 or not 0 <= self.crop <= 1 or self.crop_min <= 0:
+            raise ConfigError("need 0 <= label_smoothing < 1, mixup >= 0, 0 <= crop <= 1 and crop_min > 0")
+        if min(self.time_masks, self.mask_frames, self.augment_copies) < 0:
+            raise ConfigError("time_masks, mask_frames and augment_copies must be >= 0")
+        if self.distill is not None:
+            d = self.distill
+            if not isinstance(d, dict) or "teacher" not in d or not 0 < float(d.get("weight", 0.5)) <= 1 or \
+                    not float(d.get("temperature", 1.0)) > 0:
+                raise ConfigError("distill needs {'teacher': run folder, 'weight': (0, 1], 'temperature': > 0}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.schedule not in SCHEDULES:
@@ -58,6 +86,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}")
         return cls(**d)
 
     def lr_at(self, epoch: int) -> float:
@@ -69,7 +101,12 @@ class TrainConfig:
 @dataclass
 class FoldData:
     """Standardised model inputs of one fold. ``*_clip`` maps each segment to its clip,
-    so scores are computed per clip (segment probabilities averaged)."""
+    so scores are computed per clip (segment probabilities averaged).
+
+    ``augment_features(rng)``, when given, returns the epoch's training inputs
+    (same rows as ``x_train``: augmented, cropped, standardised afresh);
+    ``weights`` are per-window training weights (None: unweighted);
+    ``teacher(x)`` gives a teacher's probabilities for distillation."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -78,6 +115,8 @@ class FoldData:
     val_clip: np.ndarray
     n_classes: int
     augment_features: Callable[[np.random.Generator], np.ndarray] | None = None
+    weights: np.ndarray | None = None
+    teacher: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -127,17 +166,15 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model, state = _resume_or_start(build, cfg, folder)
-    weights = _class_weights(data.y_train, data.n_classes) if cfg.class_weights else None
     val_truth = clip_labels(data.y_val, data.val_clip)
     while state.epoch < cfg.epochs and state.stale < cfg.patience:
         e = state.epoch
         rng = np.random.default_rng([cfg.seed, e])
         _reseed(model, cfg.seed, e)
-        x = data.augment_features(rng) if data.augment_features else data.x_train
-        order = rng.permutation(len(x))
+        x, target, weight = epoch_batch(data, cfg, rng)
         model.optimizer.learning_rate.assign(cfg.lr_at(e))
-        h = model.fit(x[order], data.y_train[order], batch_size=cfg.batch_size, epochs=e + 1,
-                      initial_epoch=e, shuffle=False, class_weight=weights, verbose=0)
+        h = model.fit(x, target, sample_weight=weight, batch_size=cfg.batch_size, epochs=e + 1,
+                      initial_epoch=e, shuffle=False, verbose=0)
         _, proba = clip_predictions(predict(model, data.x_val), data.val_clip)
         val = scores(val_truth, proba.argmax(1), [str(i) for i in range(data.n_classes)])
         record = {"epoch": e, "loss": float(h.history["loss"][-1]), "lr": cfg.lr_at(e),
@@ -156,6 +193,84 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
     return best, state
 
 
+def epoch_batch(data: FoldData, cfg: TrainConfig, rng: np.random.Generator):
+    """One epoch's shuffled inputs, soft targets and weights: augmented features,
+    SpecAugment time masks, teacher targets (distillation), label smoothing in
+    the loss, and mixup of window pairs.
+
+    >>> d = FoldData(np.zeros((4, 3, 2), np.float32), np.array([0, 1, 0, 1]), None, None, None, 2)
+    >>> x, t, w = epoch_batch(d, TrainConfig(), np.random.default_rng(0))
+    >>> x.shape, t.sum(1).tolist(), w.shape
+    ((4, 3, 2), [1.0, 1.0, 1.0, 1.0], (4,))
+    """
+    x = data.augment_features(rng) if data.augment_features else data.x_train
+    order = rng.permutation(len(x))
+    x = np.array(x[order], np.float32)
+    target = np.eye(data.n_classes, dtype=np.float32)[data.y_train[order]]
+    weight = (np.ones(len(x), np.float32) if data.weights is None
+              else np.asarray(data.weights, np.float32)[order])
+    if cfg.time_masks and cfg.mask_frames:
+        mask_time(x, cfg.time_masks, cfg.mask_frames, rng)
+    if data.teacher is not None and cfg.distill:
+        soft = soften(data.teacher(x), float(cfg.distill.get("temperature", 1.0)))
+        w = np.float32(cfg.distill.get("weight", 0.5))
+        target = (1 - w) * target + w * soft
+    if cfg.mixup > 0:
+        lam = rng.beta(cfg.mixup, cfg.mixup, len(x)).astype(np.float32)
+        lam = np.maximum(lam, 1 - lam)  # the first window dominates: its weight and identity stay
+        pair = rng.permutation(len(x))
+        x = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[pair] if x.ndim == 3 else \
+            lam[:, None] * x + (1 - lam[:, None]) * x[pair]
+        target = lam[:, None] * target + (1 - lam[:, None]) * target[pair]
+    return x.astype(np.float32), target.astype(np.float32), weight
+
+
+def mask_time(x: np.ndarray, n_masks: int, max_frames: int, rng: np.random.Generator) -> None:
+    """SpecAugment time masks (Park et al., Interspeech 2019) in place: ``n_masks``
+    spans of 0..``max_frames`` frames per window set to 0 (the standardised mean).
+
+    >>> x = np.ones((2, 10, 3), np.float32); mask_time(x, 1, 10, np.random.default_rng(1)); int((x == 0).sum()) > 0
+    True
+    """
+    n, frames = x.shape[0], x.shape[1]
+    for _ in range(n_masks):
+        width = rng.integers(0, max_frames + 1, n)
+        start = rng.integers(0, np.maximum(frames - width, 0) + 1)
+        t = np.arange(frames)
+        x[(t >= start[:, None]) & (t < (start + width)[:, None])] = 0.0
+
+
+def soften(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Teacher probabilities at ``temperature`` (p^(1/T), renormalised).
+
+    >>> [round(float(v), 2) for v in soften(np.array([[0.8, 0.2]]), 2.0)[0]]
+    [0.67, 0.33]
+    """
+    p = np.power(np.clip(proba, 1e-7, 1.0), 1.0 / temperature)
+    return (p / p.sum(1, keepdims=True)).astype(np.float32)
+
+
+def balance_weights(y: np.ndarray, groups: np.ndarray, n_classes: int, balance: str) -> np.ndarray | None:
+    """Per-window weights (mean 1) so that every class, or every (corpus, class)
+    cell, weighs the same in the loss; ``None`` for ``"none"``. A corpus is the part
+    of a speaker id before ``":"`` (``load_dataset`` names speakers ``corpus:id``).
+
+    >>> balance_weights(np.array([0, 0, 0, 1]), np.array(["a:1"] * 4), 2, "class").tolist()
+    [0.6666666865348816, 0.6666666865348816, 0.6666666865348816, 2.0]
+    >>> balance_weights(np.array([0, 0, 0, 0, 0, 1]), np.array(["a:1"] * 4 + ["b:1"] * 2), 2, "corpus_class").round(2).tolist()
+    [0.5, 0.5, 0.5, 0.5, 2.0, 2.0]
+    """
+    if balance == "none":
+        return None
+    from .protocols import corpus_of
+
+    corpus = corpus_of(groups) if balance == "corpus_class" else np.zeros(len(y), str)
+    cells = np.char.add(np.char.add(corpus.astype(str), "|"), np.asarray(y).astype(str))
+    _, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse]
+    return (w / w.mean()).astype(np.float32)
+
+
 def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities; a plain forward pass per batch (no tf.function retracing per model)."""
     if len(x) == 0:
@@ -168,17 +283,11 @@ def _nll(proba: np.ndarray, truth: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-7, 1))))
 
 
-def _class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    w = len(y) / (n_classes * np.maximum(counts, 1))
-    return {i: float(w[i]) for i in range(n_classes)}
-
-
 def _compile(model, cfg: TrainConfig) -> None:
     import keras
 
-    loss = (keras.losses.SparseCategoricalCrossentropy() if cfg.loss == "crossentropy"
-            else focal_loss_class()(cfg.focal_gamma))
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+            if cfg.loss == "crossentropy" else focal_loss_class()(cfg.focal_gamma, cfg.label_smoothing))
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, jit_compile=False)
     model.optimizer.build(model.trainable_variables)  # so checkpoints restore its moments too
 
@@ -238,20 +347,20 @@ def focal_loss_class():
     from keras import ops
 
     @keras.saving.register_keras_serializable(package="tinyser")
-    class SparseFocalLoss(keras.losses.Loss):
-        """Focal loss (Lin et al., ICCV 2017) on integer labels: (1-p)^γ · CE."""
+    class FocalLoss(keras.losses.Loss):
+        """Focal loss (Lin et al., ICCV 2017) on (soft) one-hot targets: Σ y (1-p)^γ · -log p."""
 
-        def __init__(self, gamma: float = 2.0, name: str = "sparse_focal", **kw):
+        def __init__(self, gamma: float = 2.0, label_smoothing: float = 0.0, name: str = "focal", **kw):
             super().__init__(name=name, **kw)
-            self.gamma = gamma
+            self.gamma, self.label_smoothing = gamma, label_smoothing
 
         def call(self, y_true, y_pred):
-            y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-            p = ops.take_along_axis(y_pred, ops.expand_dims(y_true, -1), axis=-1)[:, 0]
-            p = ops.clip(p, 1e-7, 1.0)
-            return -ops.power(1.0 - p, self.gamma) * ops.log(p)
+            n = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
+            y = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / n
+            p = ops.clip(y_pred, 1e-7, 1.0)
+            return -ops.sum(y * ops.power(1.0 - p, self.gamma) * ops.log(p), axis=-1)
 
         def get_config(self):
-            return {**super().get_config(), "gamma": self.gamma}
+            return {**super().get_config(), "gamma": self.gamma, "label_smoothing": self.label_smoothing}
 
-    return SparseFocalLoss
+    return FocalLoss

@@ -133,6 +133,8 @@ class Frontend:
 
     config: FrontendConfig
     standardizer: Standardizer | None = None
+    #: running statistics per stream (tinyser.features.adaptive), started from ``standardizer``
+    adaptive: "AdaptiveConfig | None" = None
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """Raw (unstandardised) features."""
@@ -146,11 +148,37 @@ class Frontend:
 
     def fitted(self, features: np.ndarray) -> "Frontend":
         """A copy whose standardisation is learnt from raw ``features`` (training data only)."""
-        return Frontend(self.config, Standardizer.fit(features))
+        return Frontend(self.config, Standardizer.fit(features), self.adaptive)
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds between frames (the adaptive statistics' clock)."""
+        return getattr(self.config, "hop_length", self.config.sample_rate) / self.config.sample_rate
+
+    def adaptive_state(self, n_frames: int):
+        """A fresh :class:`~tinyser.features.adaptive.AdaptiveNorm` for one stream
+        (None when this frontend standardises with fixed statistics)."""
+        if self.adaptive is None or self.standardizer is None:
+            return None
+        from .adaptive import AdaptiveNorm
+
+        return AdaptiveNorm(self.adaptive, self.standardizer, self.frame_seconds, n_frames)
+
+    def standardize_streams(self, features: np.ndarray, streams) -> np.ndarray:
+        """Standardise raw windows ``(n, frames, coeffs)``; with adaptive statistics each
+        stream (a list of window indices in listening order) runs its own state, and
+        windows in no stream get the fixed statistics."""
+        if self.adaptive is None or self.standardizer is None:
+            return self.standardize(features)
+        from .adaptive import standardize_streams
+
+        return standardize_streams(features, streams, self.adaptive, self.standardizer, self.frame_seconds)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.config.to_dict()
         d["standardize"] = None if self.standardizer is None else self.standardizer.to_dict()
+        if self.adaptive is not None:
+            d["adaptive"] = self.adaptive.to_dict()
         return d
 
     def to_json(self) -> str:
@@ -158,9 +186,13 @@ class Frontend:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Frontend":
+        from .adaptive import AdaptiveConfig
+
         d = dict(d)
         std = d.pop("standardize", None)
-        return cls(config_from_dict(d), None if std is None else Standardizer.from_dict(std))
+        adaptive = d.pop("adaptive", None)
+        return cls(config_from_dict(d), None if std is None else Standardizer.from_dict(std),
+                   None if adaptive is None else AdaptiveConfig.from_dict(adaptive))
 
     @classmethod
     def from_json(cls, s: str) -> "Frontend":
@@ -170,7 +202,7 @@ class Frontend:
         """Raise ConfigError unless ``other`` computes the same features."""
         a = self.config.to_dict()
         b = (other if isinstance(other, dict) else other.to_dict())
-        b = {k: v for k, v in b.items() if k != "standardize"}
+        b = {k: v for k, v in b.items() if k not in ("standardize", "adaptive")}
         if a != b:
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise ConfigError("features were computed with a different frontend than the model "
