@@ -288,3 +288,105 @@ def test_quantize_q15_rule():
     assert quantize_q15(x).tolist() == [0, 16384, -32768, 32767, 32767, -32768, 2, 2, 0]
     pcm = np.arange(-32768, 32768, 7, dtype=np.int16)
     np.testing.assert_array_equal(quantize_q15(pcm / 32768.0), pcm)  # round trip of int16 PCM
+
+
+# ---------------------------------------------------------------- cmsis_mfcc prosody channels
+
+def harmonic(f0, seconds: float = 1.5, sr: int = 16000, n_harmonics: int = 8, level: float = 0.3) -> np.ndarray:
+    """A harmonic signal with instantaneous F0 ``f0`` (Hz, scalar or per sample), amplitudes 1/k."""
+    n = int(seconds * sr)
+    f = np.broadcast_to(np.asarray(f0, np.float64), (n,))
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, n_harmonics + 1))
+    return (level * y / np.abs(y).max()).astype(np.float32)
+
+
+def frame_f0(f0, cfg, n_frames: int, n: int) -> np.ndarray:
+    f = np.broadcast_to(np.asarray(f0, np.float64), (n,))
+    return f[np.arange(n_frames) * cfg.hop_length + cfg.frame_length // 2]
+
+
+@pytest.mark.parametrize("f0", [62.0, 90.0, 133.0, 210.0, 320.0, 480.0])
+def test_prosody_f0_of_tones_within_1_percent(f0):
+    from tinyser.features.prosody import REF_HZ, analyse
+
+    cfg = get_config("cmsis_mfcc", prosody=True)
+    y = harmonic(f0)
+    p = analyse(y, cfg)
+    assert p["voiced"].all()
+    assert np.max(np.abs(p["f0"] / f0 - 1)) <= 0.01
+    out = cfg.compute(y)
+    assert out.shape == (cfg.n_frames(y.size), 43) and cfg.n_features == 43
+    np.testing.assert_array_equal(out[:, :40], CmsisMfccConfig().compute(y))  # MFCCs first, unchanged
+    np.testing.assert_allclose(out[:, 40], 12 * np.log2(f0 / REF_HZ), atol=0.18)  # 1 % = 0.17 semitones
+    assert np.all(out[:, 41] > 0.9) and np.all(out[:, 42] > -20)
+
+
+@pytest.mark.parametrize("start, end", [(80.0, 400.0), (450.0, 70.0), (150.0, 190.0)])
+def test_prosody_f0_of_glides_within_1_percent(start, end):
+    from tinyser.features.prosody import analyse
+
+    cfg = get_config("cmsis_mfcc", prosody=True)
+    n = int(1.5 * 16000)
+    f0 = np.geomspace(start, end, n)
+    p = analyse(harmonic(f0), cfg)
+    truth = frame_f0(f0, cfg, len(p["f0"]), n)
+    assert p["voiced"].mean() >= 0.95
+    assert np.max(np.abs(p["f0"][p["voiced"]] / truth[p["voiced"]] - 1)) <= 0.01
+
+
+def test_prosody_noise_and_silence_are_unvoiced():
+    from tinyser.features.prosody import analyse
+
+    cfg = get_config("cmsis_mfcc", prosody=True)
+    rng = np.random.default_rng(0)
+    n = 2 * 16000
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec[1:] /= np.sqrt(np.fft.rfftfreq(n, 1 / 16000)[1:])
+    spec[0] = 0
+    pink = np.fft.irfft(spec, n)
+    signals = {"white": 0.1 * rng.standard_normal(n), "pink": 0.1 * pink / pink.std(), "silence": np.zeros(n),
+               "dc": np.full(n, 0.5), "quiet tone": 1e-5 * harmonic(200.0, 2.0)}
+    for name, y in signals.items():
+        p = analyse(y.astype(np.float32), cfg)
+        assert p["voiced"].mean() <= 0.03, name
+        out = cfg.compute(y.astype(np.float32))
+        assert np.all(np.isfinite(out)), name
+        assert np.all(out[~p["voiced"], 40] == 0), name  # unvoiced frames: 0 semitones
+    silent = cfg.compute(np.zeros(n, np.float32))
+    assert np.all(silent[:, 41] == 0) and np.all(silent[:, 42] == pytest.approx(-100.0, abs=0.01))
+    loud = analyse(np.sin(2 * np.pi * 1000 * np.arange(n) / 16000).astype(np.float32), cfg)["loudness"]
+    assert loud == pytest.approx(-3.01, abs=0.05)  # a full-scale sine in the band: -3 dB
+
+
+def test_prosody_config_and_arithmetic():
+    """The option round-trips through the frontend dict (absent when off, so older
+    models keep theirs), refuses q15, and the channels are the documented float32
+    steps (steps 1-8 of tinyser.features.prosody, recomputed here from cmsisdsp)."""
+    from tinyser.features import prosody as pr
+
+    cfg = get_config("cmsis_mfcc", prosody=True)
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert "prosody" not in get_config("cmsis_mfcc").to_dict()
+    with pytest.raises(ConfigError, match="prosody"):
+        get_config("cmsis_mfcc", prosody=True, dtype="q15")
+    with pytest.raises(ConfigError, match="prosody"):
+        get_config("cmsis_mfcc", prosody="yes")
+    with pytest.raises(ConfigError):
+        get_config("cmsis_mfcc", prosody=True, frame_length=256)  # too short for 60 Hz
+    y = harmonic(150.0, 0.5) + 0.01 * np.random.default_rng(1).standard_normal(8000).astype(np.float32)
+    fr = np.ascontiguousarray(frames(y, cfg))
+    t = cmsis_tables(cfg)
+    inst = dsp.arm_rfft_fast_instance_f32()
+    dsp.arm_rfft_fast_init_f32(inst, 1024)
+    mags = []
+    for x in fr:  # step 1, as arm_mfcc_f32 does it
+        m = np.max(np.abs(x))
+        x = x * (np.float32(1) / m) * t["window_f32"]
+        s = dsp.arm_rfft_fast_f32(inst, x, 0)
+        re = np.concatenate([[s[0]], s[2::2], [s[1]]]).astype(np.float32)
+        im = np.concatenate([[0], s[3::2], [0]]).astype(np.float32)
+        mags.append(np.sqrt(re * re + im * im) * m)
+    np.testing.assert_array_equal(pr.magnitudes(fr, t["window_f32"]), np.array(mags))
+    p = pr.from_magnitudes(np.array(mags), pr.prosody_tables(cfg))
+    np.testing.assert_array_equal(cfg.compute(y)[:, 40:], np.stack([p["semitones"], p["strength"], p["loudness"]], 1))

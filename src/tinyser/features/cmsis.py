@@ -57,6 +57,13 @@ offset falls below it), so a band with no energy gives ``ln`` ≈
 ``(fftShift - 20)·ln 2`` (-6.93 for ``N = 1024``, against ``ln 1e-6 = -13.8``
 in f32) and quiet frames lose precision.
 
+Prosody (``prosody=True``, f32 only): three channels are appended to each
+frame's MFCCs (which stay first, c0 at index 0): F0 in semitones above 50 Hz
+(0 when unvoiced), voicing strength and loudness in dB, from the same frame's
+spectrum (see :mod:`tinyser.features.prosody`); ``n_features`` is ``n_mfcc + 3``.
+The option is left out of :meth:`~CmsisMfccConfig.to_dict` when off, so older
+models and feature caches keep their frontend dicts.
+
 q15 input: float audio is quantised as a 16-bit PCM stream would deliver it,
 ``q = clip(round_half_even(x · 32768), -32768, 32767)`` (the exact inverse of
 the usual ``int16 / 32768`` conversion); int16 audio is taken as is. The f32
@@ -77,6 +84,7 @@ DTYPES = ("f32", "q15")
 FFT_LENGTHS = tuple(2 ** k for k in range(5, 13))
 LOG_OFFSET = 1e-6  # arm_mfcc_f32 adds this before the log
 Q15_OUT_SCALE = 1.0 / 128  # arm_mfcc_q15 output is q8.7
+PROSODY_CHANNELS = 3  # semitones, voicing strength, loudness (tinyser.features.prosody)
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,8 @@ class CmsisMfccConfig(FrontendConfig):
     n_mfcc: int = 40
     dtype: str = "f32"
     window: str = "hann"
+    #: append per-frame prosody channels (tinyser.features.prosody): semitones, voicing, loudness
+    prosody: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -127,6 +137,17 @@ class CmsisMfccConfig(FrontendConfig):
             _window64(self.window, self.frame_length)
         except ValueError:
             raise ConfigError(f"{self.name}: unknown window {self.window!r}") from None
+        if not isinstance(self.prosody, bool):
+            raise ConfigError(f"{self.name}: prosody must be true or false, not {self.prosody!r}")
+        if self.prosody:
+            if self.dtype != "f32":
+                raise ConfigError(f"{self.name}: prosody channels need dtype 'f32'")
+            from .prosody import prosody_tables
+
+            try:
+                prosody_tables(self)
+            except ValueError as e:
+                raise ConfigError(f"{self.name}: {e}") from None
         _, empty = _mel_matrix(self.sample_rate, self.frame_length, self.n_mels, self.fmin, self.fmax)
         if empty:
             raise ConfigError(f"{self.name}: mel band(s) {', '.join(map(str, empty))} cover no FFT bin; "
@@ -134,7 +155,13 @@ class CmsisMfccConfig(FrontendConfig):
 
     @property
     def n_features(self) -> int:
-        return self.n_mfcc
+        return self.n_mfcc + (PROSODY_CHANNELS if self.prosody else 0)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if not self.prosody:  # models and feature caches from before the option keep their dicts
+            del d["prosody"]
+        return d
 
     def n_frames(self, n_samples: int) -> int:
         return 1 + max(0, n_samples - self.frame_length) // self.hop_length
@@ -151,10 +178,15 @@ class CmsisMfccConfig(FrontendConfig):
             x = x.astype(np.float32, copy=False)
         lead, n = x.shape[:-1], x.shape[-1]
         clips = x.reshape(-1, n)
-        out = np.empty((clips.shape[0], self.n_frames(n), self.n_mfcc), np.float32)
+        out = np.empty((clips.shape[0], self.n_frames(n), self.n_features), np.float32)
         run = _engine(self)
         for c in range(clips.shape[0]):
-            run(frames(clips[c], self), out[c])
+            fr = frames(clips[c], self)
+            run(fr, out[c, :, :self.n_mfcc])
+            if self.prosody:
+                from .prosody import prosody_frames
+
+                out[c, :, self.n_mfcc:] = prosody_frames(np.ascontiguousarray(fr), self)
         return out.reshape(*lead, *out.shape[1:])
 
 

@@ -1,0 +1,232 @@
+"""Prosody channels of the ``cmsis_mfcc`` frontend (``prosody=True``): per frame,
+log-F0 in semitones, voicing strength and loudness, computed from the very
+frame the MFCC uses, in float32, in the order the C frontend computes them
+(``tinyser_prosody`` in ``deploy/c/tinyser_frontend.c``).
+
+One frame ``x`` of ``N`` samples (float32; ``sr`` the sample rate):
+
+1. The frame's spectrum magnitude exactly as ``arm_mfcc_f32`` leaves it:
+   ``m = max|x|``; ``x ← x·(1/m)`` (if ``m != 0``); ``x ← x·w``;
+   ``X = arm_rfft_fast_f32(x)``; ``A[k] = sqrt(re² + im²)``; ``A ← A·m``
+   (if ``m != 0``), bins ``k = 0..N/2``.
+2. Power in the pitch band: ``P[k] = A[k]·A[k]`` for ``k_lo <= k <= k_hi``
+   (``k_lo`` the first bin at or above :data:`LOW_CUT_HZ`, so DC and its window
+   leakage are not "periodic"; ``k_hi`` the last bin at or below
+   :data:`HIGH_CUT_HZ`), else 0.
+3. Autocorrelation as the DFT of the even power spectrum: ``Q`` = ``P`` mirrored
+   to ``N`` points (``Q[N-k] = P[k]``), ``R = arm_rfft_fast_f32(Q)``; ``R[τ]``
+   (the real parts) is ``N`` times the circular autocorrelation of the
+   band-limited, windowed frame.
+4. Normalised and corrected for the window (Boersma 1993):
+   ``r[τ] = (R[τ]·(1/R[0]))·c[τ]`` with ``c[τ] = Rw[0]/Rw[τ]``, ``Rw`` the
+   circular autocorrelation of the window (a table), for
+   ``τ = lag_min-1 .. lag_max+1``; ``lag_min = floor(sr/F0_MAX)``,
+   ``lag_max = ceil(sr/F0_MIN)``.
+5. Peak: local maxima ``r[τ-1] < r[τ] >= r[τ+1]`` for ``lag_min <= τ <= lag_max``;
+   ``best`` their largest value; the chosen lag is the *smallest* ``τ`` whose
+   peak reaches ``OCTAVE_RATIO·best`` (the octave guard: a period's multiples
+   peak about as high as the period itself, so the shortest wins).
+6. Parabolic interpolation with ``a, b, c = r[τ-1], r[τ], r[τ+1]``:
+   ``den = (a + c) - (b + b)``; ``d = (0.5·(a - c))/den`` (0 unless ``den < 0``);
+   ``lag = τ + d``; ``strength = b - (0.25·(a - c))·d``, clipped to [0, 1]
+   (0 when there is no peak or ``R[0] <= 0``).
+7. Voiced when ``strength >= VOICING_THRESHOLD`` and loudness ``>= MIN_LEVEL_DB``.
+8. Channels (float32; ``ln`` is C's ``logf``: cmsisdsp's ``arm_vlog_f32`` here):
+
+   * ``semitones = ln(K/lag)·(12/ln 2)`` with ``K = sr/REF_HZ`` (F0 in semitones
+     above :data:`REF_HZ`, 3.2..39.9 for 60..500 Hz); **0 when unvoiced**;
+   * ``strength`` (the voicing strength of 6.);
+   * ``loudness = ln(R[0]·S + 1e-10)·(10/ln 10)``, ``S = 1/(N·Σw²)``: the
+     band's mean square in dB (a full-scale sine in the band reads -3 dB).
+
+The channels are appended after the MFCCs (c0 stays feature 0). The portable
+C FFT differs from CMSIS's by float rounding, so on rare frames a voicing
+decision or lag may differ between it and this reference; the CMSIS-DSP C
+path uses the same kernels as this module.
+
+>>> import numpy as np
+>>> from tinyser.features import get_config
+>>> cfg = get_config("cmsis_mfcc", prosody=True)
+>>> t = np.arange(16000) / 16000
+>>> y = sum(0.3 / k * np.sin(2 * np.pi * 200 * k * t) for k in range(1, 6)).astype(np.float32)
+>>> p = analyse(y, cfg)
+>>> round(float(np.median(p["f0"])), 1), bool(p["voiced"].all())
+(200.0, True)
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+F0_MIN = 60.0          #: lowest F0 searched (Hz)
+F0_MAX = 500.0         #: highest F0 searched (Hz)
+LOW_CUT_HZ = 50.0      #: bins below this are left out (DC, hum's fundamental)
+HIGH_CUT_HZ = 4000.0   #: bins above this are left out (fricatives, noise)
+REF_HZ = 50.0          #: 0 semitones
+OCTAVE_RATIO = 0.9     #: the shortest-lag peak within this fraction of the best wins
+VOICING_THRESHOLD = 0.5
+MIN_LEVEL_DB = -60.0   #: quieter frames are unvoiced whatever their periodicity
+LOUDNESS_FLOOR = 1e-10  #: added before the log: silence reads -100 dB
+N_CHANNELS = 3
+CHANNELS = ("semitones", "voicing", "loudness_db")
+
+
+@lru_cache(maxsize=16)
+def _tables(sr: int, n: int, window: str) -> dict:
+    from .cmsis import _window64
+
+    w = _window64(window, n)
+    k = np.arange(n // 2 + 1) * sr / n
+    k_lo = int(np.flatnonzero(k >= LOW_CUT_HZ)[0])
+    k_hi = int(np.flatnonzero(k <= min(HIGH_CUT_HZ, sr / 2))[-1])
+    lag_min = int(np.floor(sr / F0_MAX))
+    lag_max = int(np.ceil(sr / F0_MIN))
+    if not (2 <= lag_min and lag_max + 1 < n // 2 and k_lo < k_hi):
+        raise ValueError(f"prosody needs frames longer than 2 x {lag_max + 1} samples at {sr} Hz")
+    lin = np.correlate(w, w, mode="full")[n - 1:]  # Rw_lin[τ], τ = 0..n-1
+    circ = lin + np.concatenate([[0.0], lin[:0:-1]])  # + Rw_lin[n - τ]
+    lags = np.arange(lag_min - 1, lag_max + 2)
+    t = {
+        "k_lo": k_lo, "k_hi": k_hi, "lag_min": lag_min, "lag_max": lag_max,
+        "lag_corr": (circ[0] / circ[lags]).astype(np.float32),
+        "loud_scale": np.float32(1.0 / (n * np.sum(w * w))),
+        "st_k": np.float32(sr / REF_HZ),
+        "st_scale": np.float32(12.0 / np.log(2.0)),
+        "db_scale": np.float32(10.0 / np.log(10.0)),
+        "sr": np.float32(sr),
+    }
+    t["lag_corr"].setflags(write=False)
+    return t
+
+
+def prosody_tables(cfg) -> dict:
+    """The constants of the prosody channels for a ``cmsis_mfcc`` config (the C
+    tables hold the same): band bins ``k_lo..k_hi``, lags ``lag_min..lag_max``,
+    ``lag_corr`` (float32, for lags ``lag_min-1 .. lag_max+1``), ``loud_scale``,
+    ``st_k``, ``st_scale``, ``db_scale``, ``sr`` (float32 scalars).
+
+    >>> from tinyser.features import get_config
+    >>> t = prosody_tables(get_config("cmsis_mfcc"))
+    >>> t["k_lo"], t["k_hi"], t["lag_min"], t["lag_max"], t["lag_corr"].size
+    (4, 256, 32, 267, 238)
+    """
+    return _tables(cfg.sample_rate, cfg.frame_length, cfg.window)
+
+
+@lru_cache(maxsize=8)
+def _rfft(n: int):
+    import cmsisdsp as dsp
+
+    inst = dsp.arm_rfft_fast_instance_f32()
+    if dsp.arm_rfft_fast_init_f32(inst, n):
+        raise ValueError(f"CMSIS-DSP has no real FFT of {n} points")
+    fft = dsp.arm_rfft_fast_f32
+
+    def run(x: np.ndarray) -> np.ndarray:
+        """Packed CMSIS real FFTs of rows of x (F, n) → (F, n)."""
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = fft(inst, x[i], 0)
+        return out
+
+    run.instance = inst
+    return run
+
+
+def _ln(x: np.ndarray) -> np.ndarray:
+    """C's logf, elementwise (cmsisdsp's arm_vlog_f32 calls it on a host)."""
+    import cmsisdsp as dsp
+
+    flat = np.ascontiguousarray(x, np.float32).ravel()
+    return np.asarray(dsp.arm_vlog_f32(flat), np.float32).reshape(np.shape(x)) if flat.size else flat.reshape(
+        np.shape(x))
+
+
+def magnitudes(fr: np.ndarray, window_f32: np.ndarray) -> np.ndarray:
+    """Step 1: ``arm_mfcc_f32``'s spectrum magnitude ``(F, N/2+1)`` of float32 frames ``(F, N)``."""
+    x = np.array(fr, np.float32)  # a copy: the steps work in place
+    n = x.shape[1]
+    m = np.max(np.abs(x), axis=1)
+    nz = m != 0
+    inv = np.ones_like(m)
+    inv[nz] = np.float32(1.0) / m[nz]
+    x[nz] *= inv[nz, None]
+    x *= window_f32
+    s = _rfft(n)(x)
+    re = np.empty((x.shape[0], n // 2 + 1), np.float32)
+    im = np.zeros_like(re)
+    re[:, 0], re[:, n // 2] = s[:, 0], s[:, 1]
+    re[:, 1:n // 2], im[:, 1:n // 2] = s[:, 2::2], s[:, 3::2]
+    a = np.sqrt(re * re + im * im)
+    a[nz] *= m[nz, None]
+    return a
+
+
+def from_magnitudes(a: np.ndarray, t: dict) -> dict[str, np.ndarray]:
+    """Steps 2-8 for magnitudes ``(F, N/2+1)``: a dict of float32 ``semitones``,
+    ``strength``, ``loudness`` and ``f0`` (Hz, 0 unvoiced), ``lag`` (samples, 0
+    where there is no peak) and bool ``voiced``, each ``(F,)``."""
+    f, half = a.shape
+    n = 2 * (half - 1)
+    p = np.zeros((f, n), np.float32)
+    band = slice(t["k_lo"], t["k_hi"] + 1)
+    p[:, band] = a[:, band] * a[:, band]
+    p[:, half:] = p[:, half - 2:0:-1]  # Q[N-k] = P[k], k = 1..N/2-1
+    r = _rfft(n)(p)
+    r0 = r[:, 0]
+    lo, hi = t["lag_min"], t["lag_max"]
+    rr = r[:, 2 * (lo - 1):2 * (hi + 2):2]  # real parts, lags lo-1 .. hi+1
+    ok = r0 > 0
+    inv = np.zeros_like(r0)
+    inv[ok] = np.float32(1.0) / r0[ok]
+    nr = (rr * inv[:, None]) * t["lag_corr"]
+    mid, left, right = nr[:, 1:-1], nr[:, :-2], nr[:, 2:]
+    peak = (mid > left) & (mid >= right) & ok[:, None]
+    best = np.where(peak, mid, -np.inf).max(axis=1).astype(np.float32)
+    has = np.isfinite(best)
+    cand = peak & (mid >= np.float32(OCTAVE_RATIO) * best[:, None])
+    j = np.argmax(cand, axis=1)  # first (smallest lag) candidate
+    rows = np.arange(f)
+    a_, b_, c_ = left[rows, j], mid[rows, j], right[rows, j]
+    den = (a_ + c_) - (b_ + b_)
+    neg = den < 0
+    d = np.zeros_like(den)
+    d[neg] = (np.float32(0.5) * (a_[neg] - c_[neg])) / den[neg]
+    d = np.clip(d, np.float32(-0.5), np.float32(0.5))
+    lag = (j + lo).astype(np.float32) + d
+    strength = b_ - (np.float32(0.25) * (a_ - c_)) * d
+    strength = np.where(has, np.clip(strength, np.float32(0), np.float32(1)), np.float32(0)).astype(np.float32)
+    lag = np.where(has, lag, np.float32(0)).astype(np.float32)
+    loud = _ln(r0 * t["loud_scale"] + np.float32(LOUDNESS_FLOOR)) * t["db_scale"]
+    voiced = has & (strength >= np.float32(VOICING_THRESHOLD)) & (loud >= np.float32(MIN_LEVEL_DB))
+    safe = np.where(voiced, lag, np.float32(1))
+    st = np.where(voiced, _ln(t["st_k"] / safe) * t["st_scale"], np.float32(0)).astype(np.float32)
+    f0 = np.where(voiced, t["sr"] / safe, np.float32(0)).astype(np.float32)
+    return {"semitones": st, "strength": strength, "loudness": loud.astype(np.float32), "f0": f0, "lag": lag,
+            "voiced": voiced}
+
+
+def prosody_frames(fr: np.ndarray, cfg) -> np.ndarray:
+    """The three channels ``(F, 3)`` (semitones, strength, loudness) of float32 frames ``(F, N)``."""
+    from .cmsis import cmsis_tables
+
+    if fr.shape[0] == 0:
+        return np.zeros((0, N_CHANNELS), np.float32)
+    p = from_magnitudes(magnitudes(fr, cmsis_tables(cfg)["window_f32"]), prosody_tables(cfg))
+    return np.stack([p["semitones"], p["strength"], p["loudness"]], axis=1)
+
+
+def analyse(audio: np.ndarray, cfg) -> dict[str, np.ndarray]:
+    """Everything the prosody analysis finds for mono audio (float in [-1, 1)),
+    framed as ``cfg`` (a ``cmsis_mfcc`` config) frames it: see :func:`from_magnitudes`,
+    plus ``time`` (s, each frame's centre)."""
+    from .cmsis import cmsis_tables, frames
+
+    x = np.asarray(audio)
+    if np.issubdtype(x.dtype, np.integer):
+        x = (x / 32768.0).astype(np.float32)
+    fr = np.ascontiguousarray(frames(x.astype(np.float32, copy=False), cfg))
+    p = from_magnitudes(magnitudes(fr, cmsis_tables(cfg)["window_f32"]), prosody_tables(cfg))
+    p["time"] = (np.arange(len(fr)) * cfg.hop_length + cfg.frame_length / 2) / cfg.sample_rate
+    return p
