@@ -199,12 +199,12 @@ def test_top_level_load_model():
 @pytest.mark.parametrize("opts", [["--hop", "nan"], ["--hop", "inf"], ["--hop", "3"], ["--window", "0"]])
 def test_bad_window_or_hop_is_one_line(inputs, opts):
     r = run("predict", inputs / "short.wav", *opts)
-    assert r.exit_code == 1 and "hop" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and opts[0][2:] in r.output and "Traceback" not in r.output
 
 
 def test_unwritable_outputs_are_one_line(inputs, tmp_path):
     r = run("predict", inputs / "short.wav", "--json", "--out", tmp_path, "--force")  # a folder
-    assert r.exit_code == 1 and "cannot write" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and "is a folder" in r.output and "Traceback" not in r.output
     r = run("listen", "--input", inputs / "short.wav", "--log", tmp_path)
     assert r.exit_code == 1 and "is a folder" in r.output
 

@@ -8,8 +8,11 @@ same path and therefore gives the very same samples.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
+import math
 import os
+import stat
 import string
 import struct
 from dataclasses import dataclass
@@ -24,6 +27,10 @@ DEFAULT_SAMPLE_RATE = 16000
 MIN_DURATION = 0.05  # seconds; shorter clips carry no usable frame of speech
 BLOCK_SECONDS = 10.0
 PAD_POLICIES = ("zero", "repeat", "drop")
+#: Sample rates outside this range are refused: a header claiming 1 Hz is damage, not audio
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 384000
+#: More channels than this is a damaged header (libsndfile itself stops at 1024)
+MAX_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,10 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         raise AudioError(p, "broken link" if p.is_symlink() else "file not found")
     if p.is_dir():
         raise AudioError(p, "is a directory, not an audio file")
-    size = p.stat().st_size
+    st = p.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(p, f"is {_file_kind(st.st_mode)}, not an audio file")
+    size = st.st_size
     if size == 0:
         raise AudioError(p, "file is empty (0 bytes)")
     try:
@@ -71,10 +81,12 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         import soundfile as sf
 
         try:
-            i = sf.info(str(p))
+            with quiet_stderr():  # libmpg123 prints "Note: Illegal Audio-MPEG-Header" lines
+                i = sf.info(str(p))
         except Exception as e:  # libsndfile raises several types for bad files
             raise AudioError(p, _undecodable_reason(head, e)) from None
         info = AudioInfo(str(p), int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
+    _check_limits(p, info.sample_rate, info.channels)
     if info.frames <= 0:
         raise AudioError(p, "no audio samples")
     if info.duration < MIN_DURATION:
@@ -84,8 +96,51 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     return info
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _check_limits(p, rate: int, channels: int) -> None:
+    """Refuse header fields no recording has: they mean damage, and decoding them
+    would take unbounded time (1 Hz: one second per sample) or give garbage."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(p, f"sample rate {rate} Hz in the header is outside "
+                            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz (damaged header?)")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(p, f"{channels} channels in the header; at most {MAX_CHANNELS} are read (damaged header?)")
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence what C libraries write straight to file descriptor 2 (the MP3
+    decoder's "Note: ..." lines) for the duration of the block."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _undecodable_reason(head: bytes, err: Exception) -> str:
-    detail = str(err).split(":")[-1].strip() or type(err).__name__
+    detail = str(err).split(":")[-1].strip().rstrip(".") or type(err).__name__
+    if "possibly a pipe" in detail or "not recognised" in detail.lower():
+        detail = "unknown format"
     if head[:4] in (b"RIFF", b"RIFX", b"RF64"):
         return f"corrupt or truncated WAV header ({detail})"
     printable = set(string.printable.encode())
@@ -116,6 +171,7 @@ def _wav_header(p: Path, size: int) -> dict:
                 tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", body[:16])
                 if tag == 0xFFFE and csize >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the GUID
                     tag = struct.unpack("<H", body[24:26])[0]
+                _check_wav_fmt(p, tag, channels, rate, block_align, bits)
                 out.update(tag=tag, channels=channels, rate=rate, block_align=block_align, bits=bits)
                 f.seek(csize & 1, 1)
                 continue
@@ -129,6 +185,18 @@ def _wav_header(p: Path, size: int) -> dict:
                 return out
             f.seek(csize + (csize & 1), 1)
     return {}
+
+
+def _check_wav_fmt(p: Path, tag: int, channels: int, rate: int, block_align: int, bits: int) -> None:
+    """Cross-check a WAV's 'fmt ' fields: libsndfile decodes inconsistent ones into noise."""
+    _check_limits(p, rate, channels)
+    if tag in (1, 3):  # PCM, IEEE float: the fields must agree with one another
+        if not (8 <= bits <= 32 if tag == 1 else bits in (32, 64)):
+            raise AudioError(p, f"{bits} bits per sample in a {'PCM' if tag == 1 else 'float'} WAV header; "
+                                f"expected {'8 to 32' if tag == 1 else '32 or 64'} (damaged header?)")
+        if block_align != channels * -(-bits // 8):  # e.g. 20-bit samples in 3-byte containers
+            raise AudioError(p, f"WAV header is inconsistent: block size {block_align} bytes for {channels} "
+                                f"channel{'s' if channels != 1 else ''} of {bits} bits (damaged header?)")
 
 
 def _plain_wav_info(p: Path, h: dict) -> AudioInfo | None:
@@ -167,9 +235,15 @@ def stream(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
         resampler = soxr.ResampleStream(info.sample_rate, sample_rate, 1, dtype="float32", quality="HQ")
     peak = 0.0
     try:
-        with sf.SoundFile(info.path) as f:
+        with quiet_stderr():
+            f = sf.SoundFile(info.path)
+        with f:
+            if (f.samplerate, f.channels) != (info.sample_rate, info.channels):
+                raise AudioError(path, f"header says {info.sample_rate} Hz, {info.channels} channels but the decoder "
+                                       f"reads {f.samplerate} Hz, {f.channels} channels (damaged header?)")
             while True:
-                x = f.read(block, dtype="float32", always_2d=True)
+                with quiet_stderr():
+                    x = f.read(block, dtype="float32", always_2d=True)
                 last = len(x) < block
                 y = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
                 _check_samples(path, y)
@@ -339,10 +413,22 @@ def iter_segments(path: str | os.PathLike, sample_rate: int, window: float,
 
 
 def _window_samples(sample_rate: int, window: float, hop: float | None) -> tuple[int, int | None]:
-    if window <= 0 or (hop is not None and hop <= 0):
-        raise ConfigError("segment window and hop must be positive (seconds)")
+    if not _positive(window) or (hop is not None and not _positive(hop)):  # also refuses NaN and inf
+        raise ConfigError(f"segment window and hop must be positive, finite seconds; got window {window}, hop {hop}")
+    if window > MAX_WINDOW_SECONDS:
+        raise ConfigError(f"segment window {window:g} s is longer than {MAX_WINDOW_SECONDS:g} s")
     return int(round(window * sample_rate)), (None if hop is None else int(round(hop * sample_rate)))
 
+
+def _positive(x) -> bool:
+    try:
+        return math.isfinite(x) and x > 0
+    except TypeError:
+        return False
+
+
+#: No model input is longer than this; a longer window is a typo (and would not fit in memory)
+MAX_WINDOW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)

@@ -51,10 +51,65 @@ def config_digest(config: dict) -> str:
     return hashlib.blake2b(blob, digest_size=12).hexdigest()
 
 
+def output_target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` replaces, or TinyserError. Only regular files
+    are ever replaced: a folder, device, FIFO or socket is refused. A symbolic
+    link is written through: the file it points to gets the new content and
+    the link stays a link (a link to nothing is refused).
+
+    >>> output_target("/dev/null")
+    Traceback (most recent call last):
+    tinyser.errors.TinyserError: /dev/null: is a device; tinyser only writes regular files
+    """
+    path = Path(path)
+    if path.is_symlink():
+        real = Path(os.path.realpath(path))
+        if not real.exists():
+            raise TinyserError(f"{path}: is a link to {real}, which does not exist; remove the link or give "
+                               "another path")
+        kind = _kind(real)
+        if kind:
+            raise TinyserError(f"{path}: is a link to {real}, {kind}; tinyser only writes regular files")
+        return real
+    kind = _kind(path) if path.exists() else None
+    if kind:
+        raise TinyserError(f"{path}: is {kind}; tinyser only writes regular files")
+    return path
+
+
+def _kind(path: Path) -> str | None:
+    """What a non-regular file is ("a folder", "a device", ...); None for a regular file."""
+    import stat
+
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def check_output(path: str | os.PathLike | None, force: bool) -> None:
+    """Refuse, before any work, an output that exists (unless ``force``) or that
+    is not a regular file (even with ``force``): see :func:`output_target`."""
+    if path is None:
+        return
+    path = Path(path)
+    target = output_target(path)
+    if (path.exists() or path.is_symlink()) and not force:
+        raise TinyserError(f"{path}: already exists; pass --force to overwrite")
+    del target
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename
-    it over ``path``: readers see the old file or the new one, never half of one."""
-    path = Path(path)
+    it over ``path``: readers see the old file or the new one, never half of one.
+    Only regular files are replaced (see :func:`output_target`)."""
+    path = output_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

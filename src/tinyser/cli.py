@@ -28,6 +28,20 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with file descriptor 2 silenced: its C++ start-up lines
+    (absl's "All log messages before absl::InitializeLog()", oneDNN's notice)
+    ignore TF_CPP_MIN_LOG_LEVEL. Later imports reuse the module, quietly."""
+    from .audio import quiet_stderr
+
+    with quiet_stderr():
+        import tensorflow  # noqa: F401
+
+
+#: ``predict --strict``: the exit status when some inputs were skipped
+EXIT_SKIPPED = 3
+
+
 def friendly(fn):
     """Turn tinyser's errors into one line on stderr and exit status 1."""
     @functools.wraps(fn)
@@ -56,11 +70,16 @@ def datasets_scan(
     labels: str = typer.Option("native", help="Label scheme: native, common6, 4class, valence3, "
                                               "or a JSON/YAML mapping file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    decode: bool = typer.Option(True, help="Decode every file, so NaN, all-zero and undecodable audio is "
+                                           "counted as skipped (--no-decode: headers only, faster)."),
 ):
     """Count files per class and per speaker, and list the files that cannot be used."""
     from .corpora import load_dataset
 
-    summary = load_dataset(path, corpus=corpus, labels=labels).summary()
+    ds = load_dataset(path, corpus=corpus, labels=labels)
+    if decode:
+        ds = _decoded(ds)
+    summary = ds.summary()
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -75,6 +94,26 @@ def datasets_scan(
         out.print(f"[bold]skipped[/bold] ({summary['n_skipped']}):")
         for s in summary["skipped"]:
             out.print(f"  {s['path']}: {s['reason']}", highlight=False, markup=False)
+
+
+def _decoded(ds):
+    """The dataset without the files whose samples cannot be used (moved to ``skipped``)."""
+    import dataclasses
+
+    from .audio import probe, stream
+    from .corpora._common import Skipped
+    from .errors import AudioError
+    from .progress import track
+
+    kept, skipped = [], list(ds.skipped)
+    for r in track(ds.records, description="decode"):
+        try:
+            for _ in stream(r.path, probe(r.path).sample_rate):  # the file's own rate: no resampling
+                pass
+            kept.append(r)
+        except AudioError as e:
+            skipped.append(Skipped(r.path, e.reason))
+    return dataclasses.replace(ds, records=kept, skipped=sorted(skipped, key=lambda s: s.path))
 
 
 def _count_table(what: str, counts: dict) -> Table:
@@ -149,6 +188,7 @@ def train_cmd(
     from .features import get_config
     from .training import TrainConfig
 
+    _quiet_tensorflow()
     cfg = None
     if not resume:
         if not data:
@@ -190,6 +230,7 @@ def export_cmd(
     """Export a trained model as self-describing .tflite files (+ C arrays for int8, + ONNX)."""
     from .export import export_run
 
+    _quiet_tensorflow()
     quants = [q.strip() for q in quant.split(",") if q.strip()]
     for path in export_run(run_dir, quants, fold, out_dir, force, onnx=onnx):
         out.print(f"wrote {path} ({path.stat().st_size:,} bytes)", highlight=False)
@@ -204,6 +245,8 @@ def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinys
 
     model = model_path(model)
     blob, m = read_model(model)
+    if "sha256" in m:
+        m = {**m, "tinyser": f"{m.get('tinyser', '?')} (checksum sha256 {m['sha256'][:12]}… verified)"}
     fe = {k: v for k, v in m["frontend"].items() if k not in ("frontend", "standardize")}
     t = m.get("training", {})
     rows = [("model", f"{m['model']} {m.get('model_params') or ''}".strip()),
@@ -212,7 +255,8 @@ def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinys
             ("frontend", f"{m['frontend']['frontend']} " + ", ".join(f"{k}={v}" for k, v in fe.items())),
             ("standardisation", "per-coefficient mean/std of the training data"
              if m["frontend"].get("standardize") else "none"),
-            ("segments", f"{m['segments']['window']} s windows, hop {m['segments']['hop'] or m['segments']['window']} s"),
+            ("windows", f"{m['segments']['window']} s, every {m['segments']['window'] / 2:g} s in predict and listen "
+                        f"(--hop); training cut clips every {m['segments']['hop'] or m['segments']['window']} s"),
             ("input", f"{m['input']['shape']} {m['input']['dtype']} scale={m['input']['scale']:.6g} "
                       f"zero_point={m['input']['zero_point']}"),
             ("output", f"{m['output']['shape']} {m['output']['dtype']}"),
@@ -242,6 +286,7 @@ def benchmark_cmd(
     from .benchmark import benchmark_files, benchmark_run, markdown, write_benchmark
     from .export import default_export_dir
 
+    _quiet_tensorflow()
     runs, files = [t for t in targets if t.is_dir()], [t for t in targets if not t.is_dir()]
     if files and not data:
         raise TinyserError(f"{files[0]}: scoring .tflite files needs --data PATH (or give the run folder)")
@@ -264,27 +309,41 @@ def predict_cmd(
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
     as_json: bool = typer.Option(False, "--json", help="Write JSON: per file label, probabilities, windows."),
     as_csv: bool = typer.Option(False, "--csv", help="Write CSV: a file row, then a row per window."),
-    window: Optional[float] = typer.Option(None, help="Window in seconds (default: the model's input length)."),
-    hop: Optional[float] = typer.Option(None, help="Hop in seconds (default: half a window)."),
+    window: Optional[float] = typer.Option(None, help="Window in seconds: the model's input length (default); "
+                                                      "shorter only with --allow-short-window."),
+    hop: Optional[float] = typer.Option(None, help="Hop in seconds, from one feature frame to the window "
+                                                   "(default: half a window)."),
+    allow_short: bool = typer.Option(False, "--allow-short-window",
+                                     help="Accept a --window shorter than the model's input (zero-padded)."),
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON/CSV/table here, not stdout."),
     plot_dir: Optional[Path] = typer.Option(None, "--plot", help="Also save one PNG per file in this folder."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out / plot files that exist."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out / plot files that exist (regular files only)."),
+    strict: bool = typer.Option(False, "--strict", help=f"Exit with status {EXIT_SKIPPED} when any input was "
+                                                        "skipped (without it: 0 if at least one file was predicted)."),
 ):
-    """Recognise the emotion in recordings of any length, rate, channel count and format."""
-    from .inference import load_model, predict_files, to_csv
+    """Recognise the emotion in recordings of any length, rate, channel count and format.
+
+    Exit status: 0 done; 1 an error, or no file could be predicted; 3 with --strict, some inputs skipped.
+    """
+    from .cache import check_output
+    from .inference import audio_inputs, load_model, predict_files, to_csv
 
     if as_json and as_csv:
         raise TinyserError("choose one of --json and --csv")
-    _check_new(out_file, force)
+    check_output(out_file, force)
     m = load_model(model)
-    result = predict_files(m, paths, window, hop, progress=True)
+    timeline = as_json or as_csv or plot_dir is not None or len(audio_inputs(paths)[0]) <= 1
+    result = predict_files(m, paths, window, hop, progress=True, allow_short=allow_short, timeline=timeline)
     for f in result["failed"]:
-        err.print(f"skipped {f['path']}: {f['reason']}", highlight=False, soft_wrap=True)
+        err.print(f"skipped {f['path']}: {f['reason']}", highlight=False, soft_wrap=True, markup=False)
+    for r in result["results"]:
+        for w in r.get("warnings", []):
+            err.print(f"[yellow]warning:[/yellow] {r['path']}: {w}", highlight=False, soft_wrap=True)
     if as_json:
         _emit(json.dumps(result, indent=1) + "\n", out_file)
     elif as_csv:
         _emit(to_csv(result), out_file)
-    else:
+    elif result["results"]:  # no empty table: the reasons above say why nothing was predicted
         _emit(_predict_table(result), out_file)
     if plot_dir is not None:
         _plot_all(m, result["results"], plot_dir, force)
@@ -292,13 +351,16 @@ def predict_cmd(
         err.print(f"{len(result['results'])} files predicted, {len(result['failed'])} skipped", highlight=False)
     if not result["results"]:
         raise typer.Exit(1)
+    if strict and result["failed"]:
+        raise typer.Exit(EXIT_SKIPPED)
 
 
 def _predict_table(result: dict) -> str:
     t = Table("file", "label", "confidence", "voiced windows", "duration", title=f"model: {result['model']}")
     for r in result["results"]:
-        t.add_row(r["path"], r["label"], f"{r['confidence']:.2f}", f"{r['voiced_windows']}/{len(r['windows'])}",
-                  f"{r['duration']:.1f} s")
+        n = r.get("n_windows", len(r["windows"]))
+        t.add_row(r["path"], r["label"] + (" (!)" if r.get("warnings") else ""), f"{r['confidence']:.2f}",
+                  f"{r['voiced_windows']}/{n}", f"{r['duration']:.1f} s")
     c = Console(width=140, record=True, file=io.StringIO())
     c.print(t)
     if len(result["results"]) == 1:  # one file: its timeline too
@@ -310,8 +372,9 @@ def _predict_table(result: dict) -> str:
 
 
 def _check_new(path: Optional[Path], force: bool) -> None:
-    if path is not None and path.exists() and not force:
-        raise TinyserError(f"{path}: already exists; pass --force to overwrite")
+    from .cache import check_output
+
+    check_output(path, force)
 
 
 def _emit(text: str, path: Optional[Path]) -> None:
@@ -325,9 +388,10 @@ def _emit(text: str, path: Optional[Path]) -> None:
 
 
 def _plot_all(m, results: list, folder: Path, force: bool) -> None:
-    from .audio import load
-    from .plot import plot_prediction
+    from .plot import plot_file
 
+    if folder.exists() and not folder.is_dir():
+        raise TinyserError(f"{folder}: --plot needs a folder, and this is a file")
     folder.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     for r in results:
@@ -335,10 +399,14 @@ def _plot_all(m, results: list, folder: Path, force: bool) -> None:
         name = next(n for n in (stem if k == 1 else f"{stem}-{k}" for k in itertools.count(1)) if n not in used)
         used.add(name)  # a/x.wav and b/x.wav become x.png and x-2.png
         png = folder / f"{name}.png"
-        if png.exists() and not force:
+        if (png.exists() or png.is_symlink()) and not force:
             err.print(f"kept {png} (exists; --force overwrites)", highlight=False)
             continue
-        plot_prediction(load(r["path"], m.sample_rate), m.sample_rate, r, png, title=f"{r['path']}: {r['label']}")
+        try:
+            plot_file(r["path"], m.sample_rate, r, png, title=f"{r['path']}: {r['label']}")
+        except TinyserError as e:  # one plot that cannot be written does not stop the others
+            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            continue
         err.print(f"wrote {png}", highlight=False)
 
 
@@ -350,19 +418,21 @@ def plot_cmd(
     out_png: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: FILE's name .png here)."),
     window: Optional[float] = typer.Option(None, help="Window in seconds (default: the model's)."),
     hop: Optional[float] = typer.Option(None, help="Hop in seconds (default: half a window)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite the PNG if it exists."),
+    allow_short: bool = typer.Option(False, "--allow-short-window",
+                                     help="Accept a --window shorter than the model's input (zero-padded)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the PNG if it exists (regular files only)."),
 ):
     """Waveform, spectrogram and emotion timeline of one recording in one picture."""
-    from .audio import load
     from .inference import load_model
-    from .plot import plot_prediction
+    from .plot import plot_file
 
     out_png = out_png or Path(path.stem + ".png")
     _check_new(out_png, force)
     m = load_model(model)
-    y = load(path, m.sample_rate)
-    r = m.predict(y, m.sample_rate, window, hop)
-    plot_prediction(y, m.sample_rate, r, out_png, title=f"{path}: {r['label']} ({r['confidence']:.2f})")
+    r = m.predict_file(path, window, hop, allow_short=allow_short)  # streamed: any length in bounded memory
+    for w in r["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {path}: {w}", highlight=False, soft_wrap=True)
+    plot_file(path, m.sample_rate, r, out_png, title=f"{path}: {r['label']} ({r['confidence']:.2f})")
     out.print(f"wrote {out_png}: {r['label']} ({r['confidence']:.2f})", highlight=False)
 
 
@@ -378,17 +448,25 @@ def listen_cmd(
     hop: Optional[float] = typer.Option(None, help="Hop in seconds (default: half a window)."),
     log: Optional[Path] = typer.Option(None, help="Append one JSON line per window to this file."),
     seconds: Optional[float] = typer.Option(None, help="Stop after this many seconds of audio."),
+    allow_short: bool = typer.Option(False, "--allow-short-window",
+                                     help="Accept a --window shorter than the model's input (zero-padded)."),
 ):
     """Live emotion recognition from the microphone: one line per hop with label and confidence."""
-    from .inference import load_model
+    import math
+
+    from .inference import check_window_hop, load_model
     from .live import format_row, listen, log_path_ok
 
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise TinyserError(f"--seconds must be a positive number of seconds, not {seconds:g}")
     log_path_ok(log)
     m = load_model(model)
+    check_window_hop(m, window, hop, allow_short)
     dev = int(device) if device is not None and device.isdigit() else device
     if input_file is None:
         err.print("listening… Ctrl-C stops", highlight=False)
     listen(m, input=input_file, device=dev, window=window, hop=hop, realtime=realtime, log=log, seconds=seconds,
+           allow_short=allow_short,
            on_window=lambda row: out.print(format_row(row), highlight=False),
            on_warning=lambda text: err.print(f"[yellow]warning:[/yellow] {text}", highlight=False))
 
@@ -408,13 +486,27 @@ def deploy_arduino_cmd(
     force: bool = typer.Option(False, "--force", help="Write into an existing non-empty folder."),
 ):
     """Write the C frontend, TFLite Micro runtime and sketch or library for a model, with its memory budget."""
+    import math
+
     from .deploy import budget, budget_markdown, deploy_arduino
+    from .export import read_model
     from .inference import model_path
 
+    _quiet_tensorflow()
     model = model_path(model)
+    _, meta = read_model(model)  # what predict cannot load is not deployed either
+    window, frame = meta["segments"]["window"], meta["frontend"].get("hop_length", 1) / meta["sample_rate"]
+    if hop is not None and not (math.isfinite(hop) and frame <= hop <= window):
+        raise TinyserError(f"--hop must lie between one feature frame ({frame:g} s) and the model's "
+                           f"{window:g} s window, not {hop:g} s")
+    b = budget(model, board=board, hop=hop)
+    if b.get("fits") is False:
+        out.print(budget_markdown(b), highlight=False)
+        raise TinyserError(f"{model}: does not fit the {board} board (see the budget above); nothing written. "
+                           "Try a longer --hop, a smaller model or --board generic")
     for path in deploy_arduino(model, out_dir, board=board, hop=hop, overwrite=force):
         out.print(f"wrote {path}", highlight=False)
-    out.print(budget_markdown(budget(model, board=board, hop=hop)), highlight=False)
+    out.print(budget_markdown(b), highlight=False)
 
 
 def _print_report(r: dict) -> None:

@@ -97,10 +97,15 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False
     >>> run_training(RunConfig(("data/emodb",), model="tiny", protocol="speaker:5"), "runs/x")  # doctest: +SKIP
     """
     out = Path(out)
-    cfg = _prepare_folder(cfg, out, resume)
+    if resume:
+        cfg = _prepare_folder(cfg, out, resume)
+    else:
+        _check_new_folder(out)
     fs = run_features(cfg, progress)
     clip_y, clip_g = _clip_arrays(fs)
-    folds = make_folds(clip_y, clip_g, cfg.protocol, cfg.train.seed, cfg.train.val_fraction)
+    folds = _checked_folds(cfg, fs, clip_y, clip_g)  # data that cannot train fails here, before out is made
+    if not resume:
+        _prepare_folder(cfg, out, resume)
     results = []
     with Bar(len(folds) * cfg.train.epochs, "training", enabled=progress) as bar:
         for fold in folds:
@@ -110,6 +115,31 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False
     report = build_report(cfg, fs, results)
     write_report(report, out)
     return report
+
+
+def _check_new_folder(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TinyserError(f"{out}: already exists and is not empty; pass --resume to continue it "
+                           "or choose another --out")
+
+
+def _checked_folds(cfg: RunConfig, fs: FeatureSet, clip_y: np.ndarray, clip_g: np.ndarray) -> list[Fold]:
+    """The run's folds, or one line saying why this data cannot train: one class, or
+    too few speakers for the protocol (with the protocol that would work)."""
+    where = ", ".join(cfg.data)
+    present = sorted({fs.classes[int(i)] for i in np.unique(clip_y)})
+    if len(present) < 2:
+        raise TinyserError(f"{where}: only one class ({', '.join(present) or 'none'}) has usable clips; "
+                           "training needs at least two (check --labels)")
+    try:
+        return make_folds(clip_y, clip_g, cfg.protocol, cfg.train.seed, cfg.train.val_fraction)
+    except TinyserError as e:
+        if Protocol.parse(cfg.protocol).kind == "random":
+            raise
+        n, k = len(np.unique(clip_g)), min(5, int(np.unique(clip_y, return_counts=True)[1].min()))
+        hint = (f"use --cv random:{k} (clips, not speakers, held out: scores are optimistic)" if k >= 2 else
+                "record more speakers or more clips per class")
+        raise TinyserError(f"{where}: {e}; with {n} speaker{'s' if n != 1 else ''} {hint}") from None
 
 
 def _prepare_folder(cfg: RunConfig, out: Path, resume: bool) -> RunConfig:

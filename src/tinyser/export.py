@@ -6,6 +6,7 @@ the name ``tinyser``; and C arrays of a model for TFLite Micro.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,11 @@ from .errors import ConfigError, TinyserError
 
 METADATA_NAME = "tinyser"
 METADATA_FORMAT = 1
+#: Metadata key of the flatbuffer's SHA-256, taken with this key's own value as 64 zeros
+CHECKSUM_KEY = "sha256"
+_ZEROS = "0" * 64
+#: Larger files are not models tinyser made (the biggest is a few MB)
+MAX_MODEL_BYTES = 256 << 20
 
 
 def embed_metadata(model_bytes: bytes, meta: dict) -> bytes:
@@ -33,45 +39,174 @@ def embed_metadata(model_bytes: bytes, meta: dict) -> bytes:
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
     model.metadata = [m for m in (model.metadata or []) if _name(m.name) != METADATA_NAME]
+    # buffers nothing refers to (earlier metadata) are emptied, not kept: indices stay, bytes go
+    used = {t.buffer for g in model.subgraphs or [] for t in g.tensors or []} | {m.buffer for m in model.metadata}
+    for i, b in enumerate(model.buffers):
+        if i not in used and b.data is not None and len(b.data):
+            b.data = None
     buf = fb.BufferT()
+    meta = {**meta, CHECKSUM_KEY: _ZEROS}
     buf.data = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8).tolist()
     model.buffers.append(buf)
     entry = fb.MetadataT()
     entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
     model.metadata.append(entry)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return _stamp(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+
+
+def _checksum_field(digest: str) -> bytes:
+    return json.dumps({CHECKSUM_KEY: digest})[1:-1].encode()  # '"sha256": "…"' as json.dumps writes it
+
+
+def _stamp(blob: bytes) -> bytes:
+    """Write the SHA-256 of ``blob`` (taken with the checksum field still zeros) into that field.
+    The field keeps its length, so the flatbuffer's layout does not change."""
+    field = _checksum_field(_ZEROS)
+    if blob.count(field) != 1:
+        raise TinyserError("cannot place the checksum in the model's metadata")
+    return blob.replace(field, _checksum_field(hashlib.sha256(blob).hexdigest()))
+
+
+def checksum_ok(blob: bytes, digest: str) -> bool:
+    """Whether ``blob`` is the flatbuffer that was stamped with ``digest`` (see :func:`embed_metadata`).
+
+    >>> blob = _stamp(b'{"sha256": "' + b"0" * 64 + b'"}')
+    >>> digest = json.loads(blob)["sha256"]
+    >>> checksum_ok(blob, digest), checksum_ok(blob.replace(b"{", b"["), digest)
+    (True, False)
+    """
+    field = _checksum_field(digest)
+    if blob.count(field) != 1:
+        return False
+    return hashlib.sha256(blob.replace(field, _checksum_field(_ZEROS))).hexdigest() == digest
 
 
 def read_metadata(model_bytes: bytes, path: str | os.PathLike | None = None) -> dict:
-    """The ``tinyser`` metadata of a flatbuffer; TinyserError if it has none."""
+    """The ``tinyser`` metadata of a flatbuffer; one-line TinyserError if it has
+    none or it cannot be read (however the bytes are damaged)."""
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
     where = f"{path}: " if path else ""
-    try:
+    if len(model_bytes) < 16 or model_bytes[4:8] != b"TFL3":
+        raise TinyserError(f"{where}not a TFLite model (no 'TFL3' identifier)")
+    try:  # offsets in a damaged flatbuffer point anywhere: struct.error, IndexError, ...
         model = fb.Model.GetRootAs(model_bytes, 0)
-        entries = [model.Metadata(i) for i in range(model.MetadataLength())]
-    except Exception:
-        raise TinyserError(f"{where}not a TFLite model") from None
-    for m in entries:
-        if _name(m.Name()) == METADATA_NAME:
-            data = model.Buffers(m.Buffer()).DataAsNumpy()
-            return json.loads(bytes(data).decode())
-    raise TinyserError(f"{where}no tinyser metadata (export models with `tinyser export`)")
+        n, n_buffers = model.MetadataLength(), model.BuffersLength()
+        if not 0 <= n <= 1024 or not 0 <= n_buffers <= len(model_bytes):
+            raise ValueError("impossible table sizes")
+        data = None
+        for i in range(n):
+            m = model.Metadata(i)
+            if _name(m.Name()) == METADATA_NAME:
+                if not 0 <= m.Buffer() < n_buffers:
+                    raise ValueError("metadata points past the buffers")
+                data = bytes(model.Buffers(m.Buffer()).DataAsNumpy())
+                break
+    except Exception as e:
+        raise TinyserError(f"{where}damaged TFLite model: its structure cannot be read "
+                           f"({'offsets point outside the file' if type(e).__name__ in ('error', 'IndexError') else type(e).__name__})") from None
+    if data is None:
+        raise TinyserError(f"{where}no tinyser metadata (export models with `tinyser export`)")
+    try:
+        meta = json.loads(data.decode())
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise TinyserError(f"{where}damaged model: its tinyser metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise TinyserError(f"{where}damaged model: its tinyser metadata is not a JSON object")
+    return meta
 
 
-def read_model(path: str | os.PathLike) -> tuple[bytes, dict]:
+#: What every tinyser model's metadata holds, and the type of each entry
+_REQUIRED = {"labels": list, "frontend": dict, "segments": dict, "sample_rate": int, "input": dict,
+             "output": dict, "quantization": str, "model": str}
+
+
+def check_metadata(meta: dict, where: str = "") -> None:
+    """Refuse metadata that a damaged or hand-edited model carries: missing or
+    mistyped entries, fewer than two labels, an unreadable frontend or window."""
+    from .audio import SegmentConfig
+    from .features import Frontend
+
+    def bad(reason):
+        return TinyserError(f"{where}damaged model metadata: {reason}")
+
+    for key, kind in _REQUIRED.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise bad(f"'{key}' is missing or not a {kind.__name__}")
+    labels = meta["labels"]
+    if len(labels) < 2 or not all(isinstance(k, str) and k for k in labels) or len(set(labels)) != len(labels):
+        raise bad("'labels' must be two or more distinct names")
+    for key in ("input", "output"):
+        shape = meta[key].get("shape")
+        if not isinstance(shape, list) or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise bad(f"'{key}' has no valid shape")
+    if meta["output"]["shape"][-1] != len(labels):
+        raise bad(f"{meta['output']['shape'][-1]} outputs for {len(labels)} labels")
+    try:
+        fe = Frontend.from_dict(meta["frontend"])
+        seg = SegmentConfig.from_dict(meta["segments"])
+    except Exception as e:  # TypeError/KeyError/ConfigError from hand-edited or damaged entries
+        raise bad(f"frontend or segments cannot be read ({_first_line(e)})") from None
+    if fe.config.sample_rate != meta["sample_rate"]:
+        raise bad(f"sample_rate {meta['sample_rate']} differs from the frontend's {fe.config.sample_rate}")
+    if seg.window > 60:
+        raise bad(f"a {seg.window:g} s window")
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def read_model(path: str | os.PathLike, check: bool = True) -> tuple[bytes, dict]:
     """A model file's bytes and its ``tinyser`` metadata; one-line TinyserError
-    naming the file when it cannot be read or is not a tinyser model.
+    naming the file when it cannot be read, is not a tinyser model, or is
+    damaged: its checksum (recorded at export) does not match, its metadata is
+    incomplete, or (``check``) LiteRT cannot load it. Whatever the damage, the
+    result is that one line, never a traceback.
 
     >>> blob, meta = read_model("tiny-int8.tflite")   # doctest: +SKIP
     >>> meta["labels"]                                 # doctest: +SKIP
     ['neutral', 'happy', ...]
     """
+    p = Path(path)
     try:
-        blob = Path(path).read_bytes()
+        import stat
+
+        st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise TinyserError(f"{path}: is a folder, not a model file")
+        if not stat.S_ISREG(st.st_mode):
+            raise TinyserError(f"{path}: not a regular file (a device or pipe?), not a model file")
+        if st.st_size > MAX_MODEL_BYTES:
+            raise TinyserError(f"{path}: {st.st_size:,} bytes is too large for a tinyser model")
+        blob = p.read_bytes()
     except OSError as e:
         raise TinyserError(f"{path}: cannot read model ({e.strerror or e})") from None
-    return blob, read_metadata(blob, path)
+    meta = read_metadata(blob, path)
+    digest = meta.get(CHECKSUM_KEY)
+    if digest is not None and not (isinstance(digest, str) and checksum_ok(blob, digest)):
+        raise TinyserError(f"{path}: damaged model: its bytes do not match the checksum recorded at export "
+                           "(a corrupted copy? export or download it again)")
+    check_metadata(meta, f"{path}: ")
+    if check:
+        check_loads(blob, meta, path)
+    return blob, meta
+
+
+def check_loads(blob: bytes, meta: dict, path) -> None:
+    """Refuse a model LiteRT cannot load, or whose tensors differ from what its metadata says."""
+    from .tflite import LiteRTModel
+
+    try:
+        m = LiteRTModel(blob)
+        shapes = [int(v) for v in m.input_details["shape"]], [int(v) for v in m.output_details["shape"]]
+    except Exception as e:  # TinyserError, ValueError, RuntimeError from a damaged graph
+        raise TinyserError(f"{path}: damaged model: LiteRT cannot load it ({_first_line(e)})") from None
+    want = meta["input"]["shape"], meta["output"]["shape"]
+    if shapes[0][1:] != want[0][1:] or shapes[1][1:] != want[1][1:]:
+        raise TinyserError(f"{path}: damaged model: tensors {shapes[0]} -> {shapes[1]} differ from its metadata's "
+                           f"{want[0]} -> {want[1]}")
 
 
 def _name(n) -> str:
@@ -182,7 +317,11 @@ class FoldModel:
         wanted = {c: i for i, c in enumerate(fs.clip_ids)}
         clips = np.array([wanted[c] for c in self.split["clips"][name] if c in wanted], dtype=np.int64)
         seg = np.flatnonzero(np.isin(fs.clip_index, clips))
-        return self.frontend.standardize(fs.features[seg]), fs.y[seg], fs.clip_index[seg]
+        from .experiment import speaker_streams
+
+        x = self.frontend.standardize_streams(fs.features, speaker_streams(
+            fs, seg, np.random.default_rng([self.config.train.seed, self.fold])))
+        return x[seg], fs.y[seg], fs.clip_index[seg]
 
     def representative(self, n: int = 300) -> np.ndarray:
         x, _, _ = self.part("train")

@@ -10,6 +10,7 @@ and the microphone all go through one :class:`Stream`, so ``tinyser listen
 """
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,13 @@ from .features import Frontend
 
 #: The model shipped inside the package (see docs/model-card.md and recipes/default_model.py).
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default.tflite"
+#: Windows one input may have (its duration over the hop): more is a typo in the hop, and the
+#: timeline of so many would not fit in memory.
+MAX_WINDOWS = 100_000
+#: Windows scored together: the audio of windows in flight stays bounded whatever the hop.
+BATCH_WINDOWS = 32
+#: The shortest window accepted with ``allow_short`` (seconds).
+MIN_SHORT_WINDOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,10 @@ class Model:
         self.segments = SegmentConfig.from_dict(self.metadata["segments"])  # as in training
         self.window = self.segments.window
         self.sample_rate = int(self.metadata["sample_rate"])
-        self.runtime = LiteRTModel(self.bytes)
+        try:
+            self.runtime = LiteRTModel(self.bytes)
+        except Exception as e:  # read_model has loaded it once already; this is belt and braces
+            raise TinyserError(f"{self.path}: damaged model: LiteRT cannot load it ({e})") from None
 
     def __repr__(self) -> str:
         return f"Model({str(self.path)!r}, labels={self.labels})"
@@ -85,7 +96,11 @@ class Model:
         if x.shape[1:] != want:
             raise ConfigError(f"features of shape {x.shape[1:]} do not fit this model, which expects {want} "
                               f"from the {self.frontend.config.name} frontend")
-        return self.runtime.predict(self.frontend.standardize(x))
+        try:
+            return self.runtime.predict(self.frontend.standardize(x))
+        except (RuntimeError, ValueError) as e:  # a damaged model that loads but cannot run (no checksum)
+            raise TinyserError(f"{self.path}: damaged model: it fails to run "
+                               f"({str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__})") from None
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities of audio windows ``(n, samples)`` at the model's rate; windows
@@ -104,16 +119,31 @@ class Model:
         return self.predict_features(self.frontend.features(padded))
 
     def stream(self, window: float | None = None, hop: float | None = None,
-               voice: VoiceConfig = VoiceConfig()) -> "Stream":
+               voice: VoiceConfig = VoiceConfig(), allow_short: bool = False) -> "Stream":
         """A :class:`Stream` for audio at the model's sample rate.
 
         >>> load_model().stream(hop=0.5).hop
         0.5
         """
-        return Stream(self, window, hop, voice)
+        return Stream(self, window, hop, voice, allow_short=allow_short)
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds between two feature frames: the shortest useful hop.
+
+        >>> load_model().frame_seconds
+        0.016
+        """
+        return getattr(self.frontend.config, "hop_length", 1) / self.sample_rate
+
+    @property
+    def max_frequency(self) -> float:
+        """The highest frequency the model's features use (Hz)."""
+        cfg = self.frontend.config
+        return float(getattr(cfg, "fmax", None) or self.sample_rate / 2)
 
     def predict(self, audio: np.ndarray, sample_rate: int, window: float | None = None,
-                hop: float | None = None) -> dict:
+                hop: float | None = None, allow_short: bool = False, timeline: bool = True) -> dict:
         """Label, probabilities and window timeline of a signal ``(samples,)`` or
         ``(samples, channels)`` at any rate.
 
@@ -135,17 +165,36 @@ class Model:
             raise ConfigError(f"audio must be a non-empty (samples,) or (samples, channels) array, got {y.shape}")
         if not np.all(np.isfinite(y)):
             raise ConfigError("audio contains NaN or infinite samples")
-        y = resample(y, int(sample_rate), self.sample_rate)
-        return self.stream(window, hop).run([y])
+        from .audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
-    def predict_file(self, path: str | os.PathLike, window: float | None = None, hop: float | None = None) -> dict:
+        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:  # also refuses NaN
+            raise ConfigError(f"sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+        s = self.stream(window, hop, allow_short=allow_short)
+        s.check_length(len(y) / sample_rate)
+        y = resample(y, int(sample_rate), self.sample_rate)
+        return {**s.run([y], timeline=timeline), "warnings": s.warnings(int(sample_rate))}
+
+    def predict_file(self, path: str | os.PathLike, window: float | None = None, hop: float | None = None,
+                     allow_short: bool = False, timeline: bool = True) -> dict:
         """:meth:`predict` on an audio file of any format, rate, channel count and length
         (read block by block). Unusable files raise AudioError naming the file.
+        ``timeline=False`` keeps only the file's summary (``windows`` is empty),
+        so memory stays bounded whatever the file's length.
 
         >>> load_model().predict_file("talk.flac")["windows"][-1]["end"]   # doctest: +SKIP
         12.37
         """
-        return {"path": str(path), **self.stream(window, hop).run(stream(path, self.sample_rate))}
+        from .audio import probe
+        from .errors import AudioError
+
+        info = probe(path)
+        s = self.stream(window, hop, allow_short=allow_short)
+        try:
+            s.check_length(info.duration)
+        except ConfigError as e:
+            raise AudioError(path, str(e)) from None
+        result = s.run(stream(path, self.sample_rate), timeline=timeline)
+        return {"path": str(path), **result, "warnings": s.warnings(info.sample_rate)}
 
 
 class Stream:
@@ -159,16 +208,13 @@ class Stream:
     """
 
     def __init__(self, model: Model, window: float | None = None, hop: float | None = None,
-                 voice: VoiceConfig = VoiceConfig()):
+                 voice: VoiceConfig = VoiceConfig(), allow_short: bool = False):
         self.model, self.voice = model, voice
-        self.window = model.window if window is None else float(window)
-        self.hop = self.window / 2 if hop is None else float(hop)
-        if not 0 < self.window <= model.window or not 0 < self.hop <= self.window:  # also refuses NaN
-            raise ConfigError(f"need 0 < window <= {model.window:g} s (the model's input) and 0 < hop <= window "
-                              f"(a longer hop leaves audio unscored); got window {self.window:g}, hop {self.hop:g}")
+        self.window, self.hop = check_window_hop(model, window, hop, allow_short)
         sr = model.sample_rate
         self._segmenter = Segmenter(int(round(self.window * sr)), max(1, int(round(self.hop * sr))), pad="zero")
         self._samples = 0
+        self._spectrum = _Spectrum(sr)
 
     def push(self, samples: np.ndarray) -> list[dict]:
         """Add mono samples at the model's rate; returns the windows completed.
@@ -177,8 +223,14 @@ class Stream:
         2
         """
         samples = np.asarray(samples, np.float32)
-        self._samples += len(samples)
-        return self._score(self._segmenter.push(samples))
+        self._spectrum.add(samples)
+        rows = []
+        step = self._segmenter.hop * BATCH_WINDOWS  # at most this many windows of audio in flight
+        for i in range(0, len(samples), step):
+            part = samples[i:i + step]
+            self._samples += len(part)
+            rows += self._score(self._segmenter.push(part))
+        return rows
 
     def finish(self) -> list[dict]:
         """The last, zero-padded window (if the tail is not covered yet).
@@ -188,14 +240,48 @@ class Stream:
         """
         return self._score(self._segmenter.finish())
 
-    def run(self, blocks: Iterable[np.ndarray]) -> dict:
+    def run(self, blocks: Iterable[np.ndarray], timeline: bool = True) -> dict:
         """Push every block, finish, and summarise (see :func:`summarize`).
+        ``timeline=False``: windows are scored, counted and released as they
+        stream, so memory does not grow with the input (``windows`` is empty).
 
         >>> load_model().stream().run([np.zeros(8000, np.float32)] * 4)["duration"]
         2.0
         """
-        windows = [w for b in blocks for w in self.push(b)] + self.finish()
-        return summarize(windows, self.model.labels, self._samples / self.model.sample_rate)
+        labels = self.model.labels
+        if timeline:
+            windows = [w for b in blocks for w in self.push(b)] + self.finish()
+            return summarize(windows, labels, self._samples / self.model.sample_rate)
+        n, voiced = 0, 0
+        sums = {True: np.zeros(len(labels)), False: np.zeros(len(labels))}
+        for rows in itertools.chain((self.push(b) for b in blocks), (self.finish() for _ in [0])):
+            for w in rows:
+                n, voiced = n + 1, voiced + w["voiced"]
+                sums[w["voiced"]] += [w["probabilities"][k] for k in labels]
+        mean = sums[True] / voiced if voiced else sums[False] / max(n, 1)
+        return {"label": labels[int(mean.argmax())], "confidence": round(float(mean.max()), 6),
+                "probabilities": _named(labels, mean), "duration": round(self._samples / self.model.sample_rate, 4),
+                "voiced": bool(voiced), "voiced_windows": voiced, "n_windows": n, "windows": []}
+
+    def check_length(self, seconds: float) -> None:
+        """Refuse an input of ``seconds`` that would make more than :data:`MAX_WINDOWS` windows."""
+        n = int(max(0.0, seconds - self.window) / self.hop) + 2
+        if n > MAX_WINDOWS:
+            raise ConfigError(f"{seconds:.0f} s every {self.hop:g} s would make {n:,} windows (at most "
+                              f"{MAX_WINDOWS:,}); use a longer --hop")
+
+    def warnings(self, source_rate: int | None = None) -> list[str]:
+        """What the model cannot see in the audio pushed so far: a recording rate
+        (``source_rate``) or a measured bandwidth below the frequencies its features use."""
+        fmax = self.model.max_frequency
+        if source_rate is not None and source_rate / 2 < 0.9 * fmax:
+            return [f"recorded at {source_rate} Hz: nothing above {source_rate / 2:g} Hz, but the model's features "
+                    f"use up to {fmax:g} Hz; its answer may be unreliable"]
+        band = self._spectrum.bandwidth(fmax)
+        if band is not None:
+            return [f"the audio holds nothing above about {band:.0f} Hz (telephone or low-pass audio?), but the "
+                    f"model's features use up to {fmax:g} Hz; its answer may be unreliable"]
+        return []
 
     def _score(self, found: list[tuple[int, np.ndarray]]) -> list[dict]:
         if not found:
@@ -209,6 +295,75 @@ class Stream:
                          "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 6),
                          "voiced": self.voice.is_voiced(w[:n]), "probabilities": _named(labels, p)})
         return rows
+
+
+def check_window_hop(model: Model, window: float | None, hop: float | None,
+                     allow_short: bool = False) -> tuple[float, float]:
+    """The window and hop (seconds) a stream of ``model`` will use, or ConfigError:
+    the window is the model's input (shorter only with ``allow_short``, and never
+    below :data:`MIN_SHORT_WINDOW`); the hop lies between one feature frame and the window.
+
+    >>> check_window_hop(load_model(), None, None)
+    (2.0, 1.0)
+    """
+    try:
+        w = model.window if window is None else float(window)
+        h = w / 2 if hop is None else float(hop)
+    except (TypeError, ValueError):
+        raise ConfigError(f"window and hop must be numbers of seconds, not {window!r}, {hop!r}") from None
+    frame = model.frame_seconds
+    if not (np.isfinite(w) and np.isfinite(h)):
+        raise ConfigError(f"window and hop must be finite seconds; got window {w:g}, hop {h:g}")
+    if w > model.window:
+        raise ConfigError(f"window {w:g} s is longer than this model's {model.window:g} s input")
+    if w < model.window and not allow_short:
+        raise ConfigError(f"window {w:g} s is shorter than this model's {model.window:g} s input: it would score "
+                          "mostly zero padding; pass --allow-short-window to accept that")
+    if w < max(MIN_SHORT_WINDOW, frame):
+        raise ConfigError(f"window {w:g} s is too short; the shortest is {max(MIN_SHORT_WINDOW, frame):g} s")
+    if h < frame - 1e-9:
+        raise ConfigError(f"hop {h:g} s is shorter than one feature frame ({frame:g} s)")
+    if h > w:
+        raise ConfigError(f"hop {h:g} s is longer than the {w:g} s window: audio between windows would go unscored")
+    return w, h
+
+
+class _Spectrum:
+    """Long-term power spectrum of a stream, from one 512-sample frame every
+    quarter second (cheap), to tell how much bandwidth the audio really has."""
+
+    FRAME, EVERY = 512, 0.25
+
+    def __init__(self, sample_rate: int):
+        self.sr, self.every = sample_rate, max(self.FRAME, int(self.EVERY * sample_rate))
+        self.power = np.zeros(self.FRAME // 2 + 1)
+        self._pos = 0  # position of the next analysed frame, relative to the next sample pushed
+        self._window = np.hanning(self.FRAME)
+
+    def add(self, x: np.ndarray) -> None:
+        starts = np.arange(self._pos, len(x) - self.FRAME + 1, self.every)
+        if len(starts):
+            frames = x[starts[:, None] + np.arange(self.FRAME)] * self._window
+            self.power += np.sum(np.abs(np.fft.rfft(frames, axis=1)) ** 2, axis=0)
+            self._pos = max(0, int(starts[-1] + self.every - len(x)))
+        else:
+            self._pos = max(0, self._pos - len(x))
+
+    def bandwidth(self, fmax: float) -> float | None:
+        """Where the audio's spectrum ends below ``fmax``: the lowest frequency (from
+        2 kHz) past which every 250 Hz band lies 25 dB or more under the two bands
+        before it, on a flat floor (a low-pass cliff, as in 8 kHz audio resampled);
+        None when there is no such cliff (speech's gradual roll-off) or no audio."""
+        bins = 250 * self.FRAME // self.sr or 1
+        n = min(int(fmax * self.FRAME / self.sr), len(self.power)) // bins
+        if not self.power.max() > 0 or n < 4:
+            return None
+        db = 10 * np.log10(self.power[:n * bins].reshape(n, bins).mean(axis=1) / self.power.max() + 1e-30)
+        for k in range(max(2, int(2000 / 250)), int(0.75 * n)):
+            above = db[k + 1:]
+            if db[k - 2:k].mean() - above.max() >= 25 and (np.ptp(above) <= 12 or above.max() < -100):
+                return k * 250.0
+        return None
 
 
 def summarize(windows: list[dict], labels: list[str], duration: float) -> dict:
@@ -247,7 +402,11 @@ def model_path(path: str | os.PathLike = "default") -> Path:
     'default.tflite'
     """
     if str(path) != "default":
-        return Path(path)
+        p = Path(path)
+        if not p.exists() and p.suffix.lower() != ".tflite" and p.parent == Path("."):
+            raise TinyserError(f"{path}: no such model; give 'default' (the shipped model) or the path of a "
+                               ".tflite exported by `tinyser export`")
+        return p
     if not DEFAULT_MODEL.exists():
         raise TinyserError(f"{DEFAULT_MODEL}: the default model is missing from this installation "
                            "(rebuild it with recipes/default_model.py)")
@@ -278,7 +437,8 @@ def audio_inputs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[d
 
 
 def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: float | None = None,
-                  hop: float | None = None, progress: bool = True) -> dict:
+                  hop: float | None = None, progress: bool = True, allow_short: bool = False,
+                  timeline: bool = True) -> dict:
     """:meth:`Model.predict_file` over files and folders; files that cannot be used are
     listed under ``failed`` with the reason, and the others go on.
 
@@ -289,11 +449,11 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
     from .progress import track
 
     files, failed = audio_inputs(paths)
-    Stream(model, window, hop)  # a bad window/hop fails once, before any file is read
+    Stream(model, window, hop, allow_short=allow_short)  # a bad window/hop fails once, before any file is read
     results = []
     for path in track(files, description="predict", enabled=progress and len(files) > 1):
         try:
-            results.append(model.predict_file(path, window, hop))
+            results.append(model.predict_file(path, window, hop, allow_short=allow_short, timeline=timeline))
         except TinyserError as e:
             failed.append({"path": str(path), "reason": getattr(e, "reason", None) or str(e)})
     return {"model": str(model.path), "labels": model.labels, "results": results, "failed": failed}

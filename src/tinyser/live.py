@@ -75,21 +75,28 @@ class RingBuffer:
 def listen(model: Model, *, input: str | os.PathLike | None = None, device: int | str | None = None,
            window: float | None = None, hop: float | None = None, realtime: bool = False,
            log: str | os.PathLike | None = None, on_window: Callable[[dict], None] | None = None,
-           seconds: float | None = None, on_warning: Callable[[str], None] | None = None) -> list[dict]:
+           seconds: float | None = None, on_warning: Callable[[str], None] | None = None,
+           allow_short: bool = False) -> list[dict]:
     """Run the model on live audio; ``on_window`` is called with each window's
     result (see :class:`~tinyser.inference.Stream`) as soon as it is complete.
 
     ``input``: a file sent through the same path instead of the microphone
     (``realtime`` paces it at 1×). ``log``: append JSON lines. ``seconds``:
     stop after that much audio (default: the file's end, or Ctrl-C); the
-    audio heard is flushed as at the end of a file. ``on_warning`` hears of
-    audio dropped because inference fell behind, when it happens.
+    audio heard is flushed as at the end of a file (it must be positive).
+    ``on_warning`` hears of audio dropped because inference fell behind, when
+    it happens, and of a file's rate or bandwidth the model cannot use.
+    ``allow_short``: accept a ``window`` shorter than the model's input.
     Returns every window's result.
 
     >>> rows = listen(load_model(), input="talk.wav")   # doctest: +SKIP
     """
+    import math
+
+    if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise TinyserError(f"seconds must be a positive number, not {seconds!r}")
     sr = model.sample_rate
-    s = model.stream(window, hop)
+    s = model.stream(window, hop, allow_short=allow_short)
     ring = RingBuffer(int(sr * max(10.0, 4 * s.hop)))
     source = _file_source(input, sr, realtime) if input is not None else _mic_source(device, sr)
     rows: list[dict] = []
@@ -118,6 +125,11 @@ def listen(model: Model, *, input: str | os.PathLike | None = None, device: int 
     finally:
         if logf:
             logf.close()
+    if input is not None and on_warning:
+        from .audio import probe
+
+        for text in s.warnings(probe(input).sample_rate):
+            on_warning(f"{input}: {text}")
     return rows
 
 

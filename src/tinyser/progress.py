@@ -20,7 +20,7 @@ class Bar:
 
     def __init__(self, total: int, description: str = "", enabled: bool = True):
         self._progress = None
-        if enabled:
+        if enabled and _console.is_terminal:  # not a terminal: no bar to land among the results
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
             self._progress = Progress(*columns, console=_console)

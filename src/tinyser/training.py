@@ -80,6 +80,8 @@ class TrainConfig:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         if not 0 < self.val_fraction < 0.5:
             raise ConfigError("val_fraction must be between 0 and 0.5")
+        if self.focal_gamma < 0 or self.seed < 0:
+            raise ConfigError("focal_gamma and seed must not be negative")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
