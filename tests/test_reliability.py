@@ -219,6 +219,14 @@ def test_non_models_are_one_line(tmp_path, blob):
     one_line_error(run("info", p), str(p))
 
 
+def test_benchmark_refuses_a_damaged_model_up_front(stamped, tmp_path):
+    blob = bytearray(stamped.read_bytes())
+    blob[100] ^= 0x40
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(bytes(blob))
+    one_line_error(run("benchmark", bad, "--data", tmp_path), str(bad))
+
+
 def test_deploy_refuses_what_predict_cannot_load(stamped, tmp_path):
     blob = bytearray(stamped.read_bytes())
     blob[len(blob) // 2] ^= 0x01
@@ -263,14 +271,19 @@ def test_8khz_audio_gets_a_warning_in_json(model, tmp_path, wav):
 # ----------------------------------------------------------------------------- safe outputs
 
 def test_force_overwrites_regular_files_only(wav, tmp_path):
+    from tinyser.cache import output_target
+
+    with pytest.raises(TinyserError, match="a device"):  # checked without writing: a regression must not
+        output_target("/dev/null")                        # replace the machine's /dev/null (it once did)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for target, words in [("/dev/null", "a device"), (fifo, "named pipe"), (tmp_path, "a folder")]:
+    for target, words in [(fifo, "named pipe"), (tmp_path, "a folder")]:
         one_line_error(run("predict", wav, "--json", "--out", target, "--force"), words)
-    assert Path("/dev/null").is_char_device()
+    assert fifo.is_fifo()
     link = tmp_path / "link.json"
-    link.symlink_to("/dev/null")
-    one_line_error(run("predict", wav, "--json", "--out", link, "--force"), "link to /dev/null")
+    link.symlink_to(fifo)
+    one_line_error(run("predict", wav, "--json", "--out", link, "--force"), f"link to {fifo}")
+    assert fifo.is_fifo()
     real = tmp_path / "real.json"
     real.write_text("old")
     link2 = tmp_path / "link2.json"
@@ -331,6 +344,21 @@ def test_no_third_party_lines_on_stderr(tmp_path):
                        text=True, env=env, timeout=300)
     assert p.returncode == 1 and "absl" not in p.stderr and "oneDNN" not in p.stderr, p.stderr
     assert p.stderr.strip().count("\n") == 0, p.stderr
+
+
+def test_datasets_scan_decodes_nan_and_silent_files(tmp_path, wav):
+    root = tmp_path / "corpus"
+    for label in ("calm", "loud"):
+        write_tone(root / label / "ok.wav", 0.5)
+    y = tone(0.5)
+    y[100] = np.nan
+    sf.write(root / "calm" / "nan.wav", y, 16000, subtype="FLOAT")
+    sf.write(root / "loud" / "zero.wav", np.zeros(8000, np.float32), 16000)
+    r = run("datasets", "scan", root, "--json")  # both were counted as usable
+    summary = json.loads(r.stdout)
+    assert summary["n_files"] == 2 and summary["n_skipped"] == 2
+    reasons = sorted(s["reason"] for s in summary["skipped"])
+    assert "NaN" in reasons[1] and "silent" in reasons[0]
 
 
 def test_listen_refuses_negative_seconds(wav):

@@ -287,9 +287,13 @@ def benchmark_cmd(
     from .export import default_export_dir
 
     _quiet_tensorflow()
+    from .export import read_model
+
     runs, files = [t for t in targets if t.is_dir()], [t for t in targets if not t.is_dir()]
     if files and not data:
         raise TinyserError(f"{files[0]}: scoring .tflite files needs --data PATH (or give the run folder)")
+    for f in files:  # a damaged model is refused before any feature is computed
+        read_model(f)
     results = [(benchmark_run(r, fold), default_export_dir(r, fold)) for r in runs]
     if files:
         results.append((benchmark_files(files, data), files[0].parent))
