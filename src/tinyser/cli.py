@@ -169,8 +169,8 @@ def train_cmd(
     param: List[str] = typer.Option([], "--param", "-p", help="Frontend parameter, e.g. -p n_mfcc=20."),
     labels: str = typer.Option("native", help="Label scheme or mapping file."),
     corpus: str = typer.Option("auto", help="Corpus reader (auto-detected by default)."),
-    cv: str = typer.Option("speaker:5", help="random:K, speaker, speaker:K, holdout, or final "
-                          "(train the model to ship: no test part)."),
+    cv: str = typer.Option("speaker:5", help="random:K, speaker, speaker:K, holdout, corpus (leave one corpus "
+                          "out), or final (train the model to ship: no test part)."),
     epochs: int = typer.Option(60, help="Maximum epochs per fold."),
     patience: int = typer.Option(15, help="Stop after this many epochs without a better validation UA."),
     batch_size: int = typer.Option(32),
@@ -181,6 +181,12 @@ def train_cmd(
     window: float = typer.Option(3.0, help="Segment length in seconds."),
     pad: str = typer.Option("zero", help="Tail padding: zero, repeat or drop."),
     seed: int = typer.Option(0),
+    adaptive: float = typer.Option(0.0, help="Adaptive standardisation: time constant in seconds of voiced audio "
+                                   "(0: fixed training statistics)."),
+    gate_db: float = typer.Option(-50.0, help="Frames at least this loud (dBFS) update the adaptive statistics."),
+    train_param: List[str] = typer.Option([], "--train-param", "-t", help="Any training setting of "
+                                          "tinyser.training.TrainConfig, e.g. -t balance=corpus_class -t crop=0.5 "
+                                          "-t mixup=0.2 -t label_smoothing=0.1 -t augment_copies=3."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
 ):
     """Train and evaluate a model with cross-validation; writes report.json, report.md and plots."""
@@ -197,12 +203,14 @@ def train_cmd(
         if augment:
             from .augment import AugmentConfig
             aug = AugmentConfig().to_dict()
-        train = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, loss=loss, focal_gamma=gamma,
-                            patience=patience, seed=seed, augment=aug)
+        train = TrainConfig(**{"epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "loss": loss,
+                               "focal_gamma": gamma, "patience": patience, "seed": seed, "augment": aug,
+                               **_parse_params(train_param)})
         cfg = RunConfig(tuple(str(d) for d in data), model=model, model_params=_parse_params(model_param),
                         frontend=get_config(frontend, **_parse_params(param)).to_dict(),
                         segments={"window": window, "hop": None, "pad": pad}, labels=labels, corpus=corpus,
-                        protocol=cv, train=train)
+                        protocol=cv, train=train,
+                        adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None)
     report = run_training(cfg, out_dir, resume=resume)
     _print_report(report)
     out.print(f"report: {out_dir / 'report.md'}", highlight=False)
@@ -363,7 +371,9 @@ def _predict_table(result: dict) -> str:
     t = Table("file", "label", "confidence", "voiced windows", "duration", title=f"model: {result['model']}")
     for r in result["results"]:
         n = r.get("n_windows", len(r["windows"]))
-        t.add_row(r["path"], r["label"] + (" (!)" if r.get("warnings") else ""), f"{r['confidence']:.2f}",
+        label = r["label"] if r["label"] is not None else f"- ({r.get('reason', 'no label')})"
+        t.add_row(r["path"], label + (" (!)" if r.get("warnings") else ""),
+                  "-" if r["confidence"] is None else f"{r['confidence']:.2f}",
                   f"{r['voiced_windows']}/{n}", f"{r['duration']:.1f} s")
     c = Console(width=140, record=True, file=io.StringIO())
     c.print(t)
@@ -407,7 +417,8 @@ def _plot_all(m, results: list, folder: Path, force: bool) -> None:
             err.print(f"kept {png} (exists; --force overwrites)", highlight=False)
             continue
         try:
-            plot_file(r["path"], m.sample_rate, r, png, title=f"{r['path']}: {r['label']}")
+            plot_file(r["path"], m.sample_rate, r, png,
+                      title=f"{r['path']}: {r['label'] if r['label'] is not None else r.get('reason', 'no label')}")
         except TinyserError as e:  # one plot that cannot be written does not stop the others
             err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             continue
@@ -436,8 +447,9 @@ def plot_cmd(
     r = m.predict_file(path, window, hop, allow_short=allow_short)  # streamed: any length in bounded memory
     for w in r["warnings"]:
         err.print(f"[yellow]warning:[/yellow] {path}: {w}", highlight=False, soft_wrap=True)
-    plot_file(path, m.sample_rate, r, out_png, title=f"{path}: {r['label']} ({r['confidence']:.2f})")
-    out.print(f"wrote {out_png}: {r['label']} ({r['confidence']:.2f})", highlight=False)
+    verdict = f"{r['label']} ({r['confidence']:.2f})" if r["label"] is not None else r.get("reason", "no label")
+    plot_file(path, m.sample_rate, r, out_png, title=f"{path}: {verdict}")
+    out.print(f"wrote {out_png}: {verdict}", highlight=False)
 
 
 @app.command("listen")
@@ -512,6 +524,74 @@ def deploy_arduino_cmd(
         out.print(f"wrote {path}", highlight=False)
     out.print(budget_markdown(b), highlight=False)
 
+
+
+TFLM_HELP = ("TensorFlow Lite Micro sources laid out as ../shared/third_party (tflite-micro/, cmsis_nn/, "
+             "flatbuffers/, gemmlowp/, ruy/, cmsis/); default: $TINYSER_THIRD_PARTY.")
+
+
+@deploy_app.command("firmware")
+@friendly
+def deploy_firmware_cmd(
+    model: str = typer.Argument("default", help="A full-int8 .tflite on the cmsis_mfcc frontend, or 'default'."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (the project, its build/ and run/)."),
+    tflm: Optional[Path] = typer.Option(None, "--tflm", help=TFLM_HELP),
+    board: str = typer.Option("nano33ble", help="nano33ble (link within its 1 MB flash and 256 KB RAM) or none "
+                                                "(the emulator's memory: to measure a model that does not fit)."),
+    opt: str = typer.Option("-O2", help="Optimisation: -O2 (speed) or -Os (size)."),
+    jobs: int = typer.Option(2, help="Parallel compiler jobs."),
+    hop: Optional[float] = typer.Option(None, help="Seconds between inferences (default: half the model's window)."),
+    force: bool = typer.Option(False, "--force", help="Write into an existing non-empty folder."),
+    allow_arduino: bool = typer.Option(False, "--allow-arduino", help="Accept the Arduino_TensorFlowLite library "
+                                                                       "(known to compute other scores)."),
+):
+    """Build a Cortex-M4F firmware (C frontend, runtime, model, TFLite Micro + CMSIS-NN) for QEMU mps2-an386."""
+    from .deploy.firmware import build_firmware, footprint
+
+    fw = build_firmware(model, out_dir, tflm=tflm, board=None if board == "none" else board, opt=opt, jobs=jobs,
+                        hop=hop, overwrite=force, allow_arduino=allow_arduino,
+                        log=lambda s: err.print(s, highlight=False))
+    fp = footprint(fw.map)
+    out.print(f"wrote {fw.elf} ({fw.tree.flavour} TFLite Micro {fw.tree.version}; library {fw.library})",
+              highlight=False)
+    out.print("flash by component: " + ", ".join(f"{k} {v:,}" for k, v in fp["flash"].items()), highlight=False)
+    out.print("RAM by component: " + ", ".join(f"{k} {v:,}" for k, v in fp["ram"].items()), highlight=False)
+
+
+@deploy_app.command("verify")
+@friendly
+def deploy_verify_cmd(
+    model: str = typer.Argument("default", help="A full-int8 .tflite on the cmsis_mfcc frontend, or 'default'."),
+    clip: Optional[list[Path]] = typer.Option(None, "--clip", help="An audio file (repeatable; default: --clips "
+                                                                   "files spread over the corpora in --data)."),
+    clips: int = typer.Option(30, "--clips", help="How many clips when no --clip is given."),
+    data: Optional[Path] = typer.Option(None, help="Corpora folder (default: $TINYSER_DATA or ../shared/data)."),
+    tflm: Optional[Path] = typer.Option(None, "--tflm", help=TFLM_HELP),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Firmware folder (default: a temporary one)."),
+    opt: str = typer.Option("-O2", help="Optimisation: -O2 (speed) or -Os (size)."),
+    jobs: int = typer.Option(2, help="Parallel compiler jobs."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON here."),
+    allow_arduino: bool = typer.Option(False, "--allow-arduino", help="Accept the Arduino_TensorFlowLite library "
+                                                                       "(known to compute other scores)."),
+):
+    """Run the firmware in QEMU on real clips: outputs vs the host bit for bit, footprint, instructions, real-time factor."""
+    import json
+
+    from .deploy.firmware import save_measurement, verify, verify_markdown
+
+    _quiet_tensorflow()
+    r = verify(model, clips=clip or None, n_clips=clips, data=data, tflm=tflm, out=out_dir, opt=opt, jobs=jobs,
+               allow_arduino=allow_arduino, log=lambda s: err.print(s, highlight=False))
+    if r["tflm"]["flavour"] == "upstream":
+        save_measurement(r)
+    if json_out is not None:
+        _emit(json.dumps(r, indent=1) + "\n", json_out)
+    out.print(verify_markdown(r), highlight=False)
+    p = r["pipeline"]
+    out.print(f"outputs equal {p['equal']}/{p['inferences']}", highlight=False)
+    if p["equal"] != p["inferences"] or r["model_parity"]["equal"] != r["model_parity"]["inputs"]:
+        raise TinyserError(f"{model}: the device's outputs differ from the host's on "
+                           f"{p['inferences'] - p['equal']} of {p['inferences']} inferences")
 
 def _print_report(r: dict) -> None:
     p = r["protocol"]

@@ -197,7 +197,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     weights = (balance_weights(y[tr], fs.groups[tr], len(fs.classes), cfg.train.balance)
                if cfg.train.class_weights else None)
     data = FoldData(x[tr], y[tr], x[va], y[va], fs.clip_index[va], len(fs.classes),
-                    _epoch_inputs(cfg, fs, tr, frontend, out_root=folder.parent), weights,
+                    _epoch_inputs(cfg, fs, tr, frontend), weights,
                     _teacher(cfg, fold.index))
 
     def build():
@@ -248,7 +248,7 @@ def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generat
     return streams
 
 
-def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: Frontend, out_root: Path):
+def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: Frontend):
     """The callable giving each epoch's standardised training inputs (rows as
     ``train``): one of the cached augmented feature copies per clip (or the clean
     features), random-length crops with silence around them, and adaptive
@@ -257,7 +257,7 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
     t = cfg.train
     if not (t.augment_copies or t.crop or t.augment or frontend.adaptive is not None):
         return None
-    copies = augmented_copies(cfg, fs, out_root) if (t.augment_copies or t.augment) else None
+    copies = augmented_copies(cfg, fs) if (t.augment_copies or t.augment) else None
     raw = fs.features[train]
     silence = frontend.features(np.zeros(int(round(_window(cfg) * frontend.config.sample_rate)),
                                          np.float32))[0]
@@ -308,54 +308,55 @@ def _window(cfg: RunConfig) -> float:
     return float(SegmentConfig.from_dict(cfg.segments).window)
 
 
-def augmented_copies(cfg: RunConfig, fs: FeatureSet, out_root: Path) -> list[np.ndarray]:
+def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
     """``augment_copies`` feature copies of every segment, each from independently
     augmented audio (``augment``: an AugmentConfig dict, default the realistic
-    recipe), computed once per run and kept in the run folder (``augmented.npy``),
-    so an epoch costs what a clean one does."""
+    recipe), computed once and kept in the feature cache (runs with the same
+    data, features and augmentation share them), so an epoch costs what a clean one does. Babble is mixed from *the same
+    speaker's* other clips: copies serve every fold, and another speaker's voice
+    could be a test speaker's."""
     from .audio import load
     from .augment import AugmentConfig, augment_batch
 
+    from .cache import config_digest, default_cache_dir
+
     k = max(1, cfg.train.augment_copies)
-    path = out_root / "augmented.npy"
+    key = config_digest({"frontend": cfg.frontend, "segments": cfg.segments, "augment": cfg.train.augment,
+                         "copies": k, "seed": cfg.train.seed, "clips": fs.clip_ids, "version": 1})
+    path = default_cache_dir() / "augmented" / f"{key}.npy"
     if path.exists():
         arr = np.load(path, mmap_mode="r")
         if arr.shape[0] == k and arr.shape[1:] == fs.features.shape:
             return [arr[i] for i in range(k)]
-    aug_cfg = AugmentConfig.from_dict(cfg.train.augment) if cfg.train.augment else _realistic_augment()
+    aug_cfg = AugmentConfig.from_dict(cfg.train.augment) if cfg.train.augment else AugmentConfig.realistic()
     seg_cfg = SegmentConfig.from_dict(cfg.segments)
     fe = config_from_dict(cfg.frontend)
     sr = fe.sample_rate
-    _prepare_babble(aug_cfg, fs, sr)
     out = np.empty((k, *fs.features.shape), np.float32)
+    clip_groups = _clip_arrays(fs)[1]
+    by_speaker = {g: np.flatnonzero(clip_groups == g) for g in np.unique(clip_groups)}
+    audio_cache: dict[int, np.ndarray] = {}
+
+    def audio(c: int) -> np.ndarray:
+        if c not in audio_cache:
+            audio_cache[c] = load(fs.paths[c], sr)
+        return audio_cache[c]
+
     with Bar(len(fs.clip_ids), "augmenting", enabled=True) as bar:
-        for c, p in enumerate(fs.paths):
-            rows = np.flatnonzero(fs.clip_index == c)
-            y = load(p, sr)
-            for j in range(k):
-                rng = np.random.default_rng([cfg.train.seed, c, j])
-                out[j, rows] = fe.compute(seg_cfg.split(augment_batch(y[None], sr, rng, aug_cfg)[0], sr))
-            bar.advance(1)
+        for speaker, clips in by_speaker.items():
+            rng = np.random.default_rng([cfg.train.seed, len(clips)])
+            audio_cache.clear()
+            for c in clips:
+                rows = np.flatnonzero(fs.clip_index == c)
+                others = [int(o) for o in rng.permutation(clips[clips != c])[:8]]
+                y = audio(int(c))
+                clip_cfg = aug_cfg.with_babble_pool([audio(o) for o in others] or [y])
+                for j in range(k):
+                    r = np.random.default_rng([cfg.train.seed, int(c), j])
+                    out[j, rows] = fe.compute(seg_cfg.split(augment_batch(y[None], sr, r, clip_cfg)[0], sr))
+                bar.advance(1)
     atomic_write(path, lambda f: np.save(f, out))
     return [out[i] for i in range(k)]
-
-
-def _realistic_augment():
-    from .augment import AugmentConfig
-
-    return AugmentConfig.realistic() if hasattr(AugmentConfig, "realistic") else AugmentConfig()
-
-
-def _prepare_babble(aug_cfg, fs: FeatureSet, sr: int) -> None:
-    """Give babble transforms a pool of training speech (a few clips per speaker)."""
-    for t in aug_cfg.transforms:
-        if hasattr(t, "with_pool") or hasattr(t, "set_pool"):
-            from .audio import load
-
-            rng = np.random.default_rng(0)
-            picks = rng.choice(len(fs.paths), min(64, len(fs.paths)), replace=False)
-            pool = tuple(load(fs.paths[i], sr) for i in picks)
-            (t.set_pool if hasattr(t, "set_pool") else t.with_pool)(pool)
 
 
 def _teacher(cfg: RunConfig, fold: int):

@@ -54,6 +54,8 @@ class TrainConfig:
     crop_min: float = 0.5           # shortest crop, seconds (silence fills the rest of the window)
     augment_copies: int = 0         # K augmented feature copies per clip, one drawn per epoch
     distill: dict | None = None     # {"teacher": run folder, "weight": 0..1, "temperature": T}
+    epoch_size: int = 0             # > 0: each epoch draws this many windows with probabilities from
+                                    # the balance weights (balanced sampling); 0: every window, weighted
 
     def __post_init__(self):
         for name in ("learning_rate", "focal_gamma", "val_fraction", "label_smoothing", "mixup", "crop",
@@ -67,8 +69,8 @@ class TrainConfig:
             raise ConfigError(f"balance must be one of {', '.join(BALANCE)}, not {self.balance!r}")
         if not 0 <= self.label_smoothing < 1 or self.mixup < 0 or not 0 <= self.crop <= 1 or self.crop_min <= 0:
             raise ConfigError("need 0 <= label_smoothing < 1, mixup >= 0, 0 <= crop <= 1 and crop_min > 0")
-        if min(self.time_masks, self.mask_frames, self.augment_copies) < 0:
-            raise ConfigError("time_masks, mask_frames and augment_copies must be >= 0")
+        if min(self.time_masks, self.mask_frames, self.augment_copies, self.epoch_size) < 0:
+            raise ConfigError("time_masks, mask_frames, augment_copies and epoch_size must be >= 0")
         if self.distill is not None:
             d = self.distill
             if not isinstance(d, dict) or "teacher" not in d or not 0 < float(d.get("weight", 0.5)) <= 1 or \
@@ -204,13 +206,21 @@ def epoch_batch(data: FoldData, cfg: TrainConfig, rng: np.random.Generator):
     >>> x, t, w = epoch_batch(d, TrainConfig(), np.random.default_rng(0))
     >>> x.shape, t.sum(1).tolist(), w.shape
     ((4, 3, 2), [1.0, 1.0, 1.0, 1.0], (4,))
+    >>> d.weights = np.array([1, 0, 1, 0], np.float32)     # balanced sampling draws only weighted windows
+    >>> _, t, _ = epoch_batch(d, TrainConfig(epoch_size=6), np.random.default_rng(0)); t.argmax(1).tolist()
+    [0, 0, 0, 0, 0, 0]
     """
     x = data.augment_features(rng) if data.augment_features else data.x_train
-    order = rng.permutation(len(x))
+    if cfg.epoch_size:  # balanced sampling: draw windows in proportion to their weights
+        w = np.ones(len(x)) if data.weights is None else np.asarray(data.weights, np.float64)
+        order = rng.choice(len(x), cfg.epoch_size, replace=True, p=w / w.sum())
+        weight = np.ones(len(order), np.float32)
+    else:
+        order = rng.permutation(len(x))
+        weight = (np.ones(len(x), np.float32) if data.weights is None
+                  else np.asarray(data.weights, np.float32)[order])
     x = np.array(x[order], np.float32)
     target = np.eye(data.n_classes, dtype=np.float32)[data.y_train[order]]
-    weight = (np.ones(len(x), np.float32) if data.weights is None
-              else np.asarray(data.weights, np.float32)[order])
     if cfg.time_masks and cfg.mask_frames:
         mask_time(x, cfg.time_masks, cfg.mask_frames, rng)
     if data.teacher is not None and cfg.distill:

@@ -269,10 +269,18 @@ def _as_config(config: Any) -> AugmentConfig:
     raise ConfigError(f"config must be an AugmentConfig or a mapping, got {type(config).__name__}")
 
 
+#: filters and reverb tails leave samples far below 16-bit resolution; some are
+#: subnormal, and a frame whose peak is subnormal makes CMSIS-DSP's MFCC divide by
+#: it (1/peak overflows to inf, then inf·0 = NaN). Such samples are set to 0.
+_FLUSH = 1e-20
+
+
 def _run(transforms: tuple[Transform, ...], x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     y = x.copy()
     for t in transforms:
         y = t._maybe_apply(y, sample_rate, rng)
+    if transforms:
+        y[np.abs(y) < _FLUSH] = 0.0
     return y
 
 

@@ -34,14 +34,20 @@ def _conv_bn_relu(x, filters, kernel, reg, name):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
+POOLING = ("mean", "meanmax")
+
+
 def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, dropout: float = 0.3,
-          l2: float = 1e-6, name: str = "light_sernet") -> keras.Model:
+          l2: float = 1e-6, pooling: str = "mean", name: str = "light_sernet") -> keras.Model:
     """Light-SERNet for ``input_shape = (frames, coeffs)``.
 
     ``width`` scales every layer's filters (1.0: the paper's 32-filter paths);
     ``input_pool`` (e.g. ``(2, 2)``) average-pools the MFCC image first, which
     divides the MACs and the activation memory by its area. Both exist for the
-    microcontroller-sized ``tiny`` variant.
+    microcontroller-sized ``tiny`` variant. ``pooling="meanmax"`` concatenates the
+    global mean and the global maximum of the last feature maps (statistics
+    pooling that TFLite Micro runs in int8: MEAN and MAX_POOL_2D), so that a
+    short burst of emotional speech is not averaged away by a long quiet rest.
 
     >>> m = build((188, 40), 7)
     >>> m.output_shape, m.count_params()
@@ -49,6 +55,8 @@ def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, d
     """
     if not float(width) > 0:
         raise ConfigError(f"{name}: width must be > 0, got {width!r}")
+    if pooling not in POOLING:
+        raise ConfigError(f"{name}: pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
     frames, coeffs = input_shape
     inp = keras.Input((frames, coeffs), name="features")
     x = layers.Reshape((frames, coeffs, 1), name="to_image")(inp)
@@ -63,7 +71,11 @@ def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, d
         x = _conv_bn_relu(x, _scaled(filters, width), (3, 3), l2, f"block{i}")
         x = layers.AveragePooling2D(pool, padding="same", name=f"block{i}_pool")(x)
     x = _conv_bn_relu(x, _scaled(320, width), (1, 1), l2, "head")
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if pooling == "meanmax":
+        x = layers.Concatenate(name="stats")([layers.GlobalAveragePooling2D(name="gap")(x),
+                                              layers.GlobalMaxPooling2D(name="gmp")(x)])
+    else:
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     out = layers.Dense(n_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(l2),
                        name="probabilities")(x)

@@ -29,7 +29,7 @@ from . import light_sernet
 
 
 def build(input_shape, n_classes: int, *, width: float = 0.25, input_pool=(2, 1),
-          dropout: float = 0.3) -> keras.Model:
+          dropout: float = 0.3, pooling: str = "mean") -> keras.Model:
     """A ``tiny`` model for ``input_shape = (frames, coeffs)``.
 
     >>> m = build((188, 40), 7)
@@ -37,4 +37,4 @@ def build(input_shape, n_classes: int, *, width: float = 0.25, input_pool=(2, 1)
     ((None, 7), 30207)
     """
     return light_sernet.build(input_shape, n_classes, width=width, input_pool=input_pool, dropout=dropout,
-                              name="tiny")
+                              pooling=pooling, name="tiny")

@@ -1,0 +1,148 @@
+"""The accuracy ablation (issue 10): one protocol, one step of the recipe added per row.
+
+    python benchmarks/ablation.py [--data ../shared/data] [--runs runs/ablation] [--rows a,b,...] [--table-only]
+
+Protocol: the four shared corpora (EMO-DB, RAVDESS actors 1-20, TESS, SAVEE) under
+``common6``, ``speaker:5`` (five folds grouped by speaker, speaker-independent;
+validation speakers carved from each fold's training part choose the best
+epoch). Features: ``cmsis_mfcc`` (the device's), 2 s windows, shorter clips and
+tails zero-padded; a clip's score is the mean of its windows' probabilities.
+Every row is `tiny` (width 0.375, time pooled first) unless it says otherwise,
+trained from scratch; rows are resumable run folders under --runs (a killed
+run continues where it stopped). Writes docs/ablation.json and the ablation
+section of docs/results.md, with the openSMILE eGeMAPS + SVM baseline beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _report  # noqa: E402
+
+from tinyser.experiment import RunConfig, load_report  # noqa: E402
+from tinyser.features import get_config  # noqa: E402
+from tinyser.training import TrainConfig  # noqa: E402
+
+CORPORA = ("emodb", "ravdess", "tess", "savee")
+LABELS = "common6"
+PROTOCOL = "speaker:5"
+SEGMENTS = {"window": 2.0, "hop": None, "pad": "zero"}
+TINY = {"width": 0.375, "input_pool": [2, 1]}
+BASE_TRAIN = {"epochs": 30, "patience": 8, "batch_size": 32, "epoch_size": 2400}
+ADAPTIVE = {"time_constant": 20.0, "gate_db": -50.0, "min_std_ratio": 0.25}
+AUGMENT = {"crop": 0.5, "crop_min": 0.5, "mixup": 0.2, "time_masks": 2, "mask_frames": 12,
+           "label_smoothing": 0.1, "augment_copies": 3}
+#: the baseline to beat (DEVELOPERS guide): openSMILE eGeMAPS v02 functionals + RBF SVM,
+#: global / per-speaker standardisation, four corpora common6 speaker:5
+BASELINE = {"global": 51.1, "per_speaker": 63.3}
+
+#: row key -> (label, run settings); each row adds one step to the one before
+ROWS: dict[str, tuple[str, dict]] = {
+    "today": ("today's recipe (fixed standardisation, class weights, no augmentation)",
+              {"train": {"balance": "class"}}),
+    "balanced": ("+ four corpora balanced ((corpus, class) weights)",
+                 {"train": {"balance": "corpus_class"}}),
+    "adaptive": ("+ adaptive normalisation (20 s of voiced audio)",
+                 {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE}),
+    "augment": ("+ augmentation (3 realistic copies, crops, SpecAugment, mixup, label smoothing)",
+                {"train": {"balance": "corpus_class", **AUGMENT}, "adaptive": ADAPTIVE}),
+    "prosody": ("+ prosody channels (log-F0, voicing, loudness)",
+                {"train": {"balance": "corpus_class", **AUGMENT}, "adaptive": ADAPTIVE,
+                 "frontend": {"prosody": True}}),
+}
+
+
+def frontend(extra: dict | None = None) -> dict:
+    return get_config("cmsis_mfcc", **(extra or {})).to_dict()
+
+
+def run_config(data: Path, spec: dict, protocol: str = PROTOCOL) -> RunConfig:
+    train = TrainConfig(**{**BASE_TRAIN, **spec.get("train", {})})
+    return RunConfig(tuple(str(data / c) for c in CORPORA), model=spec.get("model", "tiny"),
+                     model_params=spec.get("model_params", TINY), frontend=frontend(spec.get("frontend")),
+                     segments=SEGMENTS, labels=LABELS, protocol=protocol, train=train,
+                     adaptive=spec.get("adaptive"))
+
+
+def cost(cfg: RunConfig) -> dict:
+    """MACs per second of audio, int8 size and TFLite Micro arena of the row's model (untrained copy)."""
+    from tinyser.features import config_from_dict
+    from tinyser.models import build_model, count_macs
+    from tinyser.tflite import convert, find_arena_size
+
+    fe = config_from_dict(cfg.frontend)
+    shape = (fe.n_frames(int(SEGMENTS["window"] * fe.sample_rate)), fe.n_features)
+    m = build_model(cfg.model, shape, 6, **cfg.model_params)
+    blob = convert(m, "int8", np.random.default_rng(0).standard_normal((32, *shape)).astype(np.float32))
+    return {"macs_per_second": count_macs(m) / SEGMENTS["window"], "int8_bytes": len(blob),
+            "arena_bytes": find_arena_size(blob)}
+
+
+def row_result(key: str, data: Path, runs: Path, train: bool) -> dict | None:
+    label, spec = ROWS[key]
+    out = runs / key
+    if not (out / "report.json").exists() and not train:
+        return None
+    cfg = run_config(data, spec)
+    if not (out / "report.json").exists():
+        _report.timed_training(cfg, out)
+    rep = load_report(out)
+    return {"key": key, "label": label, "run": str(out), "config": cfg.to_dict(), **cost(cfg),
+            **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std")},
+            "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
+            "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
+            "epochs_run": [f["epochs_run"] for f in rep["folds"]],
+            "wall_s": _report.wall_seconds(out)}
+
+
+def markdown(rows: list[dict], data: Path) -> str:
+    lines = ["## Ablation: what each step of the recipe is worth (`benchmarks/ablation.py`)", "",
+             f"Reproduce: `python benchmarks/ablation.py --data {data}` on {_report.machine()}. Data: EMO-DB, "
+             "RAVDESS actors 1-20, TESS, SAVEE (36 speakers) under `common6`; protocol speaker:5 (speaker-independent; "
+             "the best epoch is chosen on validation speakers carved from each fold's training part, never on the "
+             "test fold); `cmsis_mfcc` features, 2 s windows, clips scored as the mean of their windows. Model `tiny` "
+             f"(width {TINY['width']}, time pooled first); up to {BASE_TRAIN['epochs']} epochs, patience "
+             f"{BASE_TRAIN['patience']}. Sizes and arenas: full-int8 flatbuffer in the TFLite Micro interpreter. "
+             "Each row adds one step to the row above. Mean ± std over folds.", "",
+             "| step | UA % | WA % | macro-F1 % | val UA % | best epoch / run | MACs / s audio | int8 model | TFLM arena | wall |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if r is None:
+            continue
+        be = ", ".join(f"{b}/{e}" for b, e in zip(r["best_epochs"], r["epochs_run"]))
+        lines.append(f"| {r['label']} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
+                     f"{100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} | {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | "
+                     f"{100 * r['val_ua']:.1f} | {be} | {r['macs_per_second'] / 1e6:.1f} M | "
+                     f"{r['int8_bytes'] / 1024:.1f} KB | {r['arena_bytes'] / 1024:.1f} KB | {r['wall_s'] / 60:.0f} min |")
+    lines.append(f"| baseline: openSMILE eGeMAPS v02 + RBF SVM, global / per-speaker standardisation | "
+                 f"{BASELINE['global']} / {BASELINE['per_speaker']} | | | | | | | | |")
+    missing = [ROWS[k][0] for k, r in zip(ROWS, rows) if r is None]
+    if missing:
+        lines += ["", "Not yet trained (resume with the command above): " + "; ".join(missing) + "."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _report.add_data_argument(ap)
+    ap.add_argument("--runs", type=Path, default=Path("runs/ablation"))
+    ap.add_argument("--rows", default=",".join(ROWS), help="rows to train, comma-separated")
+    ap.add_argument("--table-only", action="store_true", help="tabulate finished rows, train nothing")
+    args = ap.parse_args()
+    wanted = [k.strip() for k in args.rows.split(",") if k.strip()]
+    unknown = [k for k in wanted if k not in ROWS]
+    if unknown:
+        raise SystemExit(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
+    if not args.table_only:
+        for k in wanted:  # train in the order asked, then tabulate every finished row
+            row_result(k, args.data, args.runs, train=True)
+    rows = [row_result(k, args.data, args.runs, train=False) for k in ROWS]
+    _report.write("ablation", {"rows": [r for r in rows if r]}, markdown(rows, args.data), page="results.md")
+
+
+if __name__ == "__main__":
+    main()
