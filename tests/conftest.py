@@ -39,6 +39,29 @@ def tone(seconds: float, sample_rate: int = 16000, freq: float = 220.0, channels
     return y if channels == 1 else np.stack([y * (1 - 0.2 * c) for c in range(channels)], axis=1)
 
 
+def speechlike(seconds: float, sample_rate: int = 16000, freq: float = 150.0, channels: int = 1,
+               seed: int = 0) -> np.ndarray:
+    """Syllables of a harmonic voice (F0 gliding around ``freq``, about four a second, rising
+    from and falling to a quiet floor) with a little noise: what tinyser's voice activity
+    calls speech, where a steady tone is not (see tinyser.vad)."""
+    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    rng = np.random.default_rng(seed)
+    f0 = freq * (1 + 0.1 * np.sin(2 * np.pi * 0.8 * t + seed))
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12) if k * freq < 0.45 * sample_rate)
+    envelope = np.sin(np.pi * ((4.0 * t) % 1.0)) ** 2  # a syllable every 0.25 s
+    y = 0.25 * voice * envelope + 0.003 * rng.standard_normal(t.size)
+    y = y.astype(np.float32)
+    return y if channels == 1 else np.stack([y * (1 - 0.2 * c) for c in range(channels)], axis=1)
+
+
+def write_speechlike(path: Path, seconds: float = 0.5, sample_rate: int = 16000, channels: int = 1,
+                     freq: float = 150.0, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, speechlike(seconds, sample_rate, freq, channels), sample_rate, **kw)
+    return path
+
+
 def write_tone(path: Path, seconds: float = 0.5, sample_rate: int = 16000, channels: int = 1,
                freq: float = 220.0, **kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

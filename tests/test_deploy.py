@@ -102,8 +102,10 @@ def test_c_frontend_matches_python_on_emodb(emodb_dir, cmsis_model, host_fronten
     from tinyser.inference import load_model
     from tinyser.tflite import TFLMModel
 
+    from tinyser.corpora import iter_audio
+
     model = load_model(cmsis_model)
-    files = sorted(emodb_dir.rglob("*.wav"))
+    files = sorted(iter_audio(emodb_dir))
     assert len(files) >= 500
     parts = [model.segments.split(load(f, model.sample_rate), model.sample_rate) for f in files]
     clip = np.repeat(np.arange(len(files)), [len(p) for p in parts])
@@ -276,6 +278,9 @@ arm_status arm_mfcc_init_f32(arm_mfcc_instance_f32 *S, uint32_t fftLen, uint32_t
                              const uint32_t *filterLengths, const float32_t *filterCoefs,
                              const float32_t *windowCoefs);
 void arm_mfcc_f32(const arm_mfcc_instance_f32 *S, float32_t *pSrc, float32_t *pDst, float32_t *pTmp);
+typedef struct { uint16_t fftLenRFFT; } arm_rfft_fast_instance_f32;
+arm_status arm_rfft_fast_init_f32(arm_rfft_fast_instance_f32 *S, uint16_t fftLen);
+void arm_rfft_fast_f32(const arm_rfft_fast_instance_f32 *S, float32_t *p, float32_t *pOut, uint8_t ifftFlag);
 """,
     }
     for name, text in files.items():
@@ -413,3 +418,121 @@ def test_cli_deploys_the_shipped_default_model(tmp_path):
 def test_budget_does_not_fit_when_slower_than_real_time(cmsis_model):
     b = budget(cmsis_model, hop=0.05)  # an inference every 50 ms cannot keep up at 64 MHz
     assert b["real_time_factor"] > 1 and b["fits"] is False
+
+
+# --------------------------------------------------------------------------- prosody, adaptive, voice activity
+
+def speechlike(seconds: float, seed: int, level_db: float = -20.0) -> np.ndarray:
+    """Syllables of a harmonic voice with gliding F0 and noise bursts between them, then
+    a pause: level, voicing and pitch all move, as in speech."""
+    sr, rng = 16000, np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    f0 = (110 + 60 * seed % 200) * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t + seed))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    voice = sum(np.sin(k * phase) / k for k in range(1, 16))
+    syllables = np.clip(np.sin(2 * np.pi * 3.1 * t + seed), 0, None) ** 2
+    y = voice * syllables + 0.05 * rng.standard_normal(n) * (syllables < 0.05)
+    y[int(0.8 * n):] = 0  # a pause
+    y += 0.003 * rng.standard_normal(n)  # a room's noise floor (bands of ~0 energy would make ln(E) rounding noise)
+    return (y / np.sqrt(np.mean(y ** 2)) * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def synthetic_target(prosody: bool, adaptive: bool, folder: Path):
+    """A Target for the C tables without a model: cmsis_mfcc (optionally with prosody), statistics
+    fitted on generated audio, adaptive standardisation (optionally), an int8 input quantisation."""
+    from tinyser.audio import SegmentConfig
+    from tinyser.deploy.target import Target
+    from tinyser.features import Standardizer, get_config
+    from tinyser.features.adaptive import AdaptiveConfig, gate_for_level
+
+    cfg = get_config("cmsis_mfcc", prosody=prosody)
+    fitted = Standardizer.fit(cfg.compute(np.stack([speechlike(2.0, s) for s in range(4)])))
+    mean, std = np.asarray(fitted.mean, np.float32), np.asarray(fitted.std, np.float32)
+    acfg = AdaptiveConfig(time_constant=1.5, gate=gate_for_level(cfg, -45.0)) if adaptive else None
+    return Target(folder / "synthetic.tflite", b"", {}, cfg, mean, std, SegmentConfig(window=2.0), ("a", "b"),
+                  0.05, -3, 1 / 256, -128, cfg.n_frames(32000), acfg, None)
+
+
+def build_host_frontend(t, folder: Path) -> Path:
+    from tinyser.deploy import _copy_static, FRONTEND_FILES
+    from tinyser.deploy.target import tables_sources
+
+    folder.mkdir(parents=True, exist_ok=True)
+    header, source = tables_sources(t)
+    (folder / "tinyser_tables.h").write_text(header)
+    (folder / "tinyser_tables.c").write_text(source)
+    (folder / "tinyser_config.h").write_text("#pragma once\n")
+    for name in FRONTEND_FILES:
+        _copy_static(name, folder / name)
+    exe = folder / "frontend_host"
+    _compile([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{folder}", "-o", str(exe),
+              str(HOST_MAIN), str(folder / "tinyser_frontend.c"), str(folder / "tinyser_tables.c"), "-lm"])
+    return exe
+
+
+def python_stream_windows(t, y: np.ndarray, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """What the C frontend should give for one stream: every model window (the first when full,
+    then every ``hop_frames`` frames) standardised as the Python reference does and quantised as
+    tinyser quantises model inputs, and whether each window is speech (tinyser.vad)."""
+    from tinyser.features.adaptive import AdaptiveNorm
+    from tinyser.features.base import Standardizer
+    from tinyser.vad import VoiceConfig
+
+    raw = t.config.compute(y)
+    n = t.n_frames
+    ends = list(range(n - 1, len(raw), hop_frames))
+    std = Standardizer(tuple(map(float, t.mean)), tuple(map(float, t.std)))
+    norm = AdaptiveNorm(t.adaptive, std, t.frame_seconds, n) if t.adaptive else None
+    vad = VoiceConfig().tracker(16000, t.config)
+    vad.add(y)
+    flags = np.frombuffer(bytes(vad._flags), np.uint8)
+    inputs, speech = [], []
+    for k, e in enumerate(ends):
+        window = raw[e - n + 1:e + 1]
+        z = norm.window(window, n if k == 0 else hop_frames) if norm else std.apply(window)
+        inputs.append(np.clip(np.round(z / np.float32(t.input_scale) + t.input_zero_point), -128, 127).astype(np.int8))
+        speech.append(int(flags[e - n + 1:e + 1].sum()) >= vad.min_frames)
+    return np.stack(inputs), np.array(speech)
+
+
+def c_stream_windows(exe: Path, t, segments: np.ndarray, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    x = np.ascontiguousarray(segments, np.float32)
+    proc = subprocess.run([str(exe), "stream", str(hop_frames)], input=np.array(x.shape, np.int32).tobytes() +
+                          x.tobytes(), capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    size = t.n_frames * t.n_features + 1
+    rows = np.frombuffer(proc.stdout, np.uint8).reshape(-1, size)
+    return rows[:, :-1].view(np.int8).reshape(-1, t.n_frames, t.n_features), rows[:, -1].astype(bool)
+
+
+@needs_cc
+@pytest.mark.parametrize("prosody, adaptive", [(True, False), (False, True), (True, True)])
+def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, tmp_path):
+    """Generated speech-like streams (6 s each, windows every 31 frames): the C frontend's int8
+    inputs equal the Python reference's (prosody channels, adaptive standardisation) but for
+    rare 1-LSB differences of float rounding (the portable FFT is not CMSIS's), and it marks
+    the same windows as speech."""
+    t = synthetic_target(prosody, adaptive, tmp_path)
+    exe = build_host_frontend(t, tmp_path / "c")
+    n, tt = 96000, np.arange(96000) / 16000
+    hum = (0.05 * sum(np.sin(2 * np.pi * 60 * k * tt) / k for k in range(1, 7))).astype(np.float32)
+    noise = (0.03 * np.random.default_rng(7).standard_normal(n)).astype(np.float32)
+    segments = np.stack([np.concatenate([np.zeros(8000, np.float32), speechlike(5.5, 0, -20)]),
+                         np.concatenate([np.zeros(8000, np.float32), speechlike(5.5, 1, -42)]),
+                         hum + 0.1 * noise + np.concatenate([np.zeros(n // 2, np.float32), speechlike(3.0, 2, -25)]),
+                         noise])
+    got, got_speech = c_stream_windows(exe, t, segments, 31)
+    want = [python_stream_windows(t, y, 31) for y in segments]
+    want_x, want_speech = np.concatenate([w[0] for w in want]), np.concatenate([w[1] for w in want])
+    assert got.shape == want_x.shape
+    diff = np.abs(got.astype(int) - want_x.astype(int))
+    frac = float(np.mean(diff > 0))
+    print(f"\nprosody={prosody} adaptive={adaptive}: {int(np.sum(diff > 0))} of {diff.size} int8 inputs differ "
+          f"(max {diff.max()}); speech windows {int(want_speech.sum())} of {len(want_speech)}, "
+          f"{int(np.sum(got_speech != want_speech))} disagree; differing inputs on MFCCs "
+          f"{int(np.sum(diff[..., :40] > 0))}, prosody channels {int(np.sum(diff[..., 40:] > 0))}")
+    assert diff.max() <= 1 and frac < 1e-3
+    assert np.array_equal(got_speech, want_speech)
+    assert want_speech[:18].all() and not want_speech[-9:].any()  # speech found (quiet too); noise refused
+    assert not want_speech[18] and want_speech[26]  # hum alone is not speech, hum + speech is

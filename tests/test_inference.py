@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from conftest import tone, write_tone
+from conftest import speechlike, tone, write_speechlike, write_tone
 from tinyser.cli import app
 from tinyser.errors import ConfigError, TinyserError
 from tinyser.inference import DEFAULT_MODEL, VoiceConfig, load_model, predict_files
@@ -33,9 +33,9 @@ def model():
 def inputs(tmp_path_factory):
     """Stereo 44.1 kHz, 8 kHz mono, 0.2 s, and 60 s of talk-like tone bursts with pauses."""
     root = tmp_path_factory.mktemp("inputs")
-    write_tone(root / "stereo44k.wav", 4.0, 44100, channels=2)
-    write_tone(root / "mono8k.flac", 2.5, 8000, format="FLAC")
-    write_tone(root / "short.wav", 0.2, 16000)
+    write_speechlike(root / "stereo44k.wav", 4.0, 44100, channels=2)  # what voice activity calls speech
+    write_speechlike(root / "mono8k.flac", 2.5, 8000, format="FLAC")
+    write_speechlike(root / "short.wav", 0.2, 16000)
     sr = 16000
     bursts = [tone(2.0, sr, 150 + 40 * k, seed=k) if k % 3 else np.zeros(2 * sr, np.float32) for k in range(30)]
     sf.write(root / "long60s.wav", np.concatenate(bursts), sr, subtype="PCM_16")
@@ -94,7 +94,7 @@ def test_bad_files_are_reported_and_the_rest_go_on(model, inputs, tmp_path):
     (tmp_path / "notes.wav").write_text("not audio\n")
     good = (inputs / "short.wav").read_bytes()
     (tmp_path / "cut.wav").write_bytes(good[:60])
-    write_tone(tmp_path / "ok.wav", 1.0)
+    write_speechlike(tmp_path / "ok.wav", 1.0)
     r = predict_files(model, [tmp_path, tmp_path / "missing.wav"], progress=False)
     assert [x["path"].rsplit("/", 1)[-1] for x in r["results"]] == ["ok.wav"]
     reasons = {x["path"].rsplit("/", 1)[-1]: x["reason"] for x in r["failed"]}
@@ -163,8 +163,38 @@ def test_ring_buffer_wraps_and_counts_overruns():
 
 def test_voice_rule():
     v = VoiceConfig()
-    assert v.is_voiced(tone(1.0)) and not v.is_voiced(np.zeros(16000, np.float32))
-    assert not v.is_voiced(1e-4 * tone(1.0))  # -80 dBFS hum is not speech
+    assert v.is_voiced(speechlike(1.0)) and not v.is_voiced(np.zeros(16000, np.float32))
+    assert v.is_voiced(0.01 * speechlike(1.0))  # quiet speech (-50 dBFS peak) is speech
+    assert not v.is_voiced(1e-4 * speechlike(1.0))  # below -60 dBFS: nothing is
+    assert not v.is_voiced(tone(2.0))  # a steady tone is hum, not speech
+
+
+def test_file_without_speech_gets_no_label(model, tmp_path):
+    """Silence, DC, hum and noise are not scored as an emotion: no label, the reason instead
+    (it was the mean of all windows, e.g. "fearful 1.00" for DC)."""
+    sr = 16000
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * sr) / sr
+    for name, y in {"silence": np.zeros(3 * sr), "dc": np.full(3 * sr, 0.5),
+                    "hum": sum(0.1 / k * np.sin(2 * np.pi * 50 * k * t) for k in range(1, 6)),
+                    "noise": 0.1 * rng.standard_normal(3 * sr)}.items():
+        r = model.predict(y.astype(np.float32), sr)
+        assert r["label"] is None and r["confidence"] is None and r["reason"] == "no speech found", name
+        assert r["voiced_windows"] == 0 and all(v is None for v in r["probabilities"].values())
+        assert model.stream().run([y.astype(np.float32)], timeline=False)["label"] is None
+    sf.write(tmp_path / "dc.wav", np.full(2 * sr, 0.5, np.float32), sr)
+    out = run("predict", tmp_path / "dc.wav")
+    assert out.exit_code == 0 and "no speech found" in out.stdout, out.output
+    csv_out = run("predict", tmp_path / "dc.wav", "--csv")
+    assert csv_out.exit_code == 0 and "dc.wav,file," in csv_out.stdout
+    png = tmp_path / "dc.png"
+    assert run("plot", tmp_path / "dc.wav", "--out", png).exit_code == 0 and png.stat().st_size > 0
+
+
+def test_voice_config_from_model_metadata(model):
+    assert model.voice == VoiceConfig()  # the shipped model predates the key: the defaults
+    assert model.stream().voice is model.voice
+    assert model.stream(voice=VoiceConfig(margin_db=3.0)).voice.margin_db == 3.0
 
 
 def test_plot_writes_png_and_keeps_existing(inputs, tmp_path):
@@ -223,7 +253,7 @@ def test_plots_of_same_named_files_do_not_clash(tmp_path):
 
 
 def test_integer_pcm_arrays_are_scaled(model):
-    y = tone(2.0)
+    y = speechlike(2.0)
     a = model.predict(y, 16000)
     b = model.predict((y * 32767).astype(np.int16), 16000)
     assert a["label"] == b["label"] and a["voiced"] and b["voiced"]

@@ -475,6 +475,8 @@ def test_fuzzed_wavs_give_results_or_one_line_reasons(wav, tmp_path, model):
     signal.alarm(0)
     assert len(r["results"]) + len(r["failed"]) == 200
     assert all("\n" not in f["reason"] and f["reason"] for f in r["failed"])
-    assert all(np.isfinite(x["confidence"]) for x in r["results"])
+    # a result is a label with a finite confidence, or no label because no window holds speech
+    assert all(np.isfinite(x["confidence"]) if x["label"] is not None else x["reason"] == "no speech found"
+               for x in r["results"])
     assert 20 < len(r["failed"]) < 200
     assert mem.peak < 200e6

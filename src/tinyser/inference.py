@@ -4,7 +4,8 @@ The frontend is rebuilt from the model's own metadata, so audio always becomes
 exactly the features the model was trained on (features made by another
 frontend are refused). Audio is cut into windows of the model's length every
 ``hop`` seconds; each window gets class probabilities and a voiced/silent
-flag, and a file's label is the mean over its voiced windows. Files, arrays
+flag (voice activity, :mod:`tinyser.vad`), and a file's label is the mean over
+its voiced windows (none: no label, "no speech found"). Files, arrays
 and the microphone all go through one :class:`Stream`, so ``tinyser listen
 --input X.wav`` and ``tinyser predict X.wav`` give the same windows.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -22,6 +22,7 @@ from .audio import SegmentConfig, Segmenter, resample, stream
 from .errors import ConfigError, TinyserError
 from .export import read_model
 from .features import Frontend
+from .vad import VoiceConfig  # noqa: F401  (the voice-activity rule: tinyser.vad)
 
 #: The model shipped inside the package (see docs/model-card.md and recipes/default_model.py).
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default.tflite"
@@ -32,30 +33,6 @@ MAX_WINDOWS = 100_000
 BATCH_WINDOWS = 32
 #: The shortest window accepted with ``allow_short`` (seconds).
 MIN_SHORT_WINDOW = 0.25
-
-
-@dataclass(frozen=True)
-class VoiceConfig:
-    """Energy voice-activity rule for one window: it is *voiced* when at least
-    ``min_fraction`` of its 32 ms frames have an RMS level of ``threshold_db``
-    dBFS or more. It looks at the window alone, so streaming and whole-file
-    prediction agree.
-
-    >>> VoiceConfig().is_voiced(np.zeros(48000, np.float32))
-    False
-    """
-
-    threshold_db: float = -45.0
-    min_fraction: float = 0.1
-    frame: int = 512
-
-    def is_voiced(self, window: np.ndarray) -> bool:
-        n = len(window) // self.frame * self.frame
-        if n == 0:
-            return False
-        frames = window[:n].reshape(-1, self.frame).astype(np.float64)
-        level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
-        return bool(np.mean(level >= self.threshold_db) >= self.min_fraction)
 
 
 class Model:
@@ -76,6 +53,10 @@ class Model:
         self.segments = SegmentConfig.from_dict(self.metadata["segments"])  # as in training
         self.window = self.segments.window
         self.sample_rate = int(self.metadata["sample_rate"])
+        try:  # the voice-activity rule the model was exported with (the defaults for older models)
+            self.voice = VoiceConfig.from_dict(self.metadata.get("voice"))
+        except ConfigError as e:
+            raise TinyserError(f"{self.path}: damaged model metadata: {e}") from None
         try:
             self.runtime = LiteRTModel(self.bytes)
         except Exception as e:  # read_model has loaded it once already; this is belt and braces
@@ -119,7 +100,7 @@ class Model:
         return self.predict_features(self.frontend.features(padded))
 
     def stream(self, window: float | None = None, hop: float | None = None,
-               voice: VoiceConfig = VoiceConfig(), allow_short: bool = False) -> "Stream":
+               voice: VoiceConfig | None = None, allow_short: bool = False) -> "Stream":
         """A :class:`Stream` for audio at the model's sample rate.
 
         >>> load_model().stream(hop=0.5).hop
@@ -208,8 +189,8 @@ class Stream:
     """
 
     def __init__(self, model: Model, window: float | None = None, hop: float | None = None,
-                 voice: VoiceConfig = VoiceConfig(), allow_short: bool = False):
-        self.model, self.voice = model, voice
+                 voice: VoiceConfig | None = None, allow_short: bool = False):
+        self.model, self.voice = model, voice or getattr(model, "voice", None) or VoiceConfig()
         self.window, self.hop = check_window_hop(model, window, hop, allow_short)
         sr = model.sample_rate
         self._segmenter = Segmenter(int(round(self.window * sr)), max(1, int(round(self.hop * sr))), pad="zero")
@@ -218,6 +199,7 @@ class Stream:
 
     def push(self, samples: np.ndarray) -> list[dict]:
         """Add mono samples at the model's rate; returns the windows completed.
+        self._vad = self.voice.tracker(sr, model.frontend.config)  # one noise floor for the whole stream
 
         >>> len(load_model().stream().push(np.zeros(48000, np.float32)))   # 3 s: 2 s windows at 0 and 1 s
         2
@@ -239,7 +221,9 @@ class Stream:
         2.5
         """
         return self._score(self._segmenter.finish())
+            self._vad.add(part)
 
+            self._vad.forget_before(self._samples - self._segmenter.window)  # windows still to come start later
     def run(self, blocks: Iterable[np.ndarray], timeline: bool = True) -> dict:
         """Push every block, finish, and summarise (see :func:`summarize`).
         ``timeline=False``: windows are scored, counted and released as they
@@ -258,9 +242,8 @@ class Stream:
             for w in rows:
                 n, voiced = n + 1, voiced + w["voiced"]
                 sums[w["voiced"]] += [w["probabilities"][k] for k in labels]
-        mean = sums[True] / voiced if voiced else sums[False] / max(n, 1)
-        return {"label": labels[int(mean.argmax())], "confidence": round(float(mean.max()), 6),
-                "probabilities": _named(labels, mean), "duration": round(self._samples / self.model.sample_rate, 4),
+        return {**_verdict(labels, sums[True] / voiced if voiced else None),
+                "duration": round(self._samples / self.model.sample_rate, 4),
                 "voiced": bool(voiced), "voiced_windows": voiced, "n_windows": n, "windows": []}
 
     def check_length(self, seconds: float) -> None:
@@ -293,7 +276,7 @@ class Stream:
             n = min(len(w), self._samples - start)  # the tail window's zero padding is not audio
             rows.append({"start": round(start / sr, 4), "end": round((start + n) / sr, 4),
                          "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 6),
-                         "voiced": self.voice.is_voiced(w[:n]), "probabilities": _named(labels, p)})
+                         "voiced": self._vad.window_speech(start, n), "probabilities": _named(labels, p)})
         return rows
 
 
@@ -367,17 +350,17 @@ class _Spectrum:
 
 
 def summarize(windows: list[dict], labels: list[str], duration: float) -> dict:
-    """A file's result: the mean probabilities of its voiced windows (of all windows
-    when none is voiced; ``voiced`` then says so), its label, and the timeline.
+    """A file's result: the mean probabilities of its voiced windows, its label, and
+    the timeline. Windows without speech are not scored as an emotion: a file with
+    no voiced window gets no label (``label``, ``confidence`` and the probabilities
+    None, ``reason`` "no speech found").
 
     >>> summarize([{"voiced": True, "probabilities": {"a": .2, "b": .8}}], ["a", "b"], 3.0)["label"]
     'b'
     """
     voiced = [w for w in windows if w["voiced"]]
-    used = voiced or windows
-    mean = np.mean([[w["probabilities"][k] for k in labels] for w in used], axis=0)
-    return {"label": labels[int(mean.argmax())], "confidence": round(float(mean.max()), 6),
-            "probabilities": _named(labels, mean), "duration": round(duration, 4),
+    mean = np.mean([[w["probabilities"][k] for k in labels] for w in voiced], axis=0) if voiced else None
+    return {**_verdict(labels, mean), "duration": round(duration, 4),
             "voiced": bool(voiced), "voiced_windows": len(voiced), "windows": windows}
 
 
@@ -391,6 +374,9 @@ def load_model(path: str | os.PathLike = "default") -> Model:
 
     >>> load_model().labels
     ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust']
+    >>> r = summarize([{"voiced": False, "probabilities": {"a": .2, "b": .8}}], ["a", "b"], 3.0)
+    >>> r["label"], r["reason"]
+    (None, 'no speech found')
     """
     return Model(model_path(path))
 
@@ -400,6 +386,18 @@ def model_path(path: str | os.PathLike = "default") -> Path:
 
     >>> model_path("default").name
     'default.tflite'
+#: Why a file has no label.
+NO_SPEECH = "no speech found"
+
+
+def _verdict(labels: list[str], mean: np.ndarray | None) -> dict:
+    """Label, confidence and probabilities from the mean over voiced windows (None: no speech)."""
+    if mean is None:
+        return {"label": None, "confidence": None, "probabilities": {k: None for k in labels}, "reason": NO_SPEECH}
+    return {"label": labels[int(mean.argmax())], "confidence": round(float(mean.max()), 6),
+            "probabilities": _named(labels, mean)}
+
+
     """
     if str(path) != "default":
         p = Path(path)

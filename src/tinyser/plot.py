@@ -68,8 +68,10 @@ class _View:
         self.spec = np.zeros((frames, N_FFT // 2 + 1), np.float32)
         self._done = np.zeros(frames, bool)
         self._pos = 0                        # samples seen so far
-        self._tail = np.zeros(0, np.float32)  # the last N_FFT - 1 samples, for frames across blocks
+        self._tail = np.zeros(0, np.float32)  # the last samples, for frames across blocks
         self._win = np.hanning(N_FFT).astype(np.float32)
+        self.pitch = _Pitch(self.n, sample_rate, centres)
+        self._keep = max(N_FFT, self.pitch.n) - 1
 
     def add(self, y: np.ndarray) -> None:
         y = np.asarray(y, np.float32)[: max(0, self.n - self._pos)]
@@ -90,7 +92,8 @@ class _View:
             frame = np.pad(frame, (0, N_FFT - len(frame)))
             self.spec[i] = np.abs(np.fft.rfft(frame * self._win)) ** 2
             self._done[i] = True
-        self._tail = buf[-(N_FFT - 1):]
+        self.pitch.add(buf, off, b)
+        self._tail = buf[-self._keep:]
         self._pos = b
 
 
@@ -118,7 +121,8 @@ def _draw(view: _View, result: dict, out: str | os.PathLike, title: str) -> Path
     ax_w.set_ylabel("waveform")
     ax_w.legend(handles=[Patch(color="0.85", label="silent window\n(not in the file's label)")],
                 loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax_w.set_title(title or f"{result['label']} ({result['confidence']:.2f})")
+    ax_w.set_title(title or (f"{result['label']} ({result['confidence']:.2f})" if result["label"] is not None
+                             else result.get("reason", "no label")))
 
     # spectrogram in Hz (decimated frames, log power)
     db = 10 * np.log10(view.spec.T + 1e-10)
@@ -126,6 +130,7 @@ def _draw(view: _View, result: dict, out: str | os.PathLike, title: str) -> Path
     ax_s.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
                 extent=(0, duration, 0, sr / 2 / 1000), interpolation="nearest")
     ax_s.set_ylabel("frequency (kHz)")
+    view.pitch.draw(ax_s, sr)
 
     # timeline: a band coloured by the winning class, alpha = confidence; the confidence as a line
     colours = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(labels)}
@@ -169,3 +174,60 @@ def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
         else:
             merged.append((a, b))
     return merged
+
+
+class _Pitch:
+    """The pitch contour drawn over the spectrogram: F0 of the prosody analysis
+    (:mod:`tinyser.features.prosody`, 64 ms frames at 16 kHz) at the spectrogram's
+    decimated frame centres, so its cost is bounded too; NaN where unvoiced."""
+
+    def __init__(self, n: int, sample_rate: int, centres: np.ndarray):
+        from .features.cmsis import cmsis_tables
+        from .features.prosody import prosody_tables
+        from .vad import analysis_config
+
+        try:
+            self.cfg = analysis_config(sample_rate)
+        except Exception:  # a rate the analysis cannot frame: no contour
+            self.cfg, self.n = None, 0
+            return
+        self.n = self.cfg.frame_length
+        self.times = centres / sample_rate
+        self.starts = np.clip(np.round(centres - self.n / 2).astype(np.int64), 0, max(0, n - self.n))
+        self.f0 = np.full(len(centres), np.nan, np.float32)
+        self._done = np.zeros(len(centres), bool) if n >= self.n else np.ones(len(centres), bool)
+        self._window, self._tables = cmsis_tables(self.cfg)["window_f32"], prosody_tables(self.cfg)
+
+    def add(self, buf: np.ndarray, off: int, end: int) -> None:
+        """Analyse the frames that ``buf`` (stream samples ``off``..``end``) completes."""
+        if self.cfg is None:
+            return
+        from .features.prosody import from_magnitudes, magnitudes
+
+        todo = np.flatnonzero(~self._done & (self.starts >= off) & (self.starts + self.n <= end))
+        if len(todo):
+            fr = np.stack([buf[s - off:s - off + self.n] for s in self.starts[todo]]).astype(np.float32)
+            p = from_magnitudes(magnitudes(fr, self._window), self._tables)
+            self.f0[todo] = np.where(p["voiced"], p["f0"], np.nan)
+            self._done[todo] = True
+
+    def draw(self, ax, sample_rate: int) -> None:
+        """The contour over the spectrogram ``ax`` (kHz), on a log scale of F0 with its
+        own axis in Hz on the right: 60 Hz at the bottom, 500 Hz at the top."""
+        if self.cfg is None:
+            return
+        from .features.prosody import F0_MAX, F0_MIN
+
+        top, span = sample_rate / 2 / 1000, np.log(F0_MAX / F0_MIN)
+
+        def to_axis(hz):
+            return top * np.log(np.maximum(np.asarray(hz, float), 1e-9) / F0_MIN) / span
+
+        def to_hz(y):
+            return F0_MIN * np.exp(np.asarray(y, float) / top * span)
+
+        ax.plot(self.times, to_axis(self.f0), color="#00e5ff", lw=1.6, label="pitch (F0)")
+        right = ax.secondary_yaxis("right", functions=(to_hz, to_axis))
+        right.set_yticks([60, 100, 200, 300, 500], ["60", "100", "200", "300", "500"])
+        right.set_ylabel("pitch F0 (Hz, log)", color="#008ba3")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.07, 1), fontsize=8, frameon=False)

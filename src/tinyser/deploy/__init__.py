@@ -130,6 +130,8 @@ def _config_header(t: Target, b: dict) -> str:
         "/* Compute feature frames with CMSIS-DSP's arm_mfcc_f32 instead of the portable C code (see README.md",
         " * for the CMSIS-DSP it needs): uncomment. */",
         "/* #define TINYSER_USE_CMSIS_DSP 1 */", "",
+        "/* Voice activity (tinyser.vad): the model runs only on windows with speech; 0 scores every window. */",
+        "#ifndef TINYSER_VAD\n#define TINYSER_VAD 1\n#endif", "",
         f"/* TFLite Micro tensor arena: {b['arena_measured']} bytes measured on the host, + 10 % + 2 KB. */",
         f"#ifndef TINYSER_ARENA_SIZE\n#define TINYSER_ARENA_SIZE {b['ram']['arena']}\n#endif", "",
         f"/* Run the model every this many frames ({b['inference_hop_seconds']:.3f} s). */",
@@ -204,10 +206,18 @@ def _readme(t: Target, b: dict, name: str, files: list[str]) -> str:
         "",
         f"* Frontend (`tinyser_frontend.c`): tinyser's `cmsis_mfcc` in C99 without malloc: a frame of "
         f"{t.config.frame_length} samples every {t.config.hop_length} ({1e3 * t.frame_seconds:g} ms), "
-        f"{t.config.n_mels} mel bands {t.config.fmin:g}-{t.config.fmax:g} Hz, {t.config.n_mfcc} coefficients, "
-        "standardised with the training data's mean and standard deviation and quantised to the model's int8 "
+        f"{t.config.n_mels} mel bands {t.config.fmin:g}-{t.config.fmax:g} Hz, {t.config.n_mfcc} coefficients"
+        + (", then 3 prosody channels (F0 in semitones, voicing strength, loudness in dB)" if t.config.prosody
+           else "") + ", "
+        + ("standardised adaptively (a running mean and variance over the stream's voiced frames, started from "
+           "the training statistics, time constant "
+           f"{t.adaptive.time_constant:g} s)" if t.adaptive is not None else
+           "standardised with the training data's mean and standard deviation")
+        + " and quantised to the model's int8 "
         f"input (scale {t.input_scale:.6g}, zero point {t.input_zero_point}, round half to even); "
-        f"{t.n_frames} frames make one input.",
+        f"{t.n_frames} frames make one input. Voice activity (`TINYSER_VAD`, on by default): the model runs only "
+        "on windows with speech (level above the stream's own noise floor, and voiced), so silence, DC, hum and "
+        "steady noise are not classified.",
         "* By default the frontend is portable C (its own real FFT). Defining `TINYSER_USE_CMSIS_DSP` "
         "(`tinyser_config.h`) computes frames with CMSIS-DSP's `arm_mfcc_f32` instead; that needs a CMSIS-DSP "
         "whose `arm_mfcc_f32` restores the frame's scale after normalising it (as CMSIS-DSP 1.16 does, which "

@@ -111,7 +111,14 @@ def frontend_ops(t: Target) -> dict[str, int]:
     split = 16 * (half - 1)                         # N/2 complex points -> N/2+1 real-FFT bins
     mel = 2 * int(sum(int(v) for v in _filter_len(cfg)))
     flops = 3 * n + fft + split + 4 * (half + 1) + mel + cfg.n_mels + 2 * cfg.n_mfcc * cfg.n_mels + 3 * cfg.n_mfcc
-    return {"flops": flops, "sqrt_div": (half + 1) + 2 * cfg.n_mfcc + 1, "log": cfg.n_mels}
+    # prosody analysis (channels and voice activity, on by default): band power, a second real FFT
+    # of N points, normalised lags, two peak scans (compares counted as flops), interpolation, VAD
+    from ..features.prosody import prosody_tables
+
+    p = prosody_tables(cfg if getattr(cfg, "prosody", False) else cfg.replace(prosody=True))
+    lags = p["lag_max"] - p["lag_min"] + 3
+    flops += (p["k_hi"] - p["k_lo"] + 1) + fft + split + 2 * lags + 6 * lags + 20 + 3 * cfg.n_features
+    return {"flops": flops, "sqrt_div": (half + 1) + 2 * cfg.n_mfcc + 1 + 4 + cfg.n_features, "log": cfg.n_mels + 2}
 
 
 def _filter_len(cfg):
@@ -122,22 +129,26 @@ def _filter_len(cfg):
 
 def frontend_state_bytes(t: Target) -> int:
     """``sizeof(tinyser_frontend_t)`` of the portable build: sample ring, frame,
-    scratch (FRAME_LENGTH + 2 floats), one frame of coefficients, two counters.
+    scratch (FRAME_LENGTH + 2 floats), one frame of features, the prosody of the
+    last frame, the voice-activity floor, four counters.
 
     >>> frontend_state_bytes(target)                           # doctest: +SKIP
-    12464
+    12488
     """
     n = t.config.frame_length
-    return 4 * (n + n + (n + 2) + t.config.n_mfcc) + 8
+    return 4 * (n + n + (n + 2) + t.config.n_features + 3 + 1) + 16
 
 
 def window_bytes(t: Target) -> int:
-    """``sizeof(tinyser_window_t)``: the model input's frames as int8 plus two counters.
+    """``sizeof(tinyser_window_t)``: the model input's frames as raw floats, a speech
+    flag per frame, three counters, and the adaptive state (two floats per feature).
 
     >>> window_bytes(target)                                   # doctest: +SKIP
-    7368
+    19656
     """
-    return t.n_frames * t.config.n_mfcc + 8
+    flags = -(-t.n_frames // 4) * 4  # uint8 per frame, padded to the next field's alignment
+    adaptive = 2 * 4 * t.config.n_features if t.adaptive is not None else 0
+    return 4 * t.n_frames * t.config.n_features + flags + 12 + adaptive
 
 
 def audio_ring_samples(inference_seconds: float, t: Target) -> int:

@@ -1,7 +1,9 @@
 """What the C frontend needs to know about a model, read from its own
-metadata and checked: the ``cmsis_mfcc`` (f32) frontend, its standardisation,
-the int8 input and output quantisation, the labels and the window length;
-and the C tables generated from it (``tinyser_tables.h/.c``).
+metadata and checked: the ``cmsis_mfcc`` (f32) frontend (with or without its
+prosody channels), its standardisation (fixed, or adaptive: the frontend
+dict's ``"adaptive"``), the voice-activity rule (metadata ``"voice"``, the
+defaults when absent), the int8 input and output quantisation, the labels and
+the window length; and the C tables generated from it (``tinyser_tables.h/.c``).
 """
 from __future__ import annotations
 
@@ -37,6 +39,13 @@ class Target:
     output_scale: float
     output_zero_point: int
     n_frames: int     # frames in one model input
+    adaptive: "AdaptiveConfig | None" = None  # adaptive standardisation (None: fixed)
+    voice: "VoiceConfig | None" = None        # voice activity (None: the defaults)
+
+    @property
+    def n_features(self) -> int:
+        """Values per frame: the MFCCs, then the prosody channels if the model has them."""
+        return self.config.n_features
 
     @property
     def frame_seconds(self) -> float:
@@ -93,13 +102,20 @@ def load_target(model_path: str | os.PathLike) -> Target:
         raise ConfigError(f"{path}: the model's {segments.window} s window is shorter than one "
                           f"{cfg.frame_length}-sample frame")
     n_frames = cfg.n_frames(window_samples)
-    if int(np.prod(shape)) != n_frames * cfg.n_mfcc:
-        raise ConfigError(f"{path}: input shape {shape} does not hold the {n_frames} frames x {cfg.n_mfcc} "
-                          "coefficients of its frontend")
+    if int(np.prod(shape)) != n_frames * cfg.n_features:
+        raise ConfigError(f"{path}: input shape {shape} does not hold the {n_frames} frames x {cfg.n_features} "
+                          "features of its frontend")
+    from ..vad import VoiceConfig
+
+    try:
+        voice = VoiceConfig.from_dict(meta.get("voice"))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     std = frontend.standardizer
-    mean = np.asarray(std.mean if std else np.zeros(cfg.n_mfcc), np.float32)
-    scale = np.asarray(std.std if std else np.ones(cfg.n_mfcc), np.float32)
-    return Target(path, blob, meta, cfg, mean, scale, segments, labels, *quant, n_frames)
+    mean = np.asarray(std.mean if std else np.zeros(cfg.n_features), np.float32)
+    scale = np.asarray(std.std if std else np.ones(cfg.n_features), np.float32)
+    adaptive = frontend.adaptive if std is not None else None
+    return Target(path, blob, meta, cfg, mean, scale, segments, labels, *quant, n_frames, adaptive, voice)
 
 
 def table_arrays(t: Target) -> dict[str, np.ndarray]:
@@ -112,15 +128,71 @@ def table_arrays(t: Target) -> dict[str, np.ndarray]:
     """
     from ..features.cmsis import cmsis_tables
 
+    from ..features.prosody import prosody_tables
+
     cfg = t.config
     tables = cmsis_tables(cfg)
     angle = 2.0 * np.pi * np.arange(cfg.frame_length // 2) / cfg.frame_length
-    return {
+    arrays = {
         "window_coefs": tables["window_f32"], "filter_pos": tables["filter_pos"],
         "filter_len": tables["filter_len"], "filter_coefs": tables["filter_coefs_f32"],
         "dct": tables["dct_f32"].ravel(), "mean": t.mean, "std": t.std,
         "twiddle": np.stack([np.cos(angle), np.sin(angle)], axis=1).ravel().astype(np.float32),
+        "lag_corr": prosody_tables(_analysis_config(cfg))["lag_corr"],
     }
+    norm = _adaptive_norm(t)
+    if norm is not None:
+        arrays["adapt_alpha"], arrays["adapt_floor"] = norm.alpha, norm.floor
+    return arrays
+
+
+def _analysis_config(cfg: CmsisMfccConfig) -> CmsisMfccConfig:
+    """The config whose prosody analysis (channels and voice activity) the C frontend runs."""
+    return cfg if cfg.prosody else cfg.replace(prosody=True)
+
+
+def _adaptive_norm(t: Target):
+    """A fresh Python AdaptiveNorm for the model (None when it standardises with fixed statistics):
+    the C tables hold its alpha and floor."""
+    if t.adaptive is None:
+        return None
+    from ..features.adaptive import AdaptiveNorm
+    from ..features.base import Standardizer
+
+    return AdaptiveNorm(t.adaptive, Standardizer(tuple(map(float, t.mean)), tuple(map(float, t.std))),
+                        t.frame_seconds, t.n_frames)
+
+
+def frontend_macros(t: Target) -> dict[str, str | int]:
+    """The scalar constants of the prosody analysis, voice activity and adaptive
+    standardisation, as ``tinyser_tables.h`` defines them (``TINYSER_`` + key).
+
+    >>> frontend_macros(target)["VAD_MIN_FRAMES"]              # doctest: +SKIP
+    7
+    """
+    import math
+
+    from ..features import prosody as pr
+    from ..vad import VoiceConfig
+
+    p = pr.prosody_tables(_analysis_config(t.config))
+    v = t.voice or VoiceConfig()
+    hop_s = t.frame_seconds
+    macros: dict[str, str | int] = {
+        "P_K_LO": p["k_lo"], "P_K_HI": p["k_hi"], "P_LAG_MIN": p["lag_min"], "P_LAG_MAX": p["lag_max"],
+        "P_LOUD_SCALE": _c_float(p["loud_scale"]), "P_LOUDNESS_FLOOR": _c_float(pr.LOUDNESS_FLOOR),
+        "P_DB_SCALE": _c_float(p["db_scale"]), "P_ST_K": _c_float(p["st_k"]), "P_ST_SCALE": _c_float(p["st_scale"]),
+        "P_OCTAVE_RATIO": _c_float(pr.OCTAVE_RATIO), "P_VOICING_THRESHOLD": _c_float(pr.VOICING_THRESHOLD),
+        "P_MIN_LEVEL_DB": _c_float(pr.MIN_LEVEL_DB),
+        "VAD_MARGIN_DB": _c_float(v.margin_db), "VAD_RISE_DB": _c_float(np.float32(v.rise_db_per_second * hop_s)),
+        "VAD_MIN_VOICING": _c_float(v.min_voicing), "VAD_MIN_LEVEL_DB": _c_float(v.min_level_db),
+        "VAD_LOWEST_DB": _c_float(np.float32(np.float32(v.min_level_db) - np.float32(v.margin_db))),
+        "VAD_MIN_FRAMES": max(1, math.ceil(v.min_speech_seconds / hop_s - 1e-9)),
+        "ADAPTIVE": int(t.adaptive is not None),
+    }
+    if t.adaptive is not None:
+        macros["ADAPT_GATE"] = _c_float(np.float32(t.adaptive.gate))
+    return {k: f"({v})" if isinstance(v, str) and v.startswith("-") else v for k, v in macros.items()}
 
 
 def tables_bytes(t: Target) -> int:
@@ -135,12 +207,17 @@ def tables_bytes(t: Target) -> int:
 
 _SIZES = {"window_coefs": "TINYSER_FRAME_LENGTH", "filter_pos": "TINYSER_N_MELS", "filter_len": "TINYSER_N_MELS",
           "filter_coefs": "TINYSER_N_FILTER_COEFS", "dct": "TINYSER_N_MFCC * TINYSER_N_MELS",
-          "mean": "TINYSER_N_MFCC", "std": "TINYSER_N_MFCC", "twiddle": "TINYSER_FRAME_LENGTH"}
+          "mean": "TINYSER_N_FEATURES", "std": "TINYSER_N_FEATURES", "twiddle": "TINYSER_FRAME_LENGTH",
+          "lag_corr": "TINYSER_P_LAG_MAX - TINYSER_P_LAG_MIN + 3", "adapt_alpha": "TINYSER_N_FRAMES + 1",
+          "adapt_floor": "TINYSER_N_FEATURES"}
 _NOTES = {"window_coefs": "analysis window", "filter_pos": "first FFT bin of each mel filter",
           "filter_len": "bins in each mel filter", "filter_coefs": "the mel filters' weights, packed",
           "dct": "DCT-II, n_mfcc x n_mels, row-major", "mean": "standardisation: mean per coefficient",
           "std": "standardisation: standard deviation per coefficient",
-          "twiddle": "portable FFT: cos, sin of 2 pi k / FRAME_LENGTH, k < FRAME_LENGTH / 2"}
+          "twiddle": "portable FFT: cos, sin of 2 pi k / FRAME_LENGTH, k < FRAME_LENGTH / 2",
+          "lag_corr": "prosody: window correction Rw[0] / Rw[lag], lags P_LAG_MIN-1 .. P_LAG_MAX+1",
+          "adapt_alpha": "adaptive standardisation: alpha[n] for n new voiced frames",
+          "adapt_floor": "adaptive standardisation: variance floor per feature"}
 
 
 def tables_sources(t: Target) -> tuple[str, str]:
@@ -152,15 +229,19 @@ def tables_sources(t: Target) -> tuple[str, str]:
     cfg, arrays = t.config, table_arrays(t)
     origin = f"Generated by tinyser {__version__} from {t.path.name}"
     macros = {"SAMPLE_RATE": cfg.sample_rate, "FRAME_LENGTH": cfg.frame_length, "HOP_LENGTH": cfg.hop_length,
-              "N_MELS": cfg.n_mels, "N_MFCC": cfg.n_mfcc, "N_FILTER_COEFS": arrays["filter_coefs"].size,
+              "N_MELS": cfg.n_mels, "N_MFCC": cfg.n_mfcc, "N_PROSODY": cfg.n_features - cfg.n_mfcc,
+              "N_FEATURES": cfg.n_features, "N_FILTER_COEFS": arrays["filter_coefs"].size,
               "N_FRAMES": t.n_frames, "N_CLASSES": len(t.labels),
               "INPUT_SCALE": _c_float(t.input_scale), "INPUT_ZERO_POINT": f"({t.input_zero_point})",
-              "OUTPUT_SCALE": _c_float(t.output_scale), "OUTPUT_ZERO_POINT": f"({t.output_zero_point})"}
+              "OUTPUT_SCALE": _c_float(t.output_scale), "OUTPUT_ZERO_POINT": f"({t.output_zero_point})",
+              **frontend_macros(t)}
     decls = [f"extern const {_c_type(a)} tinyser_{name}[{_SIZES[name]}]; /* {_NOTES[name]} */"
              for name, a in arrays.items()]
     header = "\n".join([
         f"/* {origin}: the constants of its cmsis_mfcc frontend ({cfg.window} window, HTK mel filters",
-        f" * {cfg.fmin:g}-{cfg.fmax:g} Hz), standardisation, int8 quantisation and labels. Do not edit:",
+        f" * {cfg.fmin:g}-{cfg.fmax:g} Hz{', prosody channels' if cfg.prosody else ''}), voice activity, "
+        f"{'adaptive' if t.adaptive else 'fixed'} standardisation,",
+        " * int8 quantisation and labels. Do not edit:",
         " * run `tinyser deploy` again for another model. */",
         "#ifndef TINYSER_TABLES_H", "#define TINYSER_TABLES_H", "", "#include <stdint.h>", "",
         *(f"#define TINYSER_{k} {v}" for k, v in macros.items()), "",

@@ -23,7 +23,7 @@ One frame ``x`` of ``N`` samples (float32; ``sr`` the sample rate):
    ``τ = lag_min-1 .. lag_max+1``; ``lag_min = floor(sr/F0_MAX)``,
    ``lag_max = ceil(sr/F0_MIN)``.
 5. Peak: local maxima ``r[τ-1] < r[τ] >= r[τ+1]`` for ``lag_min <= τ <= lag_max``;
-   ``best`` their largest value; the chosen lag is the *smallest* ``τ`` whose
+   ``best`` their largest value, if positive (else there is no peak); the chosen lag is the *smallest* ``τ`` whose
    peak reaches ``OCTAVE_RATIO·best`` (the octave guard: a period's multiples
    peak about as high as the period itself, so the shortest wins).
 6. Parabolic interpolation with ``a, b, c = r[τ-1], r[τ], r[τ+1]``:
@@ -183,8 +183,8 @@ def from_magnitudes(a: np.ndarray, t: dict) -> dict[str, np.ndarray]:
     nr = (rr * inv[:, None]) * t["lag_corr"]
     mid, left, right = nr[:, 1:-1], nr[:, :-2], nr[:, 2:]
     peak = (mid > left) & (mid >= right) & ok[:, None]
-    best = np.where(peak, mid, -np.inf).max(axis=1).astype(np.float32)
-    has = np.isfinite(best)
+    best = np.where(peak, mid, np.float32(0)).max(axis=1).astype(np.float32)
+    has = best > 0  # a positive peak (the best of several, or none)
     cand = peak & (mid >= np.float32(OCTAVE_RATIO) * best[:, None])
     j = np.argmax(cand, axis=1)  # first (smallest lag) candidate
     rows = np.arange(f)

@@ -4,6 +4,13 @@
 #include <math.h>
 #include <string.h>
 
+/* Float arithmetic exactly as written (no fused multiply-add), as tinyser's
+ * Python reference computes it: GCC needs -ffp-contract=off (the C99 mode
+ * -std=c99 implies it); clang honours the standard pragma. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define FRAME_LEN TINYSER_FRAME_LENGTH       /* samples in a frame, a power of two */
 #define HALF_LEN (TINYSER_FRAME_LENGTH / 2) /* complex points of the FFT */
 
@@ -115,27 +122,121 @@ void tinyser_frontend_mfcc(tinyser_frontend_t *fe) {
 
 #endif
 
+#if TINYSER_ANALYSE
+
+#define LAG_MIN TINYSER_P_LAG_MIN
+#define LAG_MAX TINYSER_P_LAG_MAX
+
+/* Prosody of one frame, the float32 steps of tinyser/features/prosody.py:
+ * power in the pitch band (from the magnitude the MFCC left in fe->frame),
+ * autocorrelation as the DFT of the power spectrum mirrored to FRAME_LEN
+ * points, normalised and window-corrected for lags LAG_MIN-1..LAG_MAX+1, the
+ * shortest-lag peak within TINYSER_P_OCTAVE_RATIO of the best, parabolic
+ * interpolation; then the voice-activity floor (tinyser/vad.py). */
+void tinyser_frontend_prosody(tinyser_frontend_t *fe) {
+  float *p = fe->frame, *r = fe->scratch, *nr = fe->frame;
+  float r0, inv, best = 0.0f, lag = 0.0f, strength = 0.0f, loud, semitones = 0.0f;
+  uint32_t k, j, pick = 0;
+  int has = 0, voiced;
+  for (k = 0; k < TINYSER_P_K_LO; k++) p[k] = 0.0f; /* 2. the band's power */
+  for (k = TINYSER_P_K_LO; k <= TINYSER_P_K_HI; k++) p[k] = p[k] * p[k];
+  for (k = TINYSER_P_K_HI + 1; k <= HALF_LEN; k++) p[k] = 0.0f;
+  for (k = 1; k < HALF_LEN; k++) p[FRAME_LEN - k] = p[k]; /* even: Q[N-k] = P[k] */
+#if defined(TINYSER_USE_CMSIS_DSP)
+  arm_rfft_fast_f32(&fe->rfft, p, r, 0); /* 3. R[t] = r[2t] (packed: r[0] = R[0]) */
+#else
+  real_fft(p, r);
+#endif
+  r0 = r[0];
+  inv = r0 > 0.0f ? 1.0f / r0 : 0.0f;
+  for (j = 0; j < LAG_MAX - LAG_MIN + 3; j++) { /* 4. lags LAG_MIN-1+j; p is free now */
+    nr[j] = (r[2 * (LAG_MIN - 1 + j)] * inv) * tinyser_lag_corr[j];
+  }
+  if (r0 > 0.0f) { /* 5. positive local maxima, the best, then the shortest lag near it */
+    for (j = 1; j <= LAG_MAX - LAG_MIN + 1; j++) {
+      if (nr[j] > nr[j - 1] && nr[j] >= nr[j + 1] && nr[j] > best) {
+        best = nr[j];
+        has = 1;
+      }
+    }
+    if (has) {
+      float want = TINYSER_P_OCTAVE_RATIO * best;
+      for (j = 1; j <= LAG_MAX - LAG_MIN + 1; j++) {
+        if (nr[j] > nr[j - 1] && nr[j] >= nr[j + 1] && nr[j] >= want) {
+          pick = j;
+          break;
+        }
+      }
+    }
+  }
+  if (has) { /* 6. parabolic interpolation */
+    float a = nr[pick - 1], b = nr[pick], c = nr[pick + 1];
+    float den = (a + c) - (b + b), d = 0.0f;
+    if (den < 0.0f) d = (0.5f * (a - c)) / den;
+    if (d < -0.5f) d = -0.5f;
+    if (d > 0.5f) d = 0.5f;
+    lag = (float)(LAG_MIN - 1 + pick) + d;
+    strength = b - (0.25f * (a - c)) * d;
+    if (strength < 0.0f) strength = 0.0f;
+    if (strength > 1.0f) strength = 1.0f;
+  }
+  loud = logf(r0 * TINYSER_P_LOUD_SCALE + TINYSER_P_LOUDNESS_FLOOR) * TINYSER_P_DB_SCALE; /* 8. */
+  voiced = has && strength >= TINYSER_P_VOICING_THRESHOLD && loud >= TINYSER_P_MIN_LEVEL_DB; /* 7. */
+  if (voiced) semitones = logf(TINYSER_P_ST_K / lag) * TINYSER_P_ST_SCALE;
+  fe->prosody[0] = semitones;
+  fe->prosody[1] = strength;
+  fe->prosody[2] = loud;
+#if TINYSER_N_PROSODY > 0
+  fe->mfcc[TINYSER_N_MFCC] = semitones;
+  fe->mfcc[TINYSER_N_MFCC + 1] = strength;
+  fe->mfcc[TINYSER_N_MFCC + 2] = loud;
+#endif
+#if TINYSER_VAD
+  if (fe->frames == 0) { /* the noise floor: starts below the first frame, falls at once, rises slowly */
+    float start = loud - TINYSER_VAD_MARGIN_DB;
+    fe->vad_floor = start > TINYSER_VAD_LOWEST_DB ? start : TINYSER_VAD_LOWEST_DB;
+  } else if (loud < fe->vad_floor) { /* never below min_level - margin: lower would change nothing */
+    fe->vad_floor = loud > TINYSER_VAD_LOWEST_DB ? loud : TINYSER_VAD_LOWEST_DB;
+  } else {
+    float up = fe->vad_floor + TINYSER_VAD_RISE_DB;
+    fe->vad_floor = up < loud ? up : loud;
+  }
+  fe->speech = loud >= fe->vad_floor + TINYSER_VAD_MARGIN_DB && strength >= TINYSER_VAD_MIN_VOICING &&
+               loud >= TINYSER_VAD_MIN_LEVEL_DB;
+#endif
+}
+
+#endif /* TINYSER_ANALYSE */
+
 int tinyser_frontend_init(tinyser_frontend_t *fe) {
   memset(fe->history, 0, sizeof(fe->history));
   fe->pos = 0;
   fe->until_frame = FRAME_LEN;
+  fe->frames = 0;
+  fe->speech = 1;
+  fe->vad_floor = 0.0f;
 #if defined(TINYSER_USE_CMSIS_DSP)
   if (arm_mfcc_init_f32(&fe->cmsis, FRAME_LEN, TINYSER_N_MELS, TINYSER_N_MFCC, tinyser_dct, tinyser_filter_pos,
                         tinyser_filter_len, tinyser_filter_coefs, tinyser_window_coefs) != ARM_MATH_SUCCESS) {
     return -1;
   }
+#if TINYSER_ANALYSE
+  if (arm_rfft_fast_init_f32(&fe->rfft, FRAME_LEN) != ARM_MATH_SUCCESS) return -1;
+#endif
 #endif
   return 0;
 }
 
-void tinyser_quantize(const float *mfcc, int8_t *out) {
+/* clip(round_half_even(z / scale + zero_point)): rintf rounds half to even, as
+ * numpy's round does in tinyser's Python quantiser. */
+static int8_t quantize_one(float z) {
+  float q = rintf(z / TINYSER_INPUT_SCALE + (float)TINYSER_INPUT_ZERO_POINT);
+  return (int8_t)(q < -128.0f ? -128.0f : (q > 127.0f ? 127.0f : q));
+}
+
+void tinyser_quantize(const float *features, int8_t *out) {
   uint32_t i;
-  for (i = 0; i < TINYSER_N_MFCC; i++) {
-    float z = (mfcc[i] - tinyser_mean[i]) / tinyser_std[i];
-    /* rintf rounds half to even, as numpy's round does in tinyser's Python quantiser */
-    float q = rintf(z / TINYSER_INPUT_SCALE + (float)TINYSER_INPUT_ZERO_POINT);
-    out[i] = (int8_t)(q < -128.0f ? -128.0f : (q > 127.0f ? 127.0f : q));
-  }
+  for (i = 0; i < TINYSER_N_FEATURES; i++) out[i] = quantize_one((features[i] - tinyser_mean[i]) / tinyser_std[i]);
 }
 
 /* Add one sample to the ring; 1 when it completes a frame. */
@@ -147,15 +248,20 @@ static int add_sample(tinyser_frontend_t *fe, float x) {
   return 1;
 }
 
-/* The completed frame: the ring in time order, transformed and quantised. */
-static void emit_frame(tinyser_frontend_t *fe, int8_t *out) {
+/* The completed frame: the ring in time order, transformed. */
+static void emit_frame(tinyser_frontend_t *fe, tinyser_frame_t *out) {
   memcpy(fe->frame, fe->history + fe->pos, (FRAME_LEN - fe->pos) * sizeof(float));
   memcpy(fe->frame + (FRAME_LEN - fe->pos), fe->history, fe->pos * sizeof(float));
   tinyser_frontend_mfcc(fe);
-  tinyser_quantize(fe->mfcc, out);
+#if TINYSER_ANALYSE
+  tinyser_frontend_prosody(fe);
+#endif
+  if (fe->frames != 0xFFFFFFFFu) fe->frames++;
+  memcpy(out->features, fe->mfcc, sizeof(fe->mfcc));
+  out->speech = (uint8_t)(fe->speech != 0);
 }
 
-int tinyser_frontend_push_f32(tinyser_frontend_t *fe, const float *samples, uint32_t n, int8_t *out) {
+int tinyser_frontend_push_f32(tinyser_frontend_t *fe, const float *samples, uint32_t n, tinyser_frame_t *out) {
   int ready = 0;
   uint32_t i;
   if (n > TINYSER_HOP_LENGTH) return -1;
@@ -168,7 +274,7 @@ int tinyser_frontend_push_f32(tinyser_frontend_t *fe, const float *samples, uint
   return ready;
 }
 
-int tinyser_frontend_push_i16(tinyser_frontend_t *fe, const int16_t *samples, uint32_t n, int8_t *out) {
+int tinyser_frontend_push_i16(tinyser_frontend_t *fe, const int16_t *samples, uint32_t n, tinyser_frame_t *out) {
   int ready = 0;
   uint32_t i;
   if (n > TINYSER_HOP_LENGTH) return -1;
@@ -183,20 +289,81 @@ int tinyser_frontend_push_i16(tinyser_frontend_t *fe, const int16_t *samples, ui
 
 void tinyser_window_init(tinyser_window_t *w) {
   memset(w->rows, 0, sizeof(w->rows));
+  memset(w->speech, 0, sizeof(w->speech));
   w->next = 0;
   w->count = 0;
+  w->fresh = 0;
+#if TINYSER_ADAPTIVE
+  { /* started from the training statistics: mu = mean, sq = std^2 + mean^2 */
+    uint32_t i;
+    for (i = 0; i < TINYSER_N_FEATURES; i++) {
+      w->mu[i] = tinyser_mean[i];
+      w->sq[i] = tinyser_std[i] * tinyser_std[i] + tinyser_mean[i] * tinyser_mean[i];
+    }
+  }
+#endif
 }
 
-void tinyser_window_push(tinyser_window_t *w, const int8_t *frame) {
-  memcpy(w->rows + w->next * TINYSER_N_MFCC, frame, TINYSER_N_MFCC);
+void tinyser_window_push(tinyser_window_t *w, const tinyser_frame_t *frame) {
+  memcpy(w->rows + w->next * TINYSER_N_FEATURES, frame->features, sizeof(frame->features));
+  w->speech[w->next] = frame->speech;
   w->next = (w->next + 1) % TINYSER_N_FRAMES;
   if (w->count < TINYSER_N_FRAMES) w->count++;
+  if (w->fresh < TINYSER_N_FRAMES) w->fresh++;
 }
 
 int tinyser_window_full(const tinyser_window_t *w) { return w->count == TINYSER_N_FRAMES; }
 
-void tinyser_window_copy(const tinyser_window_t *w, int8_t *input) {
-  uint32_t older = (TINYSER_N_FRAMES - w->next) * TINYSER_N_MFCC; /* rows next.. are the oldest */
-  memcpy(input, w->rows + w->next * TINYSER_N_MFCC, older);
-  memcpy(input + older, w->rows, w->next * TINYSER_N_MFCC);
+int tinyser_window_speech(const tinyser_window_t *w) {
+#if TINYSER_VAD
+  uint32_t i, n = 0;
+  for (i = 0; i < TINYSER_N_FRAMES; i++) n += w->speech[i];
+  return n >= TINYSER_VAD_MIN_FRAMES;
+#else
+  (void)w;
+  return 1;
+#endif
+}
+
+/* Row of the t-th oldest frame (t = 0 the oldest of the ring's N_FRAMES). */
+static const float *row(const tinyser_window_t *w, uint32_t t) {
+  return w->rows + ((w->next + t) % TINYSER_N_FRAMES) * TINYSER_N_FEATURES;
+}
+
+#if TINYSER_ADAPTIVE
+/* tinyser/features/adaptive.py, AdaptiveNorm.update: the new frames whose c0 >=
+ * gate, summed in time order; mu += a (s1/n - mu), sq += a (s2/n - sq). */
+static void adapt(tinyser_window_t *w) {
+  uint32_t i, t, n = 0, first = TINYSER_N_FRAMES - w->fresh;
+  for (t = first; t < TINYSER_N_FRAMES; t++) n += row(w, t)[0] >= TINYSER_ADAPT_GATE;
+  if (n == 0) return;
+  for (i = 0; i < TINYSER_N_FEATURES; i++) {
+    float s1 = 0.0f, s2 = 0.0f, a = tinyser_adapt_alpha[n], fn = (float)n;
+    for (t = first; t < TINYSER_N_FRAMES; t++) {
+      const float *x = row(w, t);
+      if (x[0] >= TINYSER_ADAPT_GATE) {
+        s1 += x[i];
+        s2 += x[i] * x[i];
+      }
+    }
+    w->mu[i] = w->mu[i] + a * (s1 / fn - w->mu[i]);
+    w->sq[i] = w->sq[i] + a * (s2 / fn - w->sq[i]);
+  }
+}
+#endif
+
+void tinyser_window_copy(tinyser_window_t *w, int8_t *input) {
+  uint32_t t;
+#if TINYSER_ADAPTIVE
+  uint32_t i;
+  adapt(w);
+  for (i = 0; i < TINYSER_N_FEATURES; i++) { /* (x - mu) / sqrt(max(sq - mu mu, floor)) */
+    float var = w->sq[i] - w->mu[i] * w->mu[i];
+    float sd = sqrtf(var < tinyser_adapt_floor[i] ? tinyser_adapt_floor[i] : var), mu = w->mu[i];
+    for (t = 0; t < TINYSER_N_FRAMES; t++) input[t * TINYSER_N_FEATURES + i] = quantize_one((row(w, t)[i] - mu) / sd);
+  }
+#else
+  for (t = 0; t < TINYSER_N_FRAMES; t++) tinyser_quantize(row(w, t), input + t * TINYSER_N_FEATURES);
+#endif
+  w->fresh = 0;
 }

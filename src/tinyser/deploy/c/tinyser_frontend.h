@@ -4,29 +4,44 @@
  * tinyser's `cmsis_mfcc` frontend (Python) does:
  *
  *   every TINYSER_HOP_LENGTH samples, once TINYSER_FRAME_LENGTH samples are in:
- *     frame  = the last TINYSER_FRAME_LENGTH samples (floats in [-1, 1))
- *     mfcc   = DCT . ln(mel . |rfft(window * frame)| + 1e-6)  (arm_mfcc_f32)
- *     input  = clip(round_half_even(((mfcc - mean) / std) / scale + zero_point))
+ *     frame    = the last TINYSER_FRAME_LENGTH samples (floats in [-1, 1))
+ *     mfcc     = DCT . ln(mel . |rfft(window * frame)| + 1e-6)  (arm_mfcc_f32)
+ *     prosody  = semitones, voicing strength, loudness of the same frame
+ *                (only when the model has them: TINYSER_N_PROSODY = 3;
+ *                tinyser/features/prosody.py)
+ *     speech   = the voice-activity rule on that frame (tinyser/vad.py)
+ *   every model window (the last TINYSER_N_FRAMES frames, raw floats):
+ *     fixed:    input = quantise((x - mean) / std)
+ *     adaptive (TINYSER_ADAPTIVE): the running mean and mean square are
+ *               updated from the window's new frames whose c0 >= gate, then
+ *               input = quantise((x - mu) / sqrt(max(sq - mu^2, floor)))
+ *               (tinyser/features/adaptive.py, same float32 steps)
+ *     quantise(z) = clip(round_half_even(z / scale + zero_point), -128, 127)
  *
- * The constants (window, mel filters, DCT, mean, std, input quantisation,
- * sizes) are generated from the model's own metadata into tinyser_tables.h/.c
- * by `tinyser deploy`, so they always match the model.
+ * The constants (window, mel filters, DCT, standardisation, prosody and
+ * voice-activity constants, adaptive tables, input quantisation, sizes) are
+ * generated from the model's own metadata into tinyser_tables.h/.c by
+ * `tinyser deploy`, so they always match the model.
  *
  * With TINYSER_USE_CMSIS_DSP defined (tinyser_config.h or -D; Cortex-M with
- * CMSIS-DSP), the frame is computed by arm_mfcc_f32; otherwise by the
- * portable code in tinyser_frontend.c (its own real FFT).
+ * CMSIS-DSP), the frame is computed by arm_mfcc_f32 (and the prosody
+ * autocorrelation by arm_rfft_fast_f32); otherwise by the portable code in
+ * tinyser_frontend.c (its own real FFT). TINYSER_VAD 0 (tinyser_config.h)
+ * turns voice activity off: every window then counts as speech.
  *
  * Usage:
  *   static tinyser_frontend_t fe;
  *   static tinyser_window_t window;
- *   int8_t frame[TINYSER_N_MFCC];
+ *   tinyser_frame_t frame;
  *   tinyser_frontend_init(&fe);
  *   tinyser_window_init(&window);
  *   for each block of at most TINYSER_HOP_LENGTH samples:
- *     if (tinyser_frontend_push_i16(&fe, block, n, frame) == 1)
- *       tinyser_window_push(&window, frame);
- *     if (tinyser_window_full(&window))
- *       tinyser_window_copy(&window, model_input);   (oldest frame first)
+ *     if (tinyser_frontend_push_i16(&fe, block, n, &frame) == 1)
+ *       tinyser_window_push(&window, &frame);
+ *     every TINYSER_INFERENCE_HOP_FRAMES frames once tinyser_window_full(&window):
+ *       tinyser_window_copy(&window, model_input);   (int8, oldest frame first;
+ *                                                      updates the adaptive state)
+ *       if (tinyser_window_speech(&window)) run the model;
  */
 #ifndef TINYSER_FRONTEND_H
 #define TINYSER_FRONTEND_H
@@ -38,6 +53,17 @@
 
 #if defined(TINYSER_USE_CMSIS_DSP)
 #include "arm_math.h"
+#endif
+
+#ifndef TINYSER_VAD
+#define TINYSER_VAD 1
+#endif
+
+/* The prosody analysis runs when the model has prosody channels or voice activity is on. */
+#if TINYSER_N_PROSODY > 0 || TINYSER_VAD
+#define TINYSER_ANALYSE 1
+#else
+#define TINYSER_ANALYSE 0
 #endif
 
 #ifdef __cplusplus
@@ -53,50 +79,78 @@ extern "C" {
 #define TINYSER_SCRATCH_FLOATS (TINYSER_FRAME_LENGTH + 2)
 #endif
 
-/* The feature extractor: a ring of the last FRAME_LENGTH samples and the
- * buffers one frame is transformed in. */
+/* One feature frame: the raw (unstandardised) features, MFCCs first, then
+ * the prosody channels; and whether the frame is speech (voice activity). */
+typedef struct {
+  float features[TINYSER_N_FEATURES];
+  uint8_t speech;
+} tinyser_frame_t;
+
+/* The feature extractor: a ring of the last FRAME_LENGTH samples, the
+ * buffers one frame is transformed in, and the voice-activity floor. */
 typedef struct {
   float history[TINYSER_FRAME_LENGTH]; /* ring of the last FRAME_LENGTH samples */
   float frame[TINYSER_FRAME_LENGTH];   /* the frame being transformed (overwritten) */
   float scratch[TINYSER_SCRATCH_FLOATS]; /* spectrum, then mel energies */
-  float mfcc[TINYSER_N_MFCC];          /* raw coefficients of the last frame */
+  float mfcc[TINYSER_N_FEATURES];      /* raw features of the last frame (MFCCs, then prosody) */
+  float prosody[3];                    /* semitones, voicing strength, loudness (dB) of the last frame */
+  float vad_floor;                     /* noise floor (dB) of the stream */
   uint32_t pos;                        /* where the next sample goes in history */
   uint32_t until_frame;                /* samples still needed for the next frame */
+  uint32_t frames;                     /* frames computed since init (saturates) */
+  uint32_t speech;                     /* whether the last frame is speech */
 #if defined(TINYSER_USE_CMSIS_DSP)
   arm_mfcc_instance_f32 cmsis;
+#if TINYSER_ANALYSE
+  arm_rfft_fast_instance_f32 rfft;
+#endif
 #endif
 } tinyser_frontend_t;
 
-/* The model's input window: the last TINYSER_N_FRAMES quantised frames, a ring. */
+/* The model's input window: the last TINYSER_N_FRAMES raw frames, a ring, with
+ * the adaptive standardisation's running state. */
 typedef struct {
-  int8_t rows[TINYSER_N_FRAMES * TINYSER_N_MFCC];
+  float rows[TINYSER_N_FRAMES * TINYSER_N_FEATURES];
+  uint8_t speech[TINYSER_N_FRAMES];
   uint32_t next;  /* the row written next */
   uint32_t count; /* rows held, at most TINYSER_N_FRAMES */
+  uint32_t fresh; /* rows pushed since the last tinyser_window_copy, at most TINYSER_N_FRAMES */
+#if TINYSER_ADAPTIVE
+  float mu[TINYSER_N_FEATURES]; /* running mean */
+  float sq[TINYSER_N_FEATURES]; /* running mean square */
+#endif
 } tinyser_window_t;
 
 /* Reset the frontend. Returns 0, or -1 if CMSIS-DSP refused the tables. */
 int tinyser_frontend_init(tinyser_frontend_t *fe);
 
 /* Push n <= TINYSER_HOP_LENGTH samples (floats in [-1, 1)). Returns 1 when a
- * frame was completed and its TINYSER_N_MFCC int8 model inputs written to out,
- * 0 when not, -1 when n is too large. */
-int tinyser_frontend_push_f32(tinyser_frontend_t *fe, const float *samples, uint32_t n, int8_t *out);
+ * frame was completed and written to out, 0 when not, -1 when n is too large. */
+int tinyser_frontend_push_f32(tinyser_frontend_t *fe, const float *samples, uint32_t n, tinyser_frame_t *out);
 
 /* The same for 16-bit PCM (sample / 32768, as tinyser reads PCM files). */
-int tinyser_frontend_push_i16(tinyser_frontend_t *fe, const int16_t *samples, uint32_t n, int8_t *out);
+int tinyser_frontend_push_i16(tinyser_frontend_t *fe, const int16_t *samples, uint32_t n, tinyser_frame_t *out);
 
-/* Raw MFCCs of one frame of TINYSER_FRAME_LENGTH samples, left in fe->mfcc.
- * fe->frame is used (and overwritten) as the input. */
+/* Raw MFCCs of one frame of TINYSER_FRAME_LENGTH samples, left in fe->mfcc;
+ * fe->frame is the input and holds the frame's spectrum magnitude after. */
 void tinyser_frontend_mfcc(tinyser_frontend_t *fe);
 
-/* Standardise TINYSER_N_MFCC raw coefficients and quantise them to int8. */
-void tinyser_quantize(const float *mfcc, int8_t *out);
+/* Prosody of the frame whose magnitude tinyser_frontend_mfcc left in fe->frame:
+ * fe->prosody, the prosody channels of fe->mfcc, and (voice activity) fe->speech. */
+void tinyser_frontend_prosody(tinyser_frontend_t *fe);
+
+/* Standardise TINYSER_N_FEATURES raw features with the fixed statistics and quantise them to int8. */
+void tinyser_quantize(const float *features, int8_t *out);
 
 void tinyser_window_init(tinyser_window_t *w);
-void tinyser_window_push(tinyser_window_t *w, const int8_t *frame);
+void tinyser_window_push(tinyser_window_t *w, const tinyser_frame_t *frame);
 int tinyser_window_full(const tinyser_window_t *w);
-/* Copy the window into the model input (frames x coefficients, oldest first). */
-void tinyser_window_copy(const tinyser_window_t *w, int8_t *input);
+/* 1 when at least TINYSER_VAD_MIN_FRAMES of the window's frames are speech (always 1 without TINYSER_VAD). */
+int tinyser_window_speech(const tinyser_window_t *w);
+/* The model input (frames x features, oldest first, int8): with adaptive
+ * standardisation the running state is first updated from the frames pushed
+ * since the previous call. Call it once per model window, speech or not. */
+void tinyser_window_copy(tinyser_window_t *w, int8_t *input);
 
 #ifdef __cplusplus
 }

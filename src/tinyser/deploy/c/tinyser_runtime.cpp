@@ -12,7 +12,7 @@ namespace {
 alignas(16) uint8_t tensor_arena[TINYSER_ARENA_SIZE];
 tinyser_frontend_t frontend;
 tinyser_window_t window;
-int8_t frame[TINYSER_N_MFCC];
+tinyser_frame_t frame;
 uint32_t frames_since_inference = 0;
 tflite::MicroInterpreter *interpreter = nullptr;
 
@@ -34,7 +34,7 @@ const char *tinyser_begin() {
   }
   const TfLiteTensor *input = static_interpreter.input(0);
   const TfLiteTensor *output = static_interpreter.output(0);
-  if (input->type != kTfLiteInt8 || input->bytes != TINYSER_N_FRAMES * TINYSER_N_MFCC) {
+  if (input->type != kTfLiteInt8 || input->bytes != TINYSER_N_FRAMES * TINYSER_N_FEATURES) {
     return "the model's input is not the int8 frames x coefficients the frontend writes";
   }
   if (output->type != kTfLiteInt8 || output->bytes != TINYSER_N_CLASSES) {
@@ -50,10 +50,10 @@ const char *tinyser_begin() {
 }
 
 bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result) {
-  if (interpreter == nullptr || tinyser_frontend_push_i16(&frontend, samples, n, frame) != 1) {
+  if (interpreter == nullptr || tinyser_frontend_push_i16(&frontend, samples, n, &frame) != 1) {
     return false;
   }
-  tinyser_window_push(&window, frame);
+  tinyser_window_push(&window, &frame);
   if (++frames_since_inference < TINYSER_INFERENCE_HOP_FRAMES || !tinyser_window_full(&window)) {
     return false;
   }
@@ -69,7 +69,11 @@ bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result) 
     if (scores[i] > scores[result->label]) result->label = i;
   }
   return true;
+  // every window updates the adaptive standardisation; only windows with speech are scored
 }
+  if (!tinyser_window_speech(&window)) {
+    return false;
+  }
 
 const char *tinyser_label(int index) {
   return (index >= 0 && index < TINYSER_N_CLASSES) ? tinyser_labels[index] : "?";

@@ -28,7 +28,10 @@ typedef struct {
 const char *tinyser_begin();
 
 // Feed n <= TINYSER_HOP_LENGTH samples of 16-bit PCM at TINYSER_SAMPLE_RATE;
-// true when the model ran and `result` holds its new classification.
+// true when the model ran and `result` holds its new classification. The model
+// runs every TINYSER_INFERENCE_HOP_FRAMES frames on windows with speech only
+// (voice activity, tinyser_frontend.h; TINYSER_VAD 0 in tinyser_config.h
+// scores every window).
 bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result);
 
 // The name of class `index` (as in the model's metadata).
