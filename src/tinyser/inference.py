@@ -196,10 +196,10 @@ class Stream:
         self._segmenter = Segmenter(int(round(self.window * sr)), max(1, int(round(self.hop * sr))), pad="zero")
         self._samples = 0
         self._spectrum = _Spectrum(sr)
+        self._vad = self.voice.tracker(sr, model.frontend.config)  # one noise floor for the whole stream
 
     def push(self, samples: np.ndarray) -> list[dict]:
         """Add mono samples at the model's rate; returns the windows completed.
-        self._vad = self.voice.tracker(sr, model.frontend.config)  # one noise floor for the whole stream
 
         >>> len(load_model().stream().push(np.zeros(48000, np.float32)))   # 3 s: 2 s windows at 0 and 1 s
         2
@@ -211,7 +211,9 @@ class Stream:
         for i in range(0, len(samples), step):
             part = samples[i:i + step]
             self._samples += len(part)
+            self._vad.add(part)
             rows += self._score(self._segmenter.push(part))
+            self._vad.forget_before(self._samples - self._segmenter.window)  # windows still to come start later
         return rows
 
     def finish(self) -> list[dict]:
@@ -221,9 +223,7 @@ class Stream:
         2.5
         """
         return self._score(self._segmenter.finish())
-            self._vad.add(part)
 
-            self._vad.forget_before(self._samples - self._segmenter.window)  # windows still to come start later
     def run(self, blocks: Iterable[np.ndarray], timeline: bool = True) -> dict:
         """Push every block, finish, and summarise (see :func:`summarize`).
         ``timeline=False``: windows are scored, counted and released as they
@@ -357,6 +357,9 @@ def summarize(windows: list[dict], labels: list[str], duration: float) -> dict:
 
     >>> summarize([{"voiced": True, "probabilities": {"a": .2, "b": .8}}], ["a", "b"], 3.0)["label"]
     'b'
+    >>> r = summarize([{"voiced": False, "probabilities": {"a": .2, "b": .8}}], ["a", "b"], 3.0)
+    >>> r["label"], r["reason"]
+    (None, 'no speech found')
     """
     voiced = [w for w in windows if w["voiced"]]
     mean = np.mean([[w["probabilities"][k] for k in labels] for w in voiced], axis=0) if voiced else None
@@ -364,28 +367,6 @@ def summarize(windows: list[dict], labels: list[str], duration: float) -> dict:
             "voiced": bool(voiced), "voiced_windows": len(voiced), "windows": windows}
 
 
-def _named(labels: list[str], p: np.ndarray) -> dict[str, float]:
-    return {k: round(float(v), 6) for k, v in zip(labels, p)}
-
-
-def load_model(path: str | os.PathLike = "default") -> Model:
-    """Load a model exported by ``tinyser export``, or ``"default"``: the model shipped
-    with tinyser (full-int8 ``tiny`` on ``cmsis_mfcc``, six ``common6`` emotions).
-
-    >>> load_model().labels
-    ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust']
-    >>> r = summarize([{"voiced": False, "probabilities": {"a": .2, "b": .8}}], ["a", "b"], 3.0)
-    >>> r["label"], r["reason"]
-    (None, 'no speech found')
-    """
-    return Model(model_path(path))
-
-
-def model_path(path: str | os.PathLike = "default") -> Path:
-    """``path`` as a Path, with ``"default"`` meaning the shipped model.
-
-    >>> model_path("default").name
-    'default.tflite'
 #: Why a file has no label.
 NO_SPEECH = "no speech found"
 
@@ -398,6 +379,25 @@ def _verdict(labels: list[str], mean: np.ndarray | None) -> dict:
             "probabilities": _named(labels, mean)}
 
 
+def _named(labels: list[str], p: np.ndarray) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in zip(labels, p)}
+
+
+def load_model(path: str | os.PathLike = "default") -> Model:
+    """Load a model exported by ``tinyser export``, or ``"default"``: the model shipped
+    with tinyser (full-int8 ``tiny`` on ``cmsis_mfcc``, six ``common6`` emotions).
+
+    >>> load_model().labels
+    ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust']
+    """
+    return Model(model_path(path))
+
+
+def model_path(path: str | os.PathLike = "default") -> Path:
+    """``path`` as a Path, with ``"default"`` meaning the shipped model.
+
+    >>> model_path("default").name
+    'default.tflite'
     """
     if str(path) != "default":
         p = Path(path)

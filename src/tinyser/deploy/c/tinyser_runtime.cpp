@@ -58,7 +58,11 @@ bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result) 
     return false;
   }
   frames_since_inference = 0;
+  // every window updates the adaptive standardisation; only windows with speech are scored
   tinyser_window_copy(&window, interpreter->input(0)->data.int8);
+  if (!tinyser_window_speech(&window)) {
+    return false;
+  }
   if (interpreter->Invoke() != kTfLiteOk) {
     return false;
   }
@@ -69,11 +73,7 @@ bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result) 
     if (scores[i] > scores[result->label]) result->label = i;
   }
   return true;
-  // every window updates the adaptive standardisation; only windows with speech are scored
 }
-  if (!tinyser_window_speech(&window)) {
-    return false;
-  }
 
 const char *tinyser_label(int index) {
   return (index >= 0 && index < TINYSER_N_CLASSES) ? tinyser_labels[index] : "?";
