@@ -212,6 +212,22 @@ def test_embed_metadata_stamps_and_rereads(stamped):
     assert again["note"] == "x" and checksum_ok(blob, again["sha256"]) and len(blob) < len(stamped.read_bytes()) + 64
 
 
+@pytest.mark.parametrize("edit", [
+    {"labels": ["only"]}, {"labels": "abc"}, {"sample_rate": 8000}, {"segments": {"window": "x"}},
+    {"frontend": {"frontend": "nope"}}, {"input": {"shape": [1, 2]}}, {"evaluation": [1, 2]},
+    {"output": {"shape": [1, 3], "dtype": "int8", "scale": 0.1, "zero_point": 0}},
+])
+def test_hand_edited_metadata_is_one_line(stamped, tmp_path, edit):
+    from tinyser.export import embed_metadata, read_metadata
+
+    blob = stamped.read_bytes()
+    p = tmp_path / "edited.tflite"
+    p.write_bytes(embed_metadata(blob, {**read_metadata(blob), **edit}))  # a valid checksum over bad metadata
+    for cmd in (["info", p], ["deploy", "arduino", p, "--out", tmp_path / "sk"]):
+        one_line_error(run(*cmd), str(p), "metadata")
+    assert not (tmp_path / "sk").exists()
+
+
 @pytest.mark.parametrize("blob", [b"", b"TFL3", os.urandom(5000), b"\x1c\x00\x00\x00TFL3" + os.urandom(3000)])
 def test_non_models_are_one_line(tmp_path, blob):
     p = tmp_path / "x.tflite"

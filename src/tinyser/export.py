@@ -137,9 +137,20 @@ def check_metadata(meta: dict, where: str = "") -> None:
     if len(labels) < 2 or not all(isinstance(k, str) and k for k in labels) or len(set(labels)) != len(labels):
         raise bad("'labels' must be two or more distinct names")
     for key in ("input", "output"):
-        shape = meta[key].get("shape")
+        t = meta[key]
+        shape = t.get("shape")
         if not isinstance(shape, list) or not all(isinstance(v, int) and v > 0 for v in shape):
             raise bad(f"'{key}' has no valid shape")
+        if not isinstance(t.get("dtype"), str) or not isinstance(t.get("scale"), (int, float)) or \
+                not isinstance(t.get("zero_point"), int):
+            raise bad(f"'{key}' needs a dtype, scale and zero_point")
+    for key in ("training", "evaluation", "model_params"):
+        if key in meta and meta[key] is not None and not isinstance(meta[key], dict):
+            raise bad(f"'{key}' is not a JSON object")
+    ev = meta.get("evaluation")
+    if ev and not (all(isinstance(ev.get(k), (int, float)) for k in ("ua", "ua_std", "wa", "f1")) and
+                   isinstance(ev.get("protocol"), str)):
+        raise bad("'evaluation' needs ua, ua_std, wa, f1 and protocol")
     if meta["output"]["shape"][-1] != len(labels):
         raise bad(f"{meta['output']['shape'][-1]} outputs for {len(labels)} labels")
     try:
