@@ -6,6 +6,12 @@ shipped default model): 40 of 2,610,800 int8 model inputs (1.5e-5) differ from
 the Python pipeline's, each by 1 LSB; raw coefficients differ by at most 8.8e-5
 (float32 rounding: the C frontend has its own FFT); TFLite Micro gives all 535
 clips the same class from C inputs as from Python inputs. The test prints its figures (``pytest -s``).
+
+With prosody channels and adaptive standardisation on (generated tables, every EMO-DB
+clip streamed, a model window every 31 frames): 94 of 6,578,484 int8 inputs (1.4e-5)
+differ by 1 LSB; 0 of 1,254 windows disagree on voice activity; on the raw frames the
+portable FFT's rounding flips voicing on 0 of 65,270 frames and moves no voiced frame's
+pitch by more than half a semitone (loudness within 1.5e-5 dB).
 """
 from __future__ import annotations
 
@@ -536,3 +542,104 @@ def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, 
     assert np.array_equal(got_speech, want_speech)
     assert want_speech[:18].all() and not want_speech[-9:].any()  # speech found (quiet too); noise refused
     assert not want_speech[18] and want_speech[26]  # hum alone is not speech, hum + speech is
+
+
+@pytest.mark.corpus
+@needs_cc
+def test_c_frontend_with_prosody_and_adaptive_on_emodb(emodb_dir, tmp_path):
+    """Every EMO-DB clip as one stream (windows every 31 frames) through the C frontend with
+    prosody channels and adaptive standardisation on, against the Python reference: int8
+    inputs equal but for rare 1-LSB differences, and the portable FFT's rounding flips a
+    frame's voicing or pitch on a tiny fraction of frames only (figures printed with -s)."""
+    from tinyser.audio import load
+    from tinyser.corpora import iter_audio
+    from tinyser.features.prosody import N_CHANNELS
+
+    t = synthetic_target(True, True, tmp_path)
+    exe = build_host_frontend(t, tmp_path / "c")
+    files = sorted(iter_audio(emodb_dir))
+    assert len(files) >= 500
+    got_n = want_n = differ = total = speech_disagree = windows = 0
+    raw_c, raw_py = [], []
+    for f in files:
+        y = load(f, 16000)
+        if len(y) < 32000:
+            y = np.pad(y, (0, 32000 - len(y)))
+        got, got_speech = c_stream_windows(exe, t, y[None], 31)
+        want, want_speech = python_stream_windows(t, y, 31)
+        assert got.shape == want.shape, f
+        d = np.abs(got.astype(int) - want.astype(int))
+        assert d.max() <= 1, f"{f}: max |diff| {d.max()}"
+        differ, total = differ + int(np.sum(d > 0)), total + d.size
+        speech_disagree += int(np.sum(got_speech != want_speech))
+        windows += len(want_speech)
+        got_n += len(got)
+        want_n += len(want)
+    # raw prosody channels, frame by frame, on 2 s segments of every clip
+    segs = np.stack([np.pad(load(f, 16000)[:32000], (0, max(0, 32000 - len(load(f, 16000)[:32000])))) for f in files])
+    out, _ = _run_frontend(exe, segs, "mfcc")
+    c = np.frombuffer(out, np.float32).reshape(len(files), t.n_frames, -1)[..., -N_CHANNELS:]
+    py = t.config.compute(segs)[..., -N_CHANNELS:]
+    voicing_flips = int(np.sum((c[..., 0] > 0) != (py[..., 0] > 0)))
+    both = (c[..., 0] > 0) & (py[..., 0] > 0)
+    pitch_jumps = int(np.sum(np.abs(c[..., 0] - py[..., 0])[both] > 0.5))  # > half a semitone
+    frames = c.shape[0] * c.shape[1]
+    print(f"\nEMO-DB, prosody + adaptive: {differ} of {total} int8 inputs differ ({differ / total:.2g}), max 1; "
+          f"{speech_disagree} of {windows} windows disagree on speech; raw frames: voicing differs on "
+          f"{voicing_flips} of {frames} ({voicing_flips / frames:.2g}), pitch by > 0.5 semitone on {pitch_jumps} "
+          f"of {int(both.sum())} voiced frames; max |diff| loudness {np.abs(c[..., 2] - py[..., 2]).max():.2g} dB")
+    assert differ / total < 1e-3
+    assert speech_disagree <= max(1, windows // 1000)
+    assert voicing_flips / frames < 1e-3 and pitch_jumps / max(int(both.sum()), 1) < 1e-3
+
+
+@pytest.fixture(scope="session")
+def prosody_adaptive_model(tmp_path_factory) -> Path:
+    """A full-int8 ``tiny`` trained for two epochs on generated tones with the prosody
+    channels and adaptive standardisation on (it need not be accurate)."""
+    from conftest import write_tone
+    from tinyser.experiment import RunConfig, run_training
+    from tinyser.export import export_run
+    from tinyser.training import TrainConfig
+
+    root = tmp_path_factory.mktemp("prosody_model")
+    rows = ["path,label,speaker"] + [
+        f"{write_tone(root / 'toy' / f'{s}{label}.wav', 1.2, freq=f * (1 + 0.05 * s)).name},{label},spk{s}"
+        for s in range(3) for label, f in (("low", 140.0), ("high", 300.0))]
+    (root / "toy" / "toy.csv").write_text("\n".join(rows) + "\n")
+    cfg = RunConfig((str(root / "toy" / "toy.csv"),), model="tiny", protocol="holdout",
+                    model_params={"width": 0.25}, frontend={"frontend": "cmsis_mfcc", "prosody": True},
+                    segments={"window": 1.0, "hop": None, "pad": "zero"},
+                    adaptive={"time_constant": 5.0, "gate_db": -50.0},
+                    train=TrainConfig(epochs=2, batch_size=8, seed=0))
+    run_training(cfg, root / "run", progress=False)
+    return next(p for p in export_run(root / "run", ["int8"], out=root / "export") if p.suffix == ".tflite")
+
+
+@needs_cc
+@needs_cxx
+def test_deploy_model_with_prosody_and_adaptive(prosody_adaptive_model, tmp_path):
+    """A model trained with prosody and adaptive standardisation deploys: the library and its
+    tables compile (portable and CMSIS-DSP, voice activity on and off), the generated C
+    frontend gives the Python reference's int8 inputs, and the budget counts the larger window."""
+    t = load_target(prosody_adaptive_model)
+    assert t.config.prosody and t.n_features == 43 and t.adaptive is not None
+    out = tmp_path / "lib"
+    written = deploy_arduino(prosody_adaptive_model, out, board="generic")
+    _check_compiles(out, [out / "tinyser_runtime.cpp", out / "example_main.cpp"], tmp_path)
+    header = (out / "tinyser_tables.h").read_text()
+    assert "#define TINYSER_N_FEATURES 43" in header and "#define TINYSER_ADAPTIVE 1" in header
+    _compile([CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-DTINYSER_VAD=0", f"-I{out}",
+              "-fsyntax-only", str(out / "tinyser_frontend.c")])
+    assert "prosody channels" in (out / "README.md").read_text() and len(written) > 8
+    exe = tmp_path / "host"
+    _compile([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{out}", "-o", str(exe),
+              str(HOST_MAIN), str(out / "tinyser_frontend.c"), str(out / "tinyser_tables.c"), "-lm"])
+    y = np.concatenate([np.zeros(4000, np.float32), speechlike(4.0, 3, -25)])
+    got, got_speech = c_stream_windows(exe, t, y[None], t.hop_frames())
+    want, want_speech = python_stream_windows(t, y, t.hop_frames())
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1 and np.array_equal(got_speech, want_speech)
+    from tinyser.deploy.budget import window_bytes
+
+    assert budget(prosody_adaptive_model, board="generic")["ram"]["feature_window"] == window_bytes(t) == \
+        4 * t.n_frames * 43 + -(-t.n_frames // 4) * 4 + 12 + 2 * 4 * 43
