@@ -473,6 +473,11 @@ def test_too_few_speakers_suggests_random(toy_manifest, tmp_path):
     with pytest.raises(TinyserError, match="use --cv random:3"):
         run_training(toy_config(few), out, progress=False)
     assert not out.exists()
+    import dataclasses
+
+    with pytest.raises(TinyserError, match="too few clips for --cv random:3"):  # was scikit-learn's traceback
+        run_training(dataclasses.replace(toy_config(few), protocol="random:3"), out, progress=False)
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------- fuzzing audio

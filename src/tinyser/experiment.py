@@ -140,6 +140,9 @@ def _checked_folds(cfg: RunConfig, fs: FeatureSet, clip_y: np.ndarray, clip_g: n
         hint = (f"use --cv random:{k} (clips, not speakers, held out: scores are optimistic)" if k >= 2 else
                 "record more speakers or more clips per class")
         raise TinyserError(f"{where}: {e}; with {n} speaker{'s' if n != 1 else ''} {hint}") from None
+    except ValueError as e:  # scikit-learn's splitters on data too small for the protocol
+        raise TinyserError(f"{where}: too few clips for --cv {cfg.protocol} ({len(clip_y)} clips, "
+                           f"{len(present)} classes): {str(e).strip().splitlines()[-1]}") from None
 
 
 def _prepare_folder(cfg: RunConfig, out: Path, resume: bool) -> RunConfig:
