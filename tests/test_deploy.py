@@ -623,7 +623,10 @@ def test_deploy_model_with_prosody_and_adaptive(prosody_adaptive_model, tmp_path
     tables compile (portable and CMSIS-DSP, voice activity on and off), the generated C
     frontend gives the Python reference's int8 inputs, and the budget counts the larger window."""
     t = load_target(prosody_adaptive_model)
+    from tinyser.vad import VoiceConfig
+
     assert t.config.prosody and t.n_features == 43 and t.adaptive is not None
+    assert t.metadata["voice"] == VoiceConfig().to_dict() and t.voice == VoiceConfig()  # stamped at export
     out = tmp_path / "lib"
     written = deploy_arduino(prosody_adaptive_model, out, board="generic")
     _check_compiles(out, [out / "tinyser_runtime.cpp", out / "example_main.cpp"], tmp_path)

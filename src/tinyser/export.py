@@ -158,6 +158,13 @@ def check_metadata(meta: dict, where: str = "") -> None:
         seg = SegmentConfig.from_dict(meta["segments"])
     except Exception as e:  # TypeError/KeyError/ConfigError from hand-edited or damaged entries
         raise bad(f"frontend or segments cannot be read ({_first_line(e)})") from None
+    if meta.get("voice") is not None:  # the voice-activity rule (tinyser.vad); older models have none
+        from .vad import VoiceConfig
+
+        try:
+            VoiceConfig.from_dict(meta["voice"])
+        except Exception as e:
+            raise bad(f"voice cannot be read ({_first_line(e)})") from None
     if fe.config.sample_rate != meta["sample_rate"]:
         raise bad(f"sample_rate {meta['sample_rate']} differs from the frontend's {fe.config.sample_rate}")
     if seg.window > 60:
@@ -342,6 +349,7 @@ class FoldModel:
         """What the exported file must say about itself (``blob``: the .tflite, for its tensors)."""
         from .models import count_macs, count_params
         from .tflite import LiteRTModel
+        from .vad import VoiceConfig
 
         seg = self.config.segments
         if blob is None:  # ONNX: float input and output
@@ -356,6 +364,7 @@ class FoldModel:
             "format": METADATA_FORMAT, "tinyser": __version__, "model": self.config.model,
             "model_params": self.config.model_params, "quantization": quant,
             "labels": self.report["labels"], "frontend": self.frontend.to_dict(), "segments": seg,
+            "voice": VoiceConfig().to_dict(),  # the voice-activity rule predict and the device apply
             "sample_rate": self.frontend.config.sample_rate,
             **tensors,
             "params": count_params(self.model), "macs": count_macs(self.model),
