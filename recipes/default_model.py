@@ -2,18 +2,21 @@
 
     python recipes/default_model.py [--data ../shared/data] [--force]
 
-1. The `tiny` frontier (``benchmarks/frontier.py``): candidate shapes within the
-   Nano 33 BLE Sense budget, each cross-validated speaker-independently
-   (speaker:5) on EMO-DB + RAVDESS actors 1-20, ``common6`` labels,
-   ``cmsis_mfcc`` features. The shape with the best mean *validation* UA wins.
-2. That shape is trained once more on every speaker (protocol ``final``: all
-   but ~15 % of the speakers train, those choose the best epoch).
-3. Its full-int8 export, with the cross-validation scores added to its
+1. The recipe ablation (``benchmarks/ablation.py``): `tiny` on the four shared
+   corpora (EMO-DB, RAVDESS actors 1-20, TESS, SAVEE) under ``common6`` and
+   ``cmsis_mfcc`` features, one step of the training recipe added per row, each
+   cross-validated speaker-independently (speaker:5). The finished row with the
+   best mean *validation* UA is the recipe (test UA is reported, never used to choose).
+2. The same recipe under leave-one-corpus-out (protocol ``corpus``), for the
+   model card's cross-corpus scores.
+3. The recipe trained once more on every speaker (protocol ``final``: all but
+   ~15 % of the speakers train, those choose the best epoch).
+4. Its full-int8 export, with the cross-validation scores added to its
    metadata, becomes ``src/tinyser/assets/default.tflite``; ``docs/model-card.md``
    is written from the same runs.
 
-Runs are resumable (``runs/frontier``, ``runs/default``); an existing default
-model is replaced only with ``--force``. About 30 min on 2 CPU cores.
+Runs are resumable (``runs/ablation``, ``runs/default``); an existing default
+model is replaced only with ``--force``.
 """
 from __future__ import annotations
 
@@ -24,29 +27,72 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import _report  # noqa: E402
-import frontier  # noqa: E402
+import ablation  # noqa: E402
 
 from tinyser.cache import atomic_write  # noqa: E402
-from tinyser.experiment import load_report  # noqa: E402
+from tinyser.experiment import RunConfig, load_report, run_features  # noqa: E402
 from tinyser.export import embed_metadata, export_run, read_metadata  # noqa: E402
 from tinyser.inference import DEFAULT_MODEL  # noqa: E402
+from tinyser.protocols import corpus_of  # noqa: E402
 from tinyser.tflite import find_arena_size  # noqa: E402
 
-LICENCES = {"emodb": "EMO-DB (Burkhardt et al., Interspeech 2005): distributed freely for research",
-            "ravdess": "RAVDESS (Livingstone & Russo, PLoS ONE 2018): CC BY-NC-SA 4.0"}
+LICENCES = {"emodb": "EMO-DB (Burkhardt et al., Interspeech 2005): free for research with citation",
+            "ravdess": "RAVDESS (Livingstone & Russo, PLoS ONE 2018): CC BY-NC-SA 4.0",
+            "tess": "TESS (Dupuis & Pichora-Fuller, University of Toronto, 2010): CC BY-NC-ND 4.0",
+            "savee": "SAVEE (Haq & Jackson, 2009): free for academic research only (University of Surrey)"}
 
 
-def train_final(row: dict, data: Path, runs: Path) -> Path:
-    out = runs / f"final-{row['name']}"
-    if not (out / "report.json").exists():
-        _report.timed_training(frontier.run_config(data, row["model"], row["model_params"], "final"), out)
+def choose(data: Path, runs: Path) -> tuple[str, dict]:
+    """The finished ablation row with the best mean validation UA, and its CV report."""
+    done = {k: load_report(runs / k) for k in ablation.ROWS if (runs / k / "report.json").exists()}
+    if not done:
+        raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
+    val = {k: float(np.mean([f["val_ua"] for f in r["folds"]])) for k, r in done.items()}
+    best = max(val, key=val.get)
+    print("validation UA by row: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in val.items()) + f"; chosen: {best}")
+    return best, done[best]
+
+
+def per_corpus(cfg: RunConfig, report: dict) -> dict[str, float]:
+    """UA of a cross-validation run's pooled test predictions, per corpus."""
+    from tinyser.metrics import scores
+
+    fs = run_features(cfg)
+    first = np.unique(fs.clip_index, return_index=True)[1]
+    corpus = dict(zip(fs.clip_ids, corpus_of(fs.groups[first])))
+    rows = [(corpus[c], t, p) for f in report["folds"]
+            for c, t, p in zip(f["test_predictions"]["clip"], f["test_predictions"]["true"], f["test_predictions"]["pred"])]
+    out = {}
+    for name in sorted({r[0] for r in rows}):
+        t = np.array([r[1] for r in rows if r[0] == name])
+        p = np.array([r[2] for r in rows if r[0] == name])
+        out[name] = scores(t, p, report["labels"])["ua"]
     return out
 
 
-def export_default(final_run: Path, cv: dict, row: dict, target: Path, force: bool) -> dict:
+def corpus_run(key: str, data: Path, runs: Path) -> dict:
+    """Leave-one-corpus-out scores of the recipe: UA per left-out corpus."""
+    out = runs / f"corpus-{key}"
+    if not (out / "report.json").exists():
+        _report.timed_training(ablation.run_config(data, ablation.ROWS[key][1], protocol="corpus"), out)
+    rep = load_report(out)
+    return {corpus_of(f["speakers"]["test"])[0]: f["ua"] for f in rep["folds"]}
+
+
+def train_final(key: str, data: Path, runs: Path) -> tuple[Path, RunConfig]:
+    out = runs / f"final-{key}"
+    cfg = ablation.run_config(data, ablation.ROWS[key][1], protocol="final")
+    if not (out / "report.json").exists():
+        _report.timed_training(cfg, out)
+    return out, cfg
+
+
+def export_default(final_run: Path, cv: dict, corpora: dict, loco: dict, target: Path, force: bool) -> dict:
     if target.exists() and not force:
         raise SystemExit(f"{target}: already exists; pass --force to replace it")
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,25 +101,37 @@ def export_default(final_run: Path, cv: dict, row: dict, target: Path, force: bo
     meta = read_metadata(blob)
     meta["name"] = "tinyser-default"
     meta["evaluation"] = {
-        "protocol": f"{frontier.PROTOCOL} (speaker-independent), {len(cv['folds'])} folds, same data, labels, "
-                    "features and model shape; best epoch by validation UA",
+        "protocol": f"{ablation.PROTOCOL} (speaker-independent), {len(cv['folds'])} folds over the four corpora, "
+                    "same data, labels, features, model and recipe; best epoch by validation UA",
         **{k: cv[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std")},
-        "per_class": cv["per_class"]}
-    meta["licences"] = [LICENCES[c] for c in frontier.CORPORA]
+        "per_class": cv["per_class"], "per_corpus_ua": corpora,
+        "leave_one_corpus_out_ua": loco}
+    meta["licences"] = [LICENCES[c] for c in ablation.CORPORA]
     blob = embed_metadata(blob, meta)
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, lambda f: f.write(blob))
     return meta
 
 
-def model_card(meta: dict, cv: dict, row: dict, final: dict, size: int, arena: int) -> str:
+def model_card(meta: dict, cv: dict, key: str, cfg: RunConfig, final: dict, size: int, arena: int) -> str:
     ev = meta["evaluation"]
     win = float(meta["segments"]["window"])
     pc = "\n".join(f"| {k} | {100 * v['precision']:.1f} | {100 * v['recall']:.1f} | {100 * v['f1']:.1f} "
                    f"| {v['support']} |" for k, v in ev["per_class"].items())
     conf = "\n".join(f"| {lab} | " + " | ".join(map(str, r)) + " |"
                      for lab, r in zip(cv["labels"], cv["confusion"]["counts"]))
+    corp = "\n".join(f"| {c} | {100 * ev['per_corpus_ua'][c]:.1f} | "
+                     f"{100 * ev['leave_one_corpus_out_ua'][c]:.1f} |" if c in ev["leave_one_corpus_out_ua"]
+                     else f"| {c} | {100 * ev['per_corpus_ua'][c]:.1f} | – |" for c in ev["per_corpus_ua"])
+    loco_mean = (100 * float(np.mean(list(ev["leave_one_corpus_out_ua"].values())))
+                 if ev["leave_one_corpus_out_ua"] else float("nan"))
     val = final["folds"][0]["speakers"]["val"]
+    t = cfg.train
+    adaptive = meta["frontend"].get("adaptive")
+    norm = ("adaptive: running per-coefficient mean and variance over voiced frames of the stream "
+            f"(time constant {adaptive['time_constant']:g} s of voiced audio), started from the training "
+            "statistics; `predict` runs one state per file, `listen` and the device one per stream"
+            if adaptive else "fixed training statistics")
     return f"""# Model card: tinyser default model
 
 `tinyser.load_model("default")`, and what `tinyser predict` / `tinyser listen` use unless `--model` is given.
@@ -82,33 +140,46 @@ frontend, standardisation, segments and these scores are in its `tinyser` metada
 Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().isoformat()}, tinyser {meta['tinyser']}).
 
 ## Model
-- Architecture: `{row['model']}` {json.dumps(row['model_params'])} (Light-SERNet topology scaled down),
+- Architecture: `{cfg.model}` {json.dumps(cfg.model_params)} (Light-SERNet topology scaled down),
   {meta['params']:,} parameters, {meta['macs'] / 1e6:.1f} M MACs per {win:g} s window
   ({meta['macs'] / win / 1e6:.1f} M per second of audio).
-- Input: {win:g} s windows at 16 kHz (this EMO-DB copy's clips are cut or zero-padded to exactly 2.0 s;
-  RAVDESS clips are 2.4 s, whose last 0.4 s is dropped in training), `cmsis_mfcc` features (CMSIS-DSP `arm_mfcc_f32` definition: 1024-sample
-  Hann frames every 256 samples, 40 HTK-mel bands 40-7600 Hz, natural log, 40 DCT coefficients),
-  standardised per coefficient with training statistics, quantised to int8
+- Input: {win:g} s windows at 16 kHz; shorter clips and tails are zero-padded (silence), in training as in
+  `predict`. `cmsis_mfcc` features (CMSIS-DSP `arm_mfcc_f32` definition: 1024-sample Hann frames every
+  256 samples, 40 HTK-mel bands 40-7600 Hz, natural log, 40 DCT coefficients{', plus prosody channels' if meta['frontend'].get('prosody') else ''}),
+  standardised per coefficient with {norm}; quantised to int8
   (scale {meta['input']['scale']:.5f}, zero point {meta['input']['zero_point']}).
 - Output: 6 classes, `common6`: {', '.join(meta['labels'])}.
 - Runs on TFLite Micro: {size / 1024:.1f} KB file, {arena:,} B arena (measured on this file with the
   TFLite Micro interpreter); see `docs/results.md` for the device budget.
 
-## Training data
-- EMO-DB (10 German actors, 535 clips; boredom dropped under `common6`) and RAVDESS speech actors 1-20
-  (1,194 clips; calm merged into neutral, surprised dropped), as described in `../shared/data/README.md`.
-  In all {final['n_clips']} clips.
+## Training data and recipe
+- EMO-DB (10 German actors; boredom dropped under `common6`), RAVDESS speech actors 1-20 (calm merged into
+  neutral, surprised dropped), TESS (2 Canadian-English speakers; pleasant surprise dropped) and SAVEE
+  (4 British-English speakers; surprise dropped), as described in `../shared/data/README.md`: 36 speakers,
+  {final['n_clips']} clips.
+- Recipe: ablation row `{key}` ({ablation.ROWS[key][0]}), chosen by validation UA among the rows in
+  `docs/results.md`. Each epoch draws {t.epoch_size} windows with equal weight per (corpus, class) cell
+  (TESS's 2,800 clips do not drown EMO-DB's 10 speakers); label smoothing {t.label_smoothing:g};
+  {f'{t.augment_copies} augmented copies per clip (speed, reverberation, noise and babble, telephone band, EQ, gain, clipping); ' if t.augment_copies else ''}{f'random-length crops (p {t.crop:g}, from {t.crop_min:g} s) padded with silence as `predict` pads short clips; ' if t.crop else ''}{f'mixup {t.mixup:g}; ' if t.mixup else ''}{f'SpecAugment {t.time_masks} time masks of up to {t.mask_frames} frames; ' if t.time_masks else ''}cosine learning rate, at most {t.epochs} epochs.
 - Final model: protocol `final`: every speaker trains except the validation speakers
   ({', '.join(val)}), which choose the best epoch ({final['folds'][0]['best_epoch'] + 1} of
-  {final['folds'][0]['epochs_run']}). No augmentation.
+  {final['folds'][0]['epochs_run']}).
 
 ## Evaluation (speaker-independent)
-The final model has no test set. Its scores are those of the same configuration under **{frontier.PROTOCOL}**
-cross-validation (five folds grouped by speaker, so no test speaker is ever heard in training; best epoch by
-validation UA on speakers carved from the training part): **UA {100 * ev['ua']:.1f} ± {100 * ev['ua_std']:.1f}**,
-WA {100 * ev['wa']:.1f} ± {100 * ev['wa_std']:.1f}, macro-F1 {100 * ev['f1']:.1f} ± {100 * ev['f1_std']:.1f} %
-(mean ± std over folds; chance is 16.7 %). Its shape was chosen among the candidates in `docs/results.md`
-by validation UA, not test UA.
+The final model has no test set. Its scores are those of the same configuration under **{ablation.PROTOCOL}**
+cross-validation over the four corpora (five folds grouped by speaker, so no test speaker is ever heard in
+training; best epoch by validation UA on speakers carved from the training part):
+**UA {100 * ev['ua']:.1f} ± {100 * ev['ua_std']:.1f}**, WA {100 * ev['wa']:.1f} ± {100 * ev['wa_std']:.1f},
+macro-F1 {100 * ev['f1']:.1f} ± {100 * ev['f1_std']:.1f} % (mean ± std over folds; chance is 16.7 %).
+The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {ablation.BASELINE['global']} /
+{ablation.BASELINE['per_speaker']} UA under the same protocol (global / per-speaker standardisation).
+
+Per corpus: UA of the speaker:5 test predictions, and leave-one-corpus-out (trained on the other three
+corpora, validation speakers carved from them; mean {loco_mean:.1f}, baseline 28.1 / 43.2):
+
+| corpus | speaker:5 UA % | left out UA % |
+|---|---:|---:|
+{corp}
 
 Per class (all test folds pooled):
 
@@ -125,15 +196,16 @@ Confusion (rows true, columns predicted):
 ## Licences
 {chr(10).join('- ' + v for v in meta['licences'])}
 
-The model weights are derived from these corpora. Because RAVDESS is CC BY-NC-SA 4.0, treat the default model
-as **non-commercial, share-alike**; train your own model (`tinyser train`) on data you may use commercially.
+The model weights are derived from these corpora. Because RAVDESS is CC BY-NC-SA 4.0, TESS CC BY-NC-ND 4.0
+and SAVEE for academic research only, the default model is for **non-commercial research use**; train your
+own model (`tinyser train`) on data you may use commercially.
 
 ## Intended use and limits
 - Intended: demos, research and prototyping of on-device emotion recognition; a starting point to fine-tune
   or retrain on your own data.
-- Acted speech only: 30 actors (10 German, 20 North-American English) reading fixed sentences, in
-  quiet studios. Spontaneous speech, other languages, children, far-field or noisy microphones will score
-  lower, probably much lower.
+- Acted speech only: 36 actors (10 German, 20 North-American, 2 Canadian and 4 British English speakers)
+  reading fixed sentences or words in quiet studios. Spontaneous speech, other languages, children,
+  far-field or noisy microphones will score lower, probably much lower.
 - Six coarse acted categories; real emotion is graded and mixed. Do not use it to make decisions about people
   (hiring, policing, health, education): emotion recognition from voice is unreliable for individuals.
 - Scores per window are not calibrated probabilities.
@@ -145,15 +217,15 @@ def main():
     _report.add_data_argument(ap)
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--force", action="store_true", help="replace the existing default model")
+    ap.add_argument("--no-corpus", action="store_true", help="skip the leave-one-corpus-out run")
     args = ap.parse_args()
-    rows = frontier.run_candidates(args.data, args.runs / "frontier", reference=False)
-    row = frontier.choose(rows)
-    print(f"chosen by validation UA: {row['name']} (val UA {100 * row['val_ua']:.1f})")
-    cv = load_report(row["run"])
-    final_run = train_final(row, args.data, args.runs / "default")
-    meta = export_default(final_run, cv, row, DEFAULT_MODEL, args.force)
+    key, cv = choose(args.data, args.runs / "ablation")
+    cv_cfg = ablation.run_config(args.data, ablation.ROWS[key][1])
+    loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default")
+    final_run, cfg = train_final(key, args.data, args.runs / "default")
+    meta = export_default(final_run, cv, per_corpus(cv_cfg, cv), loco, DEFAULT_MODEL, args.force)
     blob = DEFAULT_MODEL.read_bytes()
-    card = model_card(meta, cv, row, load_report(final_run), len(blob), find_arena_size(blob))
+    card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob))
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))
     print(f"{DEFAULT_MODEL}: written; docs/model-card.md updated")
 
