@@ -171,6 +171,22 @@ def markdown(r: dict) -> str:
         f"{100 * rl['all']['gross_pitch_error']:.2f} %); voicing agreement >= 90 % "
         f"({'met' if rl['all']['voicing_agreement'] >= 0.9 else 'NOT met'}, "
         f"{100 * rl['all']['voicing_agreement']:.1f} %).",
+        "",
+        "About the voicing gap: most disagreements are frames we call voiced and pyin does not (pyin's HMM "
+        "ends voicing earlier at onsets and offsets; our 64 ms frame straddles them): away from pyin's voicing "
+        "changes agreement is a few points higher (table). Tuning on these clips (a 50-4000 Hz band, voicing "
+        "threshold 0.45-0.7, octave ratio 0.85-0.9, level floor -70 to -45 dB, YIN's cumulative-mean "
+        "normalised difference instead of the window-corrected autocorrelation, a lag-dependent threshold) "
+        "moved agreement between 81 and 85 %; no frame-local rule reached 90 %. The channels keep the "
+        "voicing strength itself, so a model is not bound to the threshold.",
+        "",
+        "On the device: the C frontend computes the same channels in the same float32 order (its portable "
+        "FFT differs from CMSIS-DSP's by rounding). Streaming every EMO-DB clip with prosody and adaptive "
+        "standardisation on, 94 of 6,578,484 int8 model inputs differ by 1 LSB, no frame's voicing differs "
+        "(0 of 65,270) and no voiced frame's pitch moves by half a semitone "
+        "(`pytest -s tests/test_deploy.py -k prosody_and_adaptive_on_emodb`). Not measured yet: the extra "
+        "instructions per second of audio on the emulated Cortex-M4 (the budget estimates the analysis at "
+        "one more real FFT per frame).",
     ]
     return "\n".join(lines)
 
@@ -190,4 +206,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--markdown-only"]:  # re-render docs from docs/prosody.json
+        import json
+
+        r = json.loads((_report.DOCS / "prosody.json").read_text())
+        _report.write("prosody", r, markdown(r), page="results.md")
+    else:
+        main()
