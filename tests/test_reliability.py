@@ -147,6 +147,19 @@ def test_summary_without_timeline_is_bounded_whatever_the_length():
     assert mem.peak < 10e6
 
 
+def test_listen_keeps_nothing_when_asked(tmp_path):
+    from tinyser.live import listen
+
+    long = tmp_path / "long.wav"
+    with sf.SoundFile(long, "w", 16000, 1, "PCM_16") as f:
+        for k in range(30):
+            f.write(tone(10.0, seed=k))
+    seen, m = [], _Fast()
+    with peak_memory() as mem:
+        rows = listen(m, input=long, keep=False, on_window=lambda r: seen.append(r["start"]))
+    assert rows == [] and len(seen) == 299 and mem.peak < 20e6  # 5 minutes heard, nothing kept
+
+
 def test_absurd_window_counts_and_windows_are_refused(model):
     with pytest.raises(ConfigError, match="use a longer --hop"):
         model.stream(hop=model.frame_seconds).check_length(3600 * 10)

@@ -482,7 +482,7 @@ def listen_cmd(
     if input_file is None:
         err.print("listening… Ctrl-C stops", highlight=False)
     listen(m, input=input_file, device=dev, window=window, hop=hop, realtime=realtime, log=log, seconds=seconds,
-           allow_short=allow_short,
+           allow_short=allow_short, keep=False,
            on_window=lambda row: out.print(format_row(row), highlight=False),
            on_warning=lambda text: err.print(f"[yellow]warning:[/yellow] {text}", highlight=False))
 

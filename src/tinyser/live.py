@@ -76,7 +76,7 @@ def listen(model: Model, *, input: str | os.PathLike | None = None, device: int 
            window: float | None = None, hop: float | None = None, realtime: bool = False,
            log: str | os.PathLike | None = None, on_window: Callable[[dict], None] | None = None,
            seconds: float | None = None, on_warning: Callable[[str], None] | None = None,
-           allow_short: bool = False) -> list[dict]:
+           allow_short: bool = False, keep: bool = True) -> list[dict]:
     """Run the model on live audio; ``on_window`` is called with each window's
     result (see :class:`~tinyser.inference.Stream`) as soon as it is complete.
 
@@ -87,6 +87,8 @@ def listen(model: Model, *, input: str | os.PathLike | None = None, device: int 
     ``on_warning`` hears of audio dropped because inference fell behind, when
     it happens, and of a file's rate or bandwidth the model cannot use.
     ``allow_short``: accept a ``window`` shorter than the model's input.
+    ``keep=False`` returns nothing and keeps nothing, so memory stays bounded
+    however long it listens (the ``tinyser listen`` command).
     Returns every window's result.
 
     >>> rows = listen(load_model(), input="talk.wav")   # doctest: +SKIP
@@ -110,7 +112,8 @@ def listen(model: Model, *, input: str | os.PathLike | None = None, device: int 
                 heard += len(block)
             found = s.finish() if block is None else s.push(block) + (s.finish() if stop else [])
             for row in found:
-                rows.append(row)
+                if keep:
+                    rows.append(row)
                 if logf:
                     logf.write(json.dumps({"time": time.time(), **row}) + "\n")
                     logf.flush()
