@@ -5,10 +5,12 @@
 #include <string.h>
 
 /* Float arithmetic exactly as written (no fused multiply-add), as tinyser's
- * Python reference computes it: GCC needs -ffp-contract=off (the C99 mode
- * -std=c99 implies it); clang honours the standard pragma. */
+ * Python reference computes it: a Cortex-M4F has VFMA, and GCC in its default
+ * GNU modes would fuse a * b + c into it (one rounding instead of two). */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #define FRAME_LEN TINYSER_FRAME_LENGTH       /* samples in a frame, a power of two */
