@@ -209,7 +209,12 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
     real_time_factor = inference_s / hop_seconds + frontend_s
     fits = None if spec.ram_bytes is None else bool(ram["total"] <= spec.ram_bytes and
                                                      flash["total"] <= spec.flash_bytes and real_time_factor < 1)
+    measured = measured_budget(t, spec, hop_seconds, 2 * ring if spec.has_audio_ring else 0)
+    if fits is not None and measured is not None:
+        fits = bool(measured["ram_total"] <= spec.ram_bytes and measured["flash_total"] <= spec.flash_bytes
+                    and measured["real_time_factor"] < 1)
     return {
+        "measured": measured,
         "board": board, "board_name": spec.name, "clock_hz": spec.clock_hz,
         "board_ram_bytes": spec.ram_bytes, "board_flash_bytes": spec.flash_bytes,
         "flash": flash, "ram": ram, "arena_measured": arena, "audio_ring_samples": ring, "fits": fits,
@@ -222,6 +227,34 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
         "frontend_cycles_per_frame": frame_cycles,
         "inference_ms": 1e3 * inference_s, "frontend_ms_per_second": 1e3 * frontend_s,
         "real_time_factor": real_time_factor,
+    }
+
+
+def measured_budget(t: Target, spec: Board, hop_seconds: float, audio_ring_bytes: int) -> dict | None:
+    """The figures measured on an emulated Cortex-M4F for this very flatbuffer
+    (``tinyser deploy verify``, ``benchmarks/device.py``), at this hop and board;
+    None when it was never measured."""
+    from .firmware import find_measurement
+
+    m = find_measurement(t.blob)
+    if m is None:
+        return None
+    ins = m["instructions"]
+    cpi = m["cycles_per_instruction"]
+    inference_s = ins["per_inference"] * cpi / spec.clock_hz
+    frontend_s = ins["frontend_per_audio_second"] * cpi / spec.clock_hz
+    flash, ram = m["footprint"]["flash"], m["footprint"]["ram"]
+    return {
+        "source": f"QEMU mps2-an386 (Cortex-M4F), {m['tflm']['flavour']} TFLite Micro {m['tflm']['version']} + "
+                  f"CMSIS-NN, {m['opt']}; instructions counted, {cpi:g} cycle per instruction assumed (a lower bound)",
+        "instructions_per_inference": ins["per_inference"], "instructions_per_mac": ins["per_mac"],
+        "frontend_instructions_per_audio_second": ins["frontend_per_audio_second"],
+        "cycles_per_instruction": cpi, "inference_ms": 1e3 * inference_s, "frontend_ms_per_second": 1e3 * frontend_s,
+        "real_time_factor": inference_s / hop_seconds + frontend_s,
+        "flash": flash, "ram": ram, "flash_total": flash["product"],
+        "ram_total": ram["product"] + audio_ring_bytes, "audio_ring": audio_ring_bytes,
+        "stack_high_water": m["stack_bytes"], "arena_used_on_device": m["arena"]["used_on_device"],
+        "outputs_equal": f"{m['pipeline']['equal']}/{m['pipeline']['inferences']}",
     }
 
 
@@ -255,6 +288,27 @@ def budget_markdown(b: dict) -> str:
                                f"{b['frontend_ms_per_second']:.0f} ms per second of audio"),
         ("real-time factor (estimate)", f"{b['real_time_factor']:.2f} (compute time per second of audio)"),
     ]
+    m = b.get("measured")
+    if m is not None:
+        code = sum(m["flash"].get(k, 0) for k in ("frontend_code", "runtime", "tflm_interpreter", "tflm_kernels",
+                                                   "cmsis_nn", "libc"))
+        ring = f" + audio ring {kb(m['audio_ring'])}" if m["audio_ring"] else ""
+        rows += [
+            ("flash (measured)", f"{of(m['flash_total'], b['board_flash_bytes'])}: model {kb(m['flash'].get('model', 0))}"
+                                 f" + frontend tables {kb(m['flash'].get('frontend_tables', 0))} + code {kb(code)} "
+                                 f"(TFLite Micro {kb(m['flash'].get('tflm_interpreter', 0) + m['flash'].get('tflm_kernels', 0))}"
+                                 f", CMSIS-NN {kb(m['flash'].get('cmsis_nn', 0))})"),
+            ("RAM (measured)", f"{of(m['ram_total'], b['board_ram_bytes'])}: firmware {kb(m['ram']['product'])} "
+                               f"(arena {kb(m['ram'].get('arena', 0))}, stack reserve {kb(m['ram'].get('stack', 0))}, "
+                               f"stack used {m['stack_high_water']:,} B){ring}"),
+            ("latency (measured)", f"{m['instructions_per_inference'] / 1e6:.2f} M instructions per inference "
+                                   f"({m['instructions_per_mac']:.2f} per MAC): >= {m['inference_ms']:.0f} ms at "
+                                   f"{b['clock_hz'] / 1e6:.0f} MHz; frontend "
+                                   f"{m['frontend_instructions_per_audio_second'] / 1e6:.2f} M per second of audio: "
+                                   f">= {m['frontend_ms_per_second']:.0f} ms"),
+            ("real-time factor (measured)", f">= {m['real_time_factor']:.2f} ({m['source']}; outputs equal to the "
+                                            f"host {m['outputs_equal']})"),
+        ]
     if b["fits"] is not None:
         rows.append(("fits the board", "yes" if b["fits"] else "NO"))
     return "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])

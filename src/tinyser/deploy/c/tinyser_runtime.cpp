@@ -18,6 +18,12 @@ tflite::MicroInterpreter *interpreter = nullptr;
 
 }  // namespace
 
+#ifdef TINYSER_INPUT_HOOK
+// A test harness (tinyser deploy verify) sees each model input just before the model runs;
+// -DTINYSER_INPUT_HOOK=function_name. Nothing is compiled in otherwise.
+extern "C" void TINYSER_INPUT_HOOK(const int8_t *input);
+#endif
+
 const char *tinyser_begin() {
   if (interpreter != nullptr) return nullptr;  // already running: the resolver and interpreter are static
   const tflite::Model *model = tflite::GetModel(g_model);
@@ -43,10 +49,15 @@ const char *tinyser_begin() {
   if (tinyser_frontend_init(&frontend) != 0) {
     return "CMSIS-DSP refused the MFCC tables";
   }
+  interpreter = &static_interpreter;
+  tinyser_reset();
+  return nullptr;
+}
+
+void tinyser_reset() {
+  tinyser_frontend_init(&frontend);
   tinyser_window_init(&window);
   frames_since_inference = 0;
-  interpreter = &static_interpreter;
-  return nullptr;
 }
 
 bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result) {
@@ -63,6 +74,9 @@ bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result) 
   if (!tinyser_window_speech(&window)) {
     return false;
   }
+#ifdef TINYSER_INPUT_HOOK
+  TINYSER_INPUT_HOOK(interpreter->input(0)->data.int8);
+#endif
   if (interpreter->Invoke() != kTfLiteOk) {
     return false;
   }

@@ -34,6 +34,10 @@ const char *tinyser_begin();
 // scores every window).
 bool tinyser_push(const int16_t *samples, uint32_t n, tinyser_result_t *result);
 
+// Forget the audio heard so far (frontend, input window, hop counter), as
+// after tinyser_begin(): the next classification needs a full window again.
+void tinyser_reset();
+
 // The name of class `index` (as in the model's metadata).
 const char *tinyser_label(int index);
 
