@@ -39,6 +39,12 @@ One frame ``x`` of ``N`` samples (float32; ``sr`` the sample rate):
    * ``loudness = ln(R[0]·S + 1e-10)·(10/ln 10)``, ``S = 1/(N·Σw²)``: the
      band's mean square in dB (a full-scale sine in the band reads -3 dB).
 
+Measured (``benchmarks/prosody.py``, docs/results.md): F0 within 0.90 % on
+harmonic tones and glides 60-500 Hz; against ``librosa.pyin`` on 240 clips of
+the four corpora, gross pitch errors on 2.2 % of the frames both call voiced and
+voicing agreement 84.4 % (the 90 % goal is not met: pyin ends voicing earlier at
+onsets and offsets).
+
 The channels are appended after the MFCCs (c0 stays feature 0). The portable
 C FFT differs from CMSIS's by float rounding, so on rare frames a voicing
 decision or lag may differ between it and this reference; the CMSIS-DSP C

@@ -135,9 +135,11 @@ int tinyser_frontend_push_i16(tinyser_frontend_t *fe, const int16_t *samples, ui
  * fe->frame is the input and holds the frame's spectrum magnitude after. */
 void tinyser_frontend_mfcc(tinyser_frontend_t *fe);
 
+#if TINYSER_ANALYSE
 /* Prosody of the frame whose magnitude tinyser_frontend_mfcc left in fe->frame:
  * fe->prosody, the prosody channels of fe->mfcc, and (voice activity) fe->speech. */
 void tinyser_frontend_prosody(tinyser_frontend_t *fe);
+#endif
 
 /* Standardise TINYSER_N_FEATURES raw features with the fixed statistics and quantise them to int8. */
 void tinyser_quantize(const float *features, int8_t *out);
