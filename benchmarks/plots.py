@@ -32,8 +32,9 @@ MEASURE = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
            "print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def measure(cmd: list[str], env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, env=env, check=True)
+def measure(cmd: list[str], env: dict, cwd: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, env=env, check=True,
+                         cwd=cwd)
     rc, seconds, kb = out.stdout.split()
     return {"exit_status": int(rc), "seconds": round(float(seconds), 2), "peak_rss_mb": round(int(kb) / 1024, 1)}
 
@@ -42,7 +43,8 @@ def recordings(data: Path, tmp: Path) -> dict[str, Path]:
     from tinyser.audio import load
 
     actor = sorted((data / "ravdess" / "Actor_01").glob("*.wav"))
-    short = actor[20]
+    short = tmp / actor[20].name
+    short.write_bytes(actor[20].read_bytes())
     y = np.concatenate([load(p, 16000) for p in actor[:16]])
     sf.write(tmp / "clip31s.wav", y[:31 * 16000], 16000, subtype="PCM_16")
     with sf.SoundFile(tmp / "talk10min.wav", "w", 16000, 1, "PCM_16") as f:
@@ -66,13 +68,13 @@ def main():
         tmp = Path(tmp)
         for name, path in recordings(args.data, tmp).items():
             png = out_dir / f"{name}.png"
-            cmd = [sys.executable, "-m", "tinyser", "plot", str(path), "--out", str(png), "--force"]
+            cmd = [sys.executable, "-m", "tinyser", "plot", path.name, "--out", str(png), "--force"]  # run in tmp
             row = {"audio_seconds": round(sf.info(str(path)).duration, 2), "png": str(png.relative_to(_report.DOCS.parent)),
-                   "now": measure(cmd, dict(os.environ))}
+                   "now": measure(cmd, dict(os.environ), tmp)}
             if args.before:
                 old = tmp / f"{name}-before.png"
                 env = {**os.environ, "PYTHONPATH": str(args.before.resolve())}
-                row["before"] = measure([*cmd[:5], "--out", str(old)], env)
+                row["before"] = measure([*cmd[:5], "--out", str(old)], env, tmp)
             res["plots"][name] = row
             print(name, row, flush=True)
     rows = []
