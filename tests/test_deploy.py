@@ -444,7 +444,7 @@ def speechlike(seconds: float, seed: int, level_db: float = -20.0) -> np.ndarray
     return (y / np.sqrt(np.mean(y ** 2)) * 10 ** (level_db / 20)).astype(np.float32)
 
 
-def synthetic_target(prosody: bool, adaptive: bool, folder: Path):
+def synthetic_target(prosody: bool, adaptive: bool, folder: Path, deltas: bool = False):
     """A Target for the C tables without a model: cmsis_mfcc (optionally with prosody), statistics
     fitted on generated audio, adaptive standardisation (optionally), an int8 input quantisation."""
     from tinyser.audio import SegmentConfig
@@ -452,7 +452,7 @@ def synthetic_target(prosody: bool, adaptive: bool, folder: Path):
     from tinyser.features import Standardizer, get_config
     from tinyser.features.adaptive import AdaptiveConfig, gate_for_level
 
-    cfg = get_config("cmsis_mfcc", prosody=prosody)
+    cfg = get_config("cmsis_mfcc", prosody=prosody, prosody_deltas=deltas)
     fitted = Standardizer.fit(cfg.compute(np.stack([speechlike(2.0, s) for s in range(4)])))
     mean, std = np.asarray(fitted.mean, np.float32), np.asarray(fitted.std, np.float32)
     acfg = AdaptiveConfig(time_constant=1.5, gate=gate_for_level(cfg, -45.0)) if adaptive else None
@@ -495,7 +495,11 @@ def python_stream_windows(t, y: np.ndarray, hop_frames: int) -> tuple[np.ndarray
     flags = np.frombuffer(bytes(vad._flags), np.uint8)
     inputs, speech = [], []
     for k, e in enumerate(ends):
-        window = raw[e - n + 1:e + 1]
+        window = raw[e - n + 1:e + 1].copy()
+        if t.config.prosody_deltas:  # within the window, as a window's own features have them
+            p = t.config.n_mfcc
+            window[0, p + 3:] = 0
+            window[1:, p + 3:] = window[1:, p:p + 3] - window[:-1, p:p + 3]
         z = norm.window(window, n if k == 0 else hop_frames) if norm else std.apply(window)
         inputs.append(np.clip(np.round(z / np.float32(t.input_scale) + t.input_zero_point), -128, 127).astype(np.int8))
         speech.append(int(flags[e - n + 1:e + 1].sum()) >= vad.min_frames)
@@ -513,13 +517,14 @@ def c_stream_windows(exe: Path, t, segments: np.ndarray, hop_frames: int) -> tup
 
 
 @needs_cc
-@pytest.mark.parametrize("prosody, adaptive", [(True, False), (False, True), (True, True)])
-def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, tmp_path):
+@pytest.mark.parametrize("prosody, adaptive, deltas", [(True, False, False), (False, True, False),
+                                                       (True, True, False), (True, True, True)])
+def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, deltas, tmp_path):
     """Generated speech-like streams (6 s each, windows every 31 frames): the C frontend's int8
     inputs equal the Python reference's (prosody channels, adaptive standardisation) but for
     rare 1-LSB differences of float rounding (the portable FFT is not CMSIS's), and it marks
     the same windows as speech."""
-    t = synthetic_target(prosody, adaptive, tmp_path)
+    t = synthetic_target(prosody, adaptive, tmp_path, deltas)
     exe = build_host_frontend(t, tmp_path / "c")
     n, tt = 96000, np.arange(96000) / 16000
     hum = (0.05 * sum(np.sin(2 * np.pi * 60 * k * tt) / k for k in range(1, 7))).astype(np.float32)
@@ -534,7 +539,7 @@ def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, 
     assert got.shape == want_x.shape
     diff = np.abs(got.astype(int) - want_x.astype(int))
     frac = float(np.mean(diff > 0))
-    print(f"\nprosody={prosody} adaptive={adaptive}: {int(np.sum(diff > 0))} of {diff.size} int8 inputs differ "
+    print(f"\nprosody={prosody} adaptive={adaptive} deltas={deltas}: {int(np.sum(diff > 0))} of {diff.size} int8 inputs differ "
           f"(max {diff.max()}); speech windows {int(want_speech.sum())} of {len(want_speech)}, "
           f"{int(np.sum(got_speech != want_speech))} disagree; differing inputs on MFCCs "
           f"{int(np.sum(diff[..., :40] > 0))}, prosody channels {int(np.sum(diff[..., 40:] > 0))}")

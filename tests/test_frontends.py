@@ -372,6 +372,10 @@ def test_prosody_config_and_arithmetic():
         get_config("cmsis_mfcc", prosody=True, dtype="q15")
     with pytest.raises(ConfigError, match="prosody"):
         get_config("cmsis_mfcc", prosody="yes")
+    with pytest.raises(ConfigError, match="prosody_deltas"):
+        get_config("cmsis_mfcc", prosody_deltas=True)  # deltas of nothing
+    d = get_config("cmsis_mfcc", prosody=True, prosody_deltas=True)
+    assert d.n_features == 46 and config_from_dict(d.to_dict()) == d and "prosody_deltas" not in cfg.to_dict()
     with pytest.raises(ConfigError):
         get_config("cmsis_mfcc", prosody=True, frame_length=256)  # too short for 60 Hz
     y = harmonic(150.0, 0.5) + 0.01 * np.random.default_rng(1).standard_normal(8000).astype(np.float32)
@@ -390,3 +394,13 @@ def test_prosody_config_and_arithmetic():
     np.testing.assert_array_equal(pr.magnitudes(fr, t["window_f32"]), np.array(mags))
     p = pr.from_magnitudes(np.array(mags), pr.prosody_tables(cfg))
     np.testing.assert_array_equal(cfg.compute(y)[:, 40:], np.stack([p["semitones"], p["strength"], p["loudness"]], 1))
+
+
+def test_prosody_deltas_are_within_the_window():
+    cfg = get_config("cmsis_mfcc", prosody=True, prosody_deltas=True)
+    y = harmonic(np.geomspace(100.0, 300.0, 24000), 1.5)
+    x = cfg.compute(y)
+    np.testing.assert_array_equal(x[:, :43], get_config("cmsis_mfcc", prosody=True).compute(y))
+    assert np.all(x[0, 43:] == 0)
+    np.testing.assert_array_equal(x[1:, 43:], x[1:, 40:43] - x[:-1, 40:43])
+    assert np.median(x[1:, 43]) > 0  # a rising glide: the semitone delta is positive

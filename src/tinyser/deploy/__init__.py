@@ -208,7 +208,7 @@ def _readme(t: Target, b: dict, name: str, files: list[str]) -> str:
         f"{t.config.frame_length} samples every {t.config.hop_length} ({1e3 * t.frame_seconds:g} ms), "
         f"{t.config.n_mels} mel bands {t.config.fmin:g}-{t.config.fmax:g} Hz, {t.config.n_mfcc} coefficients"
         + (", then 3 prosody channels (F0 in semitones, voicing strength, loudness in dB)" if t.config.prosody
-           else "") + ", "
+           else "") + (" and their deltas within the window" if t.config.prosody_deltas else "") + ", "
         + ("standardised adaptively (a running mean and variance over the stream's voiced frames, started from "
            "the training statistics, time constant "
            f"{t.adaptive.time_constant:g} s)" if t.adaptive is not None else

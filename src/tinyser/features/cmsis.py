@@ -61,6 +61,10 @@ Prosody (``prosody=True``, f32 only): three channels are appended to each
 frame's MFCCs (which stay first, c0 at index 0): F0 in semitones above 50 Hz
 (0 when unvoiced), voicing strength and loudness in dB, from the same frame's
 spectrum (see :mod:`tinyser.features.prosody`); ``n_features`` is ``n_mfcc + 3``.
+``prosody_deltas=True`` appends their deltas too (``n_mfcc + 6``): each frame's
+channels minus the previous frame's *within the window* (0 for a window's first
+frame), so a window's features never depend on audio before it, in Python as on
+the device (which fills them in when it builds the model input).
 The option is left out of :meth:`~CmsisMfccConfig.to_dict` when off, so older
 models and feature caches keep their frontend dicts.
 
@@ -113,6 +117,8 @@ class CmsisMfccConfig(FrontendConfig):
     window: str = "hann"
     #: append per-frame prosody channels (tinyser.features.prosody): semitones, voicing, loudness
     prosody: bool = False
+    #: and their deltas (frame minus previous frame, within the window; needs prosody)
+    prosody_deltas: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -137,8 +143,11 @@ class CmsisMfccConfig(FrontendConfig):
             _window64(self.window, self.frame_length)
         except ValueError:
             raise ConfigError(f"{self.name}: unknown window {self.window!r}") from None
-        if not isinstance(self.prosody, bool):
-            raise ConfigError(f"{self.name}: prosody must be true or false, not {self.prosody!r}")
+        for flag in ("prosody", "prosody_deltas"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{self.name}: {flag} must be true or false, not {getattr(self, flag)!r}")
+        if self.prosody_deltas and not self.prosody:
+            raise ConfigError(f"{self.name}: prosody_deltas needs prosody=true")
         if self.prosody:
             if self.dtype != "f32":
                 raise ConfigError(f"{self.name}: prosody channels need dtype 'f32'")
@@ -155,12 +164,14 @@ class CmsisMfccConfig(FrontendConfig):
 
     @property
     def n_features(self) -> int:
-        return self.n_mfcc + (PROSODY_CHANNELS if self.prosody else 0)
+        return self.n_mfcc + (PROSODY_CHANNELS if self.prosody else 0) + (PROSODY_CHANNELS if self.prosody_deltas
+                                                                           else 0)
 
     def to_dict(self) -> dict:
         d = super().to_dict()
-        if not self.prosody:  # models and feature caches from before the option keep their dicts
-            del d["prosody"]
+        for flag in ("prosody", "prosody_deltas"):
+            if not d[flag]:  # models and feature caches from before the options keep their dicts
+                del d[flag]
         return d
 
     def n_frames(self, n_samples: int) -> int:
@@ -186,7 +197,11 @@ class CmsisMfccConfig(FrontendConfig):
             if self.prosody:
                 from .prosody import prosody_frames
 
-                out[c, :, self.n_mfcc:] = prosody_frames(np.ascontiguousarray(fr), self)
+                p = self.n_mfcc + PROSODY_CHANNELS
+                out[c, :, self.n_mfcc:p] = prosody_frames(np.ascontiguousarray(fr), self)
+                if self.prosody_deltas:
+                    out[c, 0, p:] = 0.0
+                    out[c, 1:, p:] = out[c, 1:, self.n_mfcc:p] - out[c, :-1, self.n_mfcc:p]
         return out.reshape(*lead, *out.shape[1:])
 
 

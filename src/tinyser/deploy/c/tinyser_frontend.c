@@ -216,6 +216,7 @@ int tinyser_frontend_init(tinyser_frontend_t *fe) {
   fe->until_frame = FRAME_LEN;
   fe->frames = 0;
   fe->speech = 1;
+  memset(fe->mfcc, 0, sizeof(fe->mfcc)); /* the delta slots stay 0 until tinyser_window_copy */
   fe->vad_floor = 0.0f;
 #if defined(TINYSER_USE_CMSIS_DSP)
   if (arm_mfcc_init_f32(&fe->cmsis, FRAME_LEN, TINYSER_N_MELS, TINYSER_N_MFCC, tinyser_dct, tinyser_filter_pos,
@@ -354,8 +355,26 @@ static void adapt(tinyser_window_t *w) {
 }
 #endif
 
+#if TINYSER_PROSODY_DELTAS
+/* The prosody deltas of the window, oldest frame first: each frame's channels minus the
+ * previous frame's, 0 for the window's oldest frame (tinyser/features/cmsis.py). */
+static void fill_deltas(tinyser_window_t *w) {
+  uint32_t t, c;
+  for (t = TINYSER_N_FRAMES; t-- > 0;) { /* newest first: the previous row is still unchanged */
+    float *x = w->rows + ((w->next + t) % TINYSER_N_FRAMES) * TINYSER_N_FEATURES;
+    const float *prev = row(w, t ? t - 1 : 0);
+    for (c = 0; c < 3; c++) {
+      x[TINYSER_N_MFCC + 3 + c] = t ? x[TINYSER_N_MFCC + c] - prev[TINYSER_N_MFCC + c] : 0.0f;
+    }
+  }
+}
+#endif
+
 void tinyser_window_copy(tinyser_window_t *w, int8_t *input) {
   uint32_t t;
+#if TINYSER_PROSODY_DELTAS
+  fill_deltas(w);
+#endif
 #if TINYSER_ADAPTIVE
   uint32_t i;
   adapt(w);

@@ -8,7 +8,8 @@
  *     mfcc     = DCT . ln(mel . |rfft(window * frame)| + 1e-6)  (arm_mfcc_f32)
  *     prosody  = semitones, voicing strength, loudness of the same frame
  *                (only when the model has them: TINYSER_N_PROSODY = 3;
- *                tinyser/features/prosody.py)
+ *                tinyser/features/prosody.py), and with TINYSER_PROSODY_DELTAS
+ *                their deltas, filled in per window (0 for its oldest frame)
  *     speech   = the voice-activity rule on that frame (tinyser/vad.py)
  *   every model window (the last TINYSER_N_FRAMES frames, raw floats):
  *     fixed:    input = quantise((x - mean) / std)
@@ -57,6 +58,10 @@
 
 #ifndef TINYSER_VAD
 #define TINYSER_VAD 1
+#endif
+
+#ifndef TINYSER_PROSODY_DELTAS
+#define TINYSER_PROSODY_DELTAS 0
 #endif
 
 /* The prosody analysis runs when the model has prosody channels or voice activity is on. */
