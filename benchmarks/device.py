@@ -183,8 +183,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "",
         *table(rows),
         "",
-        f"`{rows[1]['name']}` does not fit: {rows[1]['fit']['message']}. Its figures come from the same firmware "
-        "linked with the emulator's memory (`--board none`)." if len(rows) > 1 and not rows[1]["fit"]["fits"] else "",
+        f"`{rows[1]['name']}` does not fit: linked for the Nano 33 BLE Sense, " + ", ".join(
+            f"{k} overflows by {v:,} bytes" for k, v in rows[1]["fit"]["overflow"].items()) + " (`tinyser deploy "
+        "firmware` says so in one line). Its figures come from the same firmware linked with the emulator's memory "
+        "(`--board none`)." if len(rows) > 1 and not rows[1]["fit"]["fits"] else "",
         *op_profile(rows),
     ]
     return "\n".join(lines)

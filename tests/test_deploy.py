@@ -240,6 +240,7 @@ class MicroInterpreter {
 }  // namespace tflite
 """,
         "TensorFlowLite.h": "#pragma once\n",
+        "tensorflow/lite/micro/micro_interpreter_context.h": "#pragma once\n",  # a current TFLite Micro
         "Arduino.h": """#pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -342,6 +343,25 @@ def test_deploy_nano33ble_sketch(cmsis_model, tmp_path):
     assert budget_markdown(b) in readme and all(op in readme for op in ops)
     _check_compiles(out, [out / "tinyser_runtime.cpp", out / "model_data.cpp", out / "tinyser_emotion.ino"],
                     tmp_path)
+
+
+@needs_cxx
+def test_sketch_refuses_the_february_2023_arduino_library(cmsis_model, tmp_path):
+    """Against Arduino_TensorFlowLite (no micro_interpreter_context.h) the sketch stops with one clear line,
+    unless TINYSER_ALLOW_OLD_TFLM."""
+    out = tmp_path / "emotion"
+    deploy_arduino(cmsis_model, out, board="nano33ble")
+    methods = re.findall(r"resolver\.(Add\w+)\(\)", (out / "model_ops.h").read_text())
+    stubs = _stub_headers(tmp_path / "stubs", methods)
+    (stubs / "tensorflow/lite/micro/micro_interpreter_context.h").unlink()
+    cmd = [CXX, "-std=c++17", f"-I{out}", f"-I{stubs}", "-fsyntax-only", "-x", "c++", "-include", "Arduino.h",
+           str(out / "emotion.ino")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode != 0 and "Arduino_TensorFlowLite, Feb 2023" in proc.stderr
+    assert len([ln for ln in proc.stderr.splitlines() if "error:" in ln]) == 1
+    _compile(cmd[:1] + ["-DTINYSER_ALLOW_OLD_TFLM"] + cmd[1:])
+    readme = (out / "README.md").read_text()
+    assert "2.4.0-ALPHA" in readme and "TINYSER_ALLOW_OLD_TFLM" in readme and "@" not in readme.split("Budget")[0]
 
 
 @needs_cc
@@ -651,3 +671,17 @@ def test_deploy_model_with_prosody_and_adaptive(prosody_adaptive_model, tmp_path
 
     assert budget(prosody_adaptive_model, board="generic")["ram"]["feature_window"] == window_bytes(t) == \
         4 * t.n_frames * 43 + -(-t.n_frames // 4) * 4 + 12 + 2 * 4 * 43
+
+
+def test_predict_runs_int8_models_with_kernels_that_match_tflite_micro(cmsis_model):
+    """For a full-int8 model LiteRT defaults to its reference kernels: the PC's scores are the device's."""
+    from tinyser.inference import load_model
+    from tinyser.tflite import TFLMModel
+
+    model = load_model(cmsis_model)
+    micro = TFLMModel(model.bytes)
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, size=(8, *model.runtime.input_shape)).astype(np.int8)
+    got = np.stack([model.runtime.predict_raw(row[None])[0] for row in x])
+    want = np.stack([micro.predict_raw(row[None])[0] for row in x])
+    assert np.array_equal(got, want)

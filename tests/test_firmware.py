@@ -114,7 +114,7 @@ def test_model_that_does_not_fit_fails_to_link(tmp_path):
     blob, meta = read_model(DEFAULT_MODEL)
     big = tmp_path / "big.tflite"
     big.write_bytes(embed_metadata(blob, {**meta, "padding": "x" * (1100 * 1024)}))
-    with pytest.raises(DoesNotFit, match=r"does not fit the nano33ble \(FLASH by [\d,]+ bytes") as e:
+    with pytest.raises(DoesNotFit, match=r"does not fit the nano33ble \(FLASH overflowed by [\d,]+ bytes") as e:
         build_firmware(big, tmp_path / "fw", tflm=THIRD_PARTY, cache=LIBRARY_CACHE)
     assert "FLASH" in e.value.overflow and len(str(e.value).splitlines()) == 1
 

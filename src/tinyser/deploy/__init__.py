@@ -31,6 +31,17 @@ __all__ = ["BOARDS", "CYCLES_PER_MAC", "budget", "budget_markdown", "deploy_ardu
            "write_frontend"]
 
 FRONTEND_FILES = ("tinyser_frontend.h", "tinyser_frontend.c")
+#: What the generated README says of the Arduino_TensorFlowLite library, as measured in the emulator
+#: (benchmarks/device.py --arduino; tinyser deploy verify --tflm <its folder> --allow-arduino).
+ARDUINO_LIBRARY_NOTE = (
+    "Not **Arduino_TensorFlowLite** (tflite-micro-arduino-examples 7948b85, library version 2.4.0-ALPHA, the "
+    "library Arduino tutorials install; its TFLite Micro was last synced on 2023-02-27): it averages MEAN in float "
+    "and computes per-channel-quantised FULLY_CONNECTED as per-tensor, so its scores differ from the PC's "
+    "(in an emulated Cortex-M4 the int8 logits of tinyser's earlier default model were off by up to 11 LSB on every window; docs/results.md). The sketch stops with one `#error` line when built against it; define "
+    "`TINYSER_ALLOW_OLD_TFLM` to build anyway. With the Arduino IDE, use a current tflite-micro packaged as a "
+    "library (arduino-cli 0.35 / IDE 2.2 or later compile its `.cc` files; tflite-micro's "
+    "`tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py` exports the sources; not tested here), "
+    "or build with `tinyser deploy firmware MODEL --tflm DIR` (arm-none-eabi-gcc, tested in QEMU).")
 RUNTIME_FILES = ("tinyser_runtime.h", "tinyser_runtime.cpp")
 # Arduino: the folder and the .ino must share a name of letters, digits, _ . - (63 at most)
 _SKETCH_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
@@ -164,9 +175,8 @@ def _readme(t: Target, b: dict, name: str, files: list[str]) -> str:
         install = [
             "1. Board package **Arduino Mbed OS Nano Boards** (`arduino:mbed_nano`, Boards Manager); it provides "
             "the `PDM` library.",
-            "2. **Arduino_TensorFlowLite**, TensorFlow Lite Micro for Arduino with Arm's CMSIS-NN kernels: "
-            "`git clone https://github.com/tensorflow/tflite-micro-arduino-examples Arduino_TensorFlowLite` "
-            "in your `Arduino/libraries` folder (it is not in the Library Manager).",
+            "2. **A current TensorFlow Lite Micro with Arm's CMSIS-NN kernels** (tflite-micro of September 2024 or "
+            "later: integer MEAN, per-channel FULLY_CONNECTED). " + ARDUINO_LIBRARY_NOTE,
             f"3. Open `{name}/{name}.ino`, select the board, upload, open the serial monitor at 115200 baud.",
             "",
             f"    arduino-cli compile --fqbn arduino:mbed_nano:nano33ble {name}",
@@ -179,7 +189,10 @@ def _readme(t: Target, b: dict, name: str, files: list[str]) -> str:
             "Build with TensorFlow Lite Micro (https://github.com/tensorflow/tflite-micro) for your target, "
             "ideally with its CMSIS-NN kernels (`OPTIMIZED_KERNEL_DIR=cmsis_nn`) on Cortex-M: compile "
             "`tinyser_frontend.c`, `tinyser_tables.c` (C99) and `tinyser_runtime.cpp`, `model_data.cpp`, "
-            "`example_main.cpp` (C++17) against it; link with the math library (`-lm`)."]
+            "`example_main.cpp` (C++17) against it; link with the math library (`-lm`). Checked: `tinyser deploy "
+            "verify MODEL --tflm DIR` builds this library with tflite-micro + CMSIS-NN for a Cortex-M4F "
+            "(arm-none-eabi-gcc) and runs it in QEMU on real clips: model outputs bit-identical to the PC's "
+            "TFLite Micro, footprint and instructions measured. " + ARDUINO_LIBRARY_NOTE]
     rows = [f"| `{f}` | {_FILE_NOTES.get(f, 'the sketch' if f.endswith('.ino') else '')} |" for f in files]
     lines = [
         f"# {name}: speech emotion recognition on a microcontroller",

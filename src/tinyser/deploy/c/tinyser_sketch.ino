@@ -12,6 +12,15 @@
 #include <TensorFlowLite.h>
 #include <PDM.h>
 
+// Arduino_TensorFlowLite (tflite-micro-arduino-examples, its TFLite Micro last synced February 2023) computes
+// MEAN in float and per-channel FULLY_CONNECTED as per-tensor: measured in an emulated Cortex-M4, its scores
+// differ from the PC's. Refused unless TINYSER_ALLOW_OLD_TFLM is defined (see README.md).
+#if defined(__has_include) && !defined(TINYSER_ALLOW_OLD_TFLM)
+#if !__has_include("tensorflow/lite/micro/micro_interpreter_context.h")
+#error "tinyser: this TensorFlow Lite Micro (Arduino_TensorFlowLite, Feb 2023) computes other scores than the PC; install a current one (README.md) or define TINYSER_ALLOW_OLD_TFLM"
+#endif
+#endif
+
 #include "tinyser_runtime.h"
 
 #if (TINYSER_AUDIO_RING_SAMPLES & (TINYSER_AUDIO_RING_SAMPLES - 1)) != 0
