@@ -24,6 +24,7 @@ from .audio import SegmentConfig
 from .cache import atomic_write
 from .errors import TinyserError
 from .features import FeatureSet, Frontend, config_from_dict, extract
+from .features.adaptive import AdaptiveConfig, gate_for_level
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
 from .training import (FoldData, TrainConfig, balance_weights, clear_checkpoints, clip_labels, clip_predictions, fit,
@@ -74,8 +75,6 @@ def adaptive_config(spec: dict, frontend_config) -> "AdaptiveConfig":
     >>> adaptive_config({"time_constant": 10, "gate_db": -50}, get_config("cmsis_mfcc")).time_constant
     10.0
     """
-    from .features.adaptive import AdaptiveConfig, gate_for_level
-
     spec = dict(spec)
     known = {"time_constant", "gate_db", "min_std_ratio"}
     if set(spec) - known:
@@ -266,6 +265,7 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
                                          np.float32))[0]
     fps = frontend.config.sample_rate / frontend.config.hop_length if hasattr(frontend.config, "hop_length") else 0
     min_frames = max(1, int(round(t.crop_min * fps))) if fps else raw.shape[1]
+    gate = frontend.adaptive.gate if frontend.adaptive is not None else gate_for_level(frontend.config, -50.0)
     sub = FeatureSet(raw, fs.labels[train], fs.groups[train], fs.clip_index[train], fs.clip_ids, fs.paths,
                      fs.classes, fs.frontend, fs.segments)
 
@@ -277,30 +277,36 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
             for k in range(len(copies)):
                 x[pick == k + 1] = copies[k][train[pick == k + 1]]
         if t.crop:
-            x = crop_windows(x, rng, t.crop, min_frames, silence)
+            x = crop_windows(x, rng, t.crop, min_frames, silence, gate)
         streams = speaker_streams(sub, np.arange(len(train)), rng)
         return frontend.standardize_streams(x, streams)
     return features
 
 
 def crop_windows(x: np.ndarray, rng: np.random.Generator, p: float, min_frames: int,
-                 silence: np.ndarray) -> np.ndarray:
-    """Cut each window, with probability ``p``, to a random span of ``min_frames``
-    frames or more, placed at a random position with silence frames (the
+                 silence: np.ndarray, gate: float) -> np.ndarray:
+    """Cut each window, with probability ``p``, to a random span (log-uniform
+    length) of ``min_frames`` frames or more *of its sound* (between its first and last frame whose c0 is
+    at least ``gate``), placed at a random position with silence frames (the
     frontend's features of digital silence, as a zero-padded short clip gives)
-    around it: short utterances are then something the model has seen.
+    around it: short utterances are then something the model has seen, and a
+    crop never holds only the silence of a padded clip.
 
-    >>> x = np.arange(10, dtype=np.float32).reshape(1, 10, 1)
-    >>> y = crop_windows(x, np.random.default_rng(3), 1.0, 4, np.full((10, 1), -1, np.float32))
-    >>> int((y != -1).sum()) >= 4, bool(set(y[y != -1].tolist()) <= set(range(10)))
-    (True, True)
+    >>> x = np.full((1, 10, 1), -9, np.float32); x[0, 2:8, 0] = np.arange(6)
+    >>> y = crop_windows(x, np.random.default_rng(3), 1.0, 2, np.full((10, 1), -1, np.float32), gate=0.0)
+    >>> kept = y[y != -1].tolist(); len(kept) >= 2 and set(kept) <= set(range(6))
+    True
     """
     out = np.array(x, np.float32)
     n, frames = x.shape[:2]
-    lo = min(min_frames, frames)
     for i in np.flatnonzero(rng.random(n) < p):
-        length = int(rng.integers(lo, frames + 1))
-        src = int(rng.integers(0, frames - length + 1))
+        sound = np.flatnonzero(x[i, :, 0] >= gate)
+        if len(sound) == 0:
+            continue
+        first, span = int(sound[0]), int(sound[-1] - sound[0] + 1)
+        lo = min(min_frames, span)  # log-uniform: short utterances are common in real speech
+        length = int(np.clip(np.round(np.exp(rng.uniform(np.log(lo), np.log(span + 1)))), lo, span))
+        src = first + int(rng.integers(0, span - length + 1))
         dst = int(rng.integers(0, frames - length + 1))
         out[i] = silence[:frames]
         out[i, dst:dst + length] = x[i, src:src + length]

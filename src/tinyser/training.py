@@ -128,6 +128,7 @@ class TrainState:
     epoch: int = 0                     # epochs finished
     best_epoch: int = -1
     best_score: float = -1.0
+    best_loss: float = float("inf")    # validation NLL of the best epoch: breaks ties in UA
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -185,8 +186,8 @@ def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder:
                   "val_ua": val["ua"], "val_wa": val["wa"], "val_loss": _nll(proba, val_truth)}
         state.history.append(record)
         state.epoch = e + 1
-        if val["ua"] > state.best_score:
-            state.best_score, state.best_epoch = val["ua"], e
+        if val["ua"] > state.best_score or (val["ua"] == state.best_score and record["val_loss"] < state.best_loss):
+            state.best_score, state.best_epoch, state.best_loss = val["ua"], e, record["val_loss"]
             model.save_weights(folder / _best_name(e))
         _checkpoint(model, state, folder)
         if progress:
