@@ -51,6 +51,33 @@ def report(tmp_path_factory):
                   cache=LIBRARY_CACHE)
 
 
+@pytest.fixture(scope="module")
+def report_dsp(tmp_path_factory):
+    """The same, with the frontend on CMSIS-DSP's arm_mfcc_f32 (TINYSER_USE_CMSIS_DSP): the kernels
+    tinyser's Python features are computed with."""
+    from tinyser.deploy.firmware import verify
+
+    if not DATA.is_dir():
+        pytest.skip(f"no corpora at {DATA} (set TINYSER_DATA)")
+    if not (THIRD_PARTY / "cmsis_dsp" / "Source").is_dir():
+        pytest.skip(f"no CMSIS-DSP sources at {THIRD_PARTY / 'cmsis_dsp'}")
+    return verify("default", n_clips=N_CLIPS, data=DATA, tflm=THIRD_PARTY, out=tmp_path_factory.mktemp("fw") / "fw",
+                  cache=LIBRARY_CACHE, cmsis_dsp=True)
+
+
+def test_cmsis_dsp_frontend_on_emulated_m4_is_bit_identical_end_to_end(report_dsp):
+    """Raw audio -> CMSIS-DSP frontend -> TFLite Micro + CMSIS-NN on the M4: every score of every inference
+    bit-identical to the host's (Python frontend -> tflite_micro) on the 30 clips."""
+    p = report_dsp["pipeline"]
+    print(f"\nCMSIS-DSP frontend: outputs equal {p['equal']}/{p['inferences']}; inputs equal {p['inputs_equal']}/"
+          f"{p['inferences']} windows ({p['input_bytes_differing']} of {p['input_bytes']} values off by 1 LSB)")
+    assert p["inferences"] >= N_CLIPS
+    assert p["equal"] == p["inferences"], p["mismatched"]
+    assert report_dsp["model_parity"]["equal"] == report_dsp["model_parity"]["inputs"]
+    assert p["input_max_diff"] <= 1 and p["input_bytes_differing"] < 1e-4 * p["input_bytes"]
+    assert report_dsp["footprint"]["flash"]["cmsis_dsp"] > 0
+
+
 def test_default_model_on_emulated_m4_is_bit_identical_to_host(report):
     p = report["pipeline"]
     print(f"\noutputs equal {p['equal']}/{p['inferences']} ({len(report['clips'])} clips, "

@@ -544,12 +544,14 @@ def deploy_firmware_cmd(
     force: bool = typer.Option(False, "--force", help="Write into an existing non-empty folder."),
     allow_arduino: bool = typer.Option(False, "--allow-arduino", help="Accept the Arduino_TensorFlowLite library "
                                                                        "(known to compute other scores)."),
+    cmsis_dsp: bool = typer.Option(False, "--cmsis-dsp", help="Frontend on CMSIS-DSP's arm_mfcc_f32 "
+                                                              "(TINYSER_USE_CMSIS_DSP; sources from cmsis_dsp/)."),
 ):
     """Build a Cortex-M4F firmware (C frontend, runtime, model, TFLite Micro + CMSIS-NN) for QEMU mps2-an386."""
     from .deploy.firmware import build_firmware, footprint
 
     fw = build_firmware(model, out_dir, tflm=tflm, board=None if board == "none" else board, opt=opt, jobs=jobs,
-                        hop=hop, overwrite=force, allow_arduino=allow_arduino,
+                        hop=hop, overwrite=force, allow_arduino=allow_arduino, cmsis_dsp=cmsis_dsp,
                         log=lambda s: err.print(s, highlight=False))
     fp = footprint(fw.map)
     out.print(f"wrote {fw.elf} ({fw.tree.flavour} TFLite Micro {fw.tree.version}; library {fw.library})",
@@ -573,6 +575,8 @@ def deploy_verify_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON here."),
     allow_arduino: bool = typer.Option(False, "--allow-arduino", help="Accept the Arduino_TensorFlowLite library "
                                                                        "(known to compute other scores)."),
+    cmsis_dsp: bool = typer.Option(False, "--cmsis-dsp", help="Frontend on CMSIS-DSP's arm_mfcc_f32 "
+                                                              "(TINYSER_USE_CMSIS_DSP; sources from cmsis_dsp/)."),
 ):
     """Run the firmware in QEMU on real clips: outputs vs the host bit for bit, footprint, instructions, real-time factor."""
     import json
@@ -581,7 +585,7 @@ def deploy_verify_cmd(
 
     _quiet_tensorflow()
     r = verify(model, clips=clip or None, n_clips=clips, data=data, tflm=tflm, out=out_dir, opt=opt, jobs=jobs,
-               allow_arduino=allow_arduino, log=lambda s: err.print(s, highlight=False))
+               allow_arduino=allow_arduino, cmsis_dsp=cmsis_dsp, log=lambda s: err.print(s, highlight=False))
     if r["tflm"]["flavour"] == "upstream":
         save_measurement(r)
     if json_out is not None:
