@@ -92,8 +92,12 @@ def fold_scores(run: Path, fold: int) -> dict:
 
 
 def run_scores(run: Path) -> dict:
+    """Scores by length of a finished run (kept in ``RUN/lengths.json``, reused while the report is unchanged)."""
     from tinyser.metrics import scores
 
+    saved = run / "lengths.json"
+    if saved.exists() and saved.stat().st_mtime >= (run / "report.json").stat().st_mtime:
+        return json.loads(saved.read_text())
     report = json.loads((run / "report.json").read_text())
     folds = [fold_scores(run, f["fold"]) for f in report["folds"]]
     classes = folds[0]["classes"]
@@ -106,7 +110,9 @@ def run_scores(run: Path) -> dict:
                      "ua_pooled": scores(truth, pred, classes)["ua"],
                      "top_class": classes[int(top.argmax())], "top_share": float(top.max() / len(pred)),
                      "n": int(len(pred))}
-    return {"run": str(run), "protocol": report.get("protocol", ""), "rows": rows}
+    result = {"run": str(run), "protocol": report.get("protocol", ""), "rows": rows}
+    saved.write_text(json.dumps(result, indent=1))
+    return result
 
 
 def markdown(results: list[dict], names: list[str], cmd: str) -> str:
