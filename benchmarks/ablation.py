@@ -150,6 +150,9 @@ def markdown(rows: list[dict], data: Path) -> str:
     missing = [ROWS[k][0] for k, r in zip(ROWS, rows) if r is None]
     if missing:
         lines += ["", "Not yet trained (resume with the command above): " + "; ".join(missing) + "."]
+        if rows[list(ROWS).index("balanced")] is None:
+            lines.append("Until the balanced row is trained, the step to the adaptive row adds both the (corpus, class) "
+                         "balance and the adaptive normalisation.")
     return "\n".join(lines)
 
 

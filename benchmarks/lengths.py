@@ -41,7 +41,7 @@ def loudest(y: np.ndarray, n: int) -> np.ndarray:
     return y[start:start + n]
 
 
-def fold_scores(run: Path, fold: int) -> dict:
+def fold_scores(run: Path, fold: int, part: str = "test") -> dict:
     import keras
 
     from tinyser.audio import SegmentConfig, load
@@ -57,7 +57,7 @@ def fold_scores(run: Path, fold: int) -> dict:
     result = json.loads((folder / "result.json").read_text())
     fs = run_features(cfg)
     index = {c: i for i, c in enumerate(fs.clip_ids)}
-    test = np.array([index[c] for c in result["clips"]["test"]])
+    test = np.array([index[c] for c in result["clips"][part]])
     seg_cfg = SegmentConfig.from_dict(cfg.segments)
     sr = frontend.config.sample_rate
     n_window = int(round(seg_cfg.window * sr))
@@ -91,15 +91,16 @@ def fold_scores(run: Path, fold: int) -> dict:
     return out
 
 
-def run_scores(run: Path) -> dict:
-    """Scores by length of a finished run (kept in ``RUN/lengths.json``, reused while the report is unchanged)."""
+def run_scores(run: Path, part: str = "test") -> dict:
+    """Scores by length of a finished run's ``test`` (or ``val``) clips, kept in
+    ``RUN/lengths.json`` (``lengths-val.json``) and reused while the report is unchanged."""
     from tinyser.metrics import scores
 
-    saved = run / "lengths.json"
+    saved = run / ("lengths.json" if part == "test" else f"lengths-{part}.json")
     if saved.exists() and saved.stat().st_mtime >= (run / "report.json").stat().st_mtime:
         return json.loads(saved.read_text())
     report = json.loads((run / "report.json").read_text())
-    folds = [fold_scores(run, f["fold"]) for f in report["folds"]]
+    folds = [fold_scores(run, f["fold"], part) for f in report["folds"]]
     classes = folds[0]["classes"]
     rows = {}
     for key in [*map(str, LENGTHS), "whole"]:

@@ -6,7 +6,9 @@
    corpora (EMO-DB, RAVDESS actors 1-20, TESS, SAVEE) under ``common6`` and
    ``cmsis_mfcc`` features, one step of the training recipe added per row, each
    cross-validated speaker-independently (speaker:5). The finished row with the
-   best mean *validation* UA is the recipe (test UA is reported, never used to choose).
+   best *validation* score is the recipe: the mean of the validation speakers' UA
+   on whole clips and on the same clips cut to 1.0 s (test UA is reported, never
+   used to choose).
 2. The same recipe under leave-one-corpus-out (protocol ``corpus``), for the
    model card's cross-corpus scores.
 3. The recipe trained once more on every speaker (protocol ``final``: all but
@@ -48,25 +50,35 @@ LICENCES = {"emodb": "EMO-DB (Burkhardt et al., Interspeech 2005): free for rese
 
 
 def choose(data: Path, runs: Path) -> tuple[str, dict]:
-    """The finished ablation row with the best mean validation UA, and its CV report."""
+    """The finished ablation row with the best validation score, and its CV report.
+    The score is the mean of two validation UAs (speakers carved from each fold's
+    training part; never the test fold): whole clips, and the same clips cut to
+    their loudest 1.0 s, because users speak in short bursts as well as long ones."""
+    import lengths
+
     done = {k: load_report(runs / k) for k in ablation.ROWS if (runs / k / "report.json").exists()}
     if not done:
         raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
-    val = {k: float(np.mean([f["val_ua"] for f in r["folds"]])) for k, r in done.items()}
+    val = {}
+    for k in done:
+        rows = lengths.run_scores(runs / k, part="val")["rows"]
+        val[k] = (rows["whole"]["ua_mean_over_folds"] + rows["1.0"]["ua_mean_over_folds"]) / 2
     best = max(val, key=val.get)
-    print("validation UA by row: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in val.items()) + f"; chosen: {best}")
+    print("validation UA (mean of whole clips and 1.0 s) by row: "
+          + ", ".join(f"{k} {100 * v:.1f}" for k, v in val.items()) + f"; chosen: {best}")
     return best, done[best]
 
 
-def per_corpus(cfg: RunConfig, report: dict) -> dict[str, float]:
-    """UA of a cross-validation run's pooled test predictions, per corpus."""
+def per_corpus(cfg: RunConfig, run: Path, report: dict) -> dict[str, float]:
+    """UA of a cross-validation run's pooled test predictions (``fold_NN/result.json``), per corpus."""
     from tinyser.metrics import scores
 
     fs = run_features(cfg)
     first = np.unique(fs.clip_index, return_index=True)[1]
     corpus = dict(zip(fs.clip_ids, corpus_of(fs.groups[first])))
-    rows = [(corpus[c], t, p) for f in report["folds"]
-            for c, t, p in zip(f["test_predictions"]["clip"], f["test_predictions"]["true"], f["test_predictions"]["pred"])]
+    folds = [json.loads((run / f"fold_{f['fold']:02d}" / "result.json").read_text())["test_predictions"]
+             for f in report["folds"]]
+    rows = [(corpus[c], t, p) for f in folds for c, t, p in zip(f["clip"], f["true"], f["pred"])]
     out = {}
     for name in sorted({r[0] for r in rows}):
         t = np.array([r[1] for r in rows if r[0] == name])
@@ -123,8 +135,8 @@ def model_card(meta: dict, cv: dict, key: str, cfg: RunConfig, final: dict, size
     corp = "\n".join(f"| {c} | {100 * ev['per_corpus_ua'][c]:.1f} | "
                      f"{100 * ev['leave_one_corpus_out_ua'][c]:.1f} |" if c in ev["leave_one_corpus_out_ua"]
                      else f"| {c} | {100 * ev['per_corpus_ua'][c]:.1f} | – |" for c in ev["per_corpus_ua"])
-    loco_mean = (100 * float(np.mean(list(ev["leave_one_corpus_out_ua"].values())))
-                 if ev["leave_one_corpus_out_ua"] else float("nan"))
+    loco_mean = (f"{100 * float(np.mean(list(ev['leave_one_corpus_out_ua'].values()))):.1f}"
+                 if ev["leave_one_corpus_out_ua"] else "not run yet: `python recipes/default_model.py --force`")
     val = final["folds"][0]["speakers"]["val"]
     t = cfg.train
     adaptive = meta["frontend"].get("adaptive")
@@ -157,8 +169,8 @@ Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().iso
   neutral, surprised dropped), TESS (2 Canadian-English speakers; pleasant surprise dropped) and SAVEE
   (4 British-English speakers; surprise dropped), as described in `../shared/data/README.md`: 36 speakers,
   {final['n_clips']} clips.
-- Recipe: ablation row `{key}` ({ablation.ROWS[key][0]}), chosen by validation UA among the rows in
-  `docs/results.md`. Each epoch draws {t.epoch_size} windows with equal weight per (corpus, class) cell
+- Recipe: ablation row `{key}` ({ablation.ROWS[key][0]}), chosen among the rows in `docs/results.md` by
+  validation UA (the mean of whole clips and clips cut to 1.0 s, on validation speakers only). Each epoch draws {t.epoch_size} windows with equal weight per (corpus, class) cell
   (TESS's 2,800 clips do not drown EMO-DB's 10 speakers); label smoothing {t.label_smoothing:g};
   {f'{t.augment_copies} augmented copies per clip (speed, reverberation, noise and babble, telephone band, EQ, gain, clipping); ' if t.augment_copies else ''}{f'random-length crops (p {t.crop:g}, from {t.crop_min:g} s) padded with silence as `predict` pads short clips; ' if t.crop else ''}{f'mixup {t.mixup:g}; ' if t.mixup else ''}{f'SpecAugment {t.time_masks} time masks of up to {t.mask_frames} frames; ' if t.time_masks else ''}cosine learning rate, at most {t.epochs} epochs.
 - Final model: protocol `final`: every speaker trains except the validation speakers
@@ -175,7 +187,7 @@ The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {abla
 {ablation.BASELINE['per_speaker']} UA under the same protocol (global / per-speaker standardisation).
 
 Per corpus: UA of the speaker:5 test predictions, and leave-one-corpus-out (trained on the other three
-corpora, validation speakers carved from them; mean {loco_mean:.1f}, baseline 28.1 / 43.2):
+corpora, validation speakers carved from them; mean {loco_mean}; baseline 28.1 / 43.2):
 
 | corpus | speaker:5 UA % | left out UA % |
 |---|---:|---:|
@@ -223,7 +235,8 @@ def main():
     cv_cfg = ablation.run_config(args.data, ablation.ROWS[key][1])
     loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default")
     final_run, cfg = train_final(key, args.data, args.runs / "default")
-    meta = export_default(final_run, cv, per_corpus(cv_cfg, cv), loco, DEFAULT_MODEL, args.force)
+    meta = export_default(final_run, cv, per_corpus(cv_cfg, args.runs / "ablation" / key, cv), loco, DEFAULT_MODEL,
+                          args.force)
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob))
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))
