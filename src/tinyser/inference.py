@@ -65,10 +65,13 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({str(self.path)!r}, labels={self.labels})"
 
-    def predict_features(self, features: np.ndarray, frontend: Frontend | dict | None = None) -> np.ndarray:
+    def predict_features(self, features: np.ndarray, frontend: Frontend | dict | None = None,
+                         standardize=None) -> np.ndarray:
         """Class probabilities for raw (unstandardised) features ``(n, frames, coeffs)``.
 
         Pass the ``frontend`` that computed them: a different one raises ConfigError.
+        ``standardize(raw) -> inputs`` replaces the fixed standardisation (a
+        stream's adaptive state, see :meth:`Stream`).
         """
         if frontend is not None:
             self.frontend.check_same(frontend)
@@ -78,12 +81,12 @@ class Model:
             raise ConfigError(f"features of shape {x.shape[1:]} do not fit this model, which expects {want} "
                               f"from the {self.frontend.config.name} frontend")
         try:
-            return self.runtime.predict(self.frontend.standardize(x))
+            return self.runtime.predict((standardize or self.frontend.standardize)(x))
         except (RuntimeError, ValueError) as e:  # a damaged model that loads but cannot run (no checksum)
             raise TinyserError(f"{self.path}: damaged model: it fails to run "
                                f"({str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__})") from None
 
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+    def predict_windows(self, windows: np.ndarray, standardize=None) -> np.ndarray:
         """Class probabilities of audio windows ``(n, samples)`` at the model's rate; windows
         shorter than the model's input are zero-padded at the end.
 
@@ -97,7 +100,7 @@ class Model:
                               f"model's {self.window:g} s input")
         padded = np.zeros((len(windows), n), np.float32)
         padded[:, :windows.shape[1]] = windows
-        return self.predict_features(self.frontend.features(padded))
+        return self.predict_features(self.frontend.features(padded), standardize=standardize)
 
     def stream(self, window: float | None = None, hop: float | None = None,
                voice: VoiceConfig | None = None, allow_short: bool = False) -> "Stream":
@@ -197,6 +200,13 @@ class Stream:
         self._samples = 0
         self._spectrum = _Spectrum(sr)
         self._vad = self.voice.tracker(sr, model.frontend.config)  # one noise floor for the whole stream
+        # adaptive standardisation: one running state for the whole stream, updated once per
+        # window from the frames that are new since the previous window (as the C frontend does)
+        fe = model.frontend
+        n_frames = int(model.runtime.input_shape[0])
+        self._norm = fe.adaptive_state(n_frames)
+        self._new_frames = n_frames  # the first window is all new
+        self._hop_frames = max(1, int(round(self.hop / fe.frame_seconds)))
 
     def push(self, samples: np.ndarray) -> list[dict]:
         """Add mono samples at the model's rate; returns the windows completed.
@@ -270,7 +280,8 @@ class Stream:
         if not found:
             return []
         sr, labels = self.model.sample_rate, self.model.labels
-        proba = self.model.predict_windows(np.stack([w for _, w in found]))
+        proba = self.model.predict_windows(np.stack([w for _, w in found]),
+                                           None if self._norm is None else self._adapt)
         rows = []
         for (start, w), p in zip(found, proba):
             n = min(len(w), self._samples - start)  # the tail window's zero padding is not audio
@@ -278,6 +289,14 @@ class Stream:
                          "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 6),
                          "voiced": self._vad.window_speech(start, n), "probabilities": _named(labels, p)})
         return rows
+
+
+    def _adapt(self, raw: np.ndarray) -> np.ndarray:
+        out = np.empty_like(raw, dtype=np.float32)
+        for i, window in enumerate(raw):
+            out[i] = self._norm.window(window, self._new_frames)
+            self._new_frames = self._hop_frames
+        return out
 
 
 def check_window_hop(model: Model, window: float | None, hop: float | None,
