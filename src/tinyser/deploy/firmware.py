@@ -648,7 +648,9 @@ def host_pipeline(model_path: str | os.PathLike, pcm: np.ndarray, hop: float | N
     segments = np.stack([audio[(e - n_frames) * cfg.hop_length:(e - n_frames) * cfg.hop_length + span]
                          for e in ends])
     raw = model.frontend.features(segments)
-    x = model.runtime.quantise(model.frontend.standardize_streams(raw, [list(range(len(ends)))]))
+    # the device updates its adaptive statistics once per window from the frames new since the previous one
+    fresh = np.diff([0, *ends]).clip(max=n_frames)
+    x = model.runtime.quantise(model.frontend.standardize_streams(raw, [list(range(len(ends)))], fresh))
     return x.reshape(len(ends), n_frames, width), _tflm_outputs(t.blob, x), ends
 
 

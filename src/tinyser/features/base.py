@@ -164,15 +164,18 @@ class Frontend:
 
         return AdaptiveNorm(self.adaptive, self.standardizer, self.frame_seconds, n_frames)
 
-    def standardize_streams(self, features: np.ndarray, streams) -> np.ndarray:
+    def standardize_streams(self, features: np.ndarray, streams, new_frames=None) -> np.ndarray:
         """Standardise raw windows ``(n, frames, coeffs)``; with adaptive statistics each
         stream (a list of window indices in listening order) runs its own state, and
-        windows in no stream get the fixed statistics."""
+        windows in no stream get the fixed statistics. ``new_frames[i]``: how many of
+        window i's frames are new since the stream's previous window (default all:
+        windows that do not overlap)."""
         if self.adaptive is None or self.standardizer is None:
             return self.standardize(features)
         from .adaptive import standardize_streams
 
-        return standardize_streams(features, streams, self.adaptive, self.standardizer, self.frame_seconds)
+        return standardize_streams(features, streams, self.adaptive, self.standardizer, self.frame_seconds,
+                                   new_frames)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.config.to_dict()
