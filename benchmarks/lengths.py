@@ -41,7 +41,8 @@ def loudest(y: np.ndarray, n: int) -> np.ndarray:
     return y[start:start + n]
 
 
-def fold_scores(run: Path, fold: int, part: str = "test") -> dict:
+def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
+    """UA by length of one fold's ``part`` clips (``fs``: the run's features, read once per run)."""
     import keras
 
     from tinyser.audio import SegmentConfig, load
@@ -55,7 +56,7 @@ def fold_scores(run: Path, fold: int, part: str = "test") -> dict:
     frontend = Frontend.from_json((folder / "frontend.json").read_text())
     model = keras.models.load_model(folder / "model.keras", compile=False)
     result = json.loads((folder / "result.json").read_text())
-    fs = run_features(cfg)
+    fs = run_features(cfg) if fs is None else fs
     index = {c: i for i, c in enumerate(fs.clip_ids)}
     test = np.array([index[c] for c in result["clips"][part]])
     seg_cfg = SegmentConfig.from_dict(cfg.segments)
@@ -100,7 +101,10 @@ def run_scores(run: Path, part: str = "test") -> dict:
     if saved.exists() and saved.stat().st_mtime >= (run / "report.json").stat().st_mtime:
         return json.loads(saved.read_text())
     report = json.loads((run / "report.json").read_text())
-    folds = [fold_scores(run, f["fold"], part) for f in report["folds"]]
+    from tinyser.experiment import RunConfig, run_features
+
+    fs = run_features(RunConfig.from_dict(json.loads((run / "config.json").read_text())))
+    folds = [fold_scores(run, f["fold"], part, fs) for f in report["folds"]]
     classes = folds[0]["classes"]
     rows = {}
     for key in [*map(str, LENGTHS), "whole"]:

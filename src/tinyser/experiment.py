@@ -263,8 +263,7 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
     raw = fs.features[train]
     silence = frontend.features(np.zeros(int(round(_window(cfg) * frontend.config.sample_rate)),
                                          np.float32))[0]
-    fps = frontend.config.sample_rate / frontend.config.hop_length if hasattr(frontend.config, "hop_length") else 0
-    min_frames = max(1, int(round(t.crop_min * fps))) if fps else raw.shape[1]
+    min_frames = max(1, int(round(t.crop_min / frontend.frame_seconds)))
     gate = frontend.adaptive.gate if frontend.adaptive is not None else gate_for_level(frontend.config, -50.0)
     sub = FeatureSet(raw, fs.labels[train], fs.groups[train], fs.clip_index[train], fs.clip_ids, fs.paths,
                      fs.classes, fs.frontend, fs.segments)
@@ -278,8 +277,9 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
                 x[pick == k + 1] = copies[k][train[pick == k + 1]]
         if t.crop:
             x = crop_windows(x, rng, t.crop, min_frames, silence, gate)
-        streams = speaker_streams(sub, np.arange(len(train)), rng)
-        return frontend.standardize_streams(x, streams)
+        if frontend.adaptive is None:
+            return frontend.standardize(x)
+        return frontend.standardize_streams(x, speaker_streams(sub, np.arange(len(train)), rng))
     return features
 
 

@@ -290,7 +290,6 @@ class Stream:
                          "voiced": self._vad.window_speech(start, n), "probabilities": _named(labels, p)})
         return rows
 
-
     def _adapt(self, raw: np.ndarray) -> np.ndarray:
         out = np.empty_like(raw, dtype=np.float32)
         for i, window in enumerate(raw):
