@@ -36,6 +36,9 @@ BASE_TRAIN = {"epochs": 30, "patience": 8, "batch_size": 32, "epoch_size": 2400}
 ADAPTIVE = {"time_constant": 20.0, "gate_db": -50.0, "min_std_ratio": 0.25}
 CROPS = {"crop": 0.5, "crop_min": 0.5, "mixup": 0.2, "time_masks": 2, "mask_frames": 12, "label_smoothing": 0.1}
 AUGMENT = {**CROPS, "augment_copies": 3}
+#: distillation into `tiny` from an ensemble of finished rows (same folds, seed and inputs: no
+#: teacher saw a fold's test or validation speakers); "@row" names a row's run folder
+DISTILL = {"teacher": ["@adaptive", "@crops", "@augment"], "weight": 0.5, "temperature": 2.0}
 #: the baseline to beat (DEVELOPERS guide): openSMILE eGeMAPS v02 functionals + RBF SVM,
 #: global / per-speaker standardisation, four corpora common6 speaker:5
 BASELINE = {"global": 51.1, "per_speaker": 63.3}
@@ -52,6 +55,12 @@ ROWS: dict[str, tuple[str, dict]] = {
               {"train": {"balance": "corpus_class", **CROPS}, "adaptive": ADAPTIVE}),
     "augment": ("+ 3 realistic augmented copies per clip (speed, reverberation, noise, babble, telephone, EQ, clipping)",
                 {"train": {"balance": "corpus_class", **AUGMENT}, "adaptive": ADAPTIVE}),
+    "distill": ("crops row + distillation from the ensemble of the adaptive, crops and augment rows "
+                "(weight 0.5, temperature 2)",
+                {"train": {"balance": "corpus_class", **CROPS, "distill": DISTILL}, "adaptive": ADAPTIVE}),
+    "model": ("crops row + mean and max pooling over time (statistics pooling; beside distillation)",
+              {"train": {"balance": "corpus_class", **CROPS}, "adaptive": ADAPTIVE,
+               "model_params": {**TINY, "pooling": "meanmax"}}),
     "prosody": ("adaptive row + prosody channels (log-F0, voicing, loudness; side by side with the adaptive row)",
                 {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "frontend": {"prosody": True}}),
 }
@@ -61,15 +70,23 @@ def frontend(extra: dict | None = None) -> dict:
     return get_config("cmsis_mfcc", **(extra or {})).to_dict()
 
 
-def run_config(data: Path, spec: dict, protocol: str = PROTOCOL) -> RunConfig:
-    train = TrainConfig(**{**BASE_TRAIN, **spec.get("train", {})})
-    return RunConfig(tuple(str(data / c) for c in CORPORA), model=spec.get("model", "tiny"),
+def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Path("runs/ablation"),
+               corpora: tuple[str, ...] = CORPORA, labels: str = LABELS) -> RunConfig:
+    """A row's run settings (``spec``: "train", "model", "model_params", "frontend", "adaptive")."""
+    train = {**BASE_TRAIN, **spec.get("train", {})}
+    if "distill" in train:  # teachers are rows of this protocol's runs
+        if protocol != PROTOCOL:
+            raise SystemExit(f"a distilled row needs its teachers trained under {protocol}; only {PROTOCOL} has them")
+        train["distill"] = {**train["distill"], "teacher": [str(runs / t[1:]) if t.startswith("@") else t
+                                                            for t in train["distill"]["teacher"]]}
+    train = TrainConfig(**train)
+    return RunConfig(tuple(str(data / c) for c in corpora), model=spec.get("model", "tiny"),
                      model_params=spec.get("model_params", TINY), frontend=frontend(spec.get("frontend")),
-                     segments=SEGMENTS, labels=LABELS, protocol=protocol, train=train,
+                     segments=SEGMENTS, labels=labels, protocol=protocol, train=train,
                      adaptive=spec.get("adaptive"))
 
 
-def cost(cfg: RunConfig) -> dict:
+def cost(cfg: RunConfig, n_classes: int = 6) -> dict:
     """MACs per second of audio, int8 size and TFLite Micro arena of the row's model (untrained copy)."""
     from tinyser.features import config_from_dict
     from tinyser.models import build_model, count_macs
@@ -77,7 +94,7 @@ def cost(cfg: RunConfig) -> dict:
 
     fe = config_from_dict(cfg.frontend)
     shape = (fe.n_frames(int(SEGMENTS["window"] * fe.sample_rate)), fe.n_features)
-    m = build_model(cfg.model, shape, 6, **cfg.model_params)
+    m = build_model(cfg.model, shape, n_classes, **cfg.model_params)
     blob = convert(m, "int8", np.random.default_rng(0).standard_normal((32, *shape)).astype(np.float32))
     return {"macs_per_second": count_macs(m) / SEGMENTS["window"], "int8_bytes": len(blob),
             "arena_bytes": find_arena_size(blob)}
@@ -88,7 +105,7 @@ def row_result(key: str, data: Path, runs: Path, train: bool) -> dict | None:
     out = runs / key
     if not (out / "report.json").exists() and not train:
         return None
-    cfg = run_config(data, spec)
+    cfg = run_config(data, spec, runs=runs)
     if not (out / "report.json").exists():
         _report.timed_training(cfg, out)
     rep = load_report(out)
@@ -108,7 +125,7 @@ def markdown(rows: list[dict], data: Path) -> str:
              "test fold); `cmsis_mfcc` features, 2 s windows, clips scored as the mean of their windows. Model `tiny` "
              f"(width {TINY['width']}, time pooled first); up to {BASE_TRAIN['epochs']} epochs, patience "
              f"{BASE_TRAIN['patience']}. Sizes and arenas: full-int8 flatbuffer in the TFLite Micro interpreter. "
-             "Each row adds one step to the row above (the prosody row adds its channels to the adaptive row). Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds.", "",
+             "Each row adds one step to the row above; the distillation and pooling rows each add theirs to the crops row, and the prosody row adds its channels to the adaptive row. Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds.", "",
              "| step | UA % | WA % | macro-F1 % | val UA % | best epoch / run | MACs / s audio | int8 model | TFLM arena | wall |",
              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in rows:

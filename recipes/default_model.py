@@ -56,7 +56,9 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     their loudest 1.0 s, because users speak in short bursts as well as long ones."""
     import lengths
 
-    done = {k: load_report(runs / k) for k in ablation.ROWS if (runs / k / "report.json").exists()}
+    # a distilled row is left out: its teachers would have to be trained again under every protocol
+    done = {k: load_report(runs / k) for k, (_, spec) in ablation.ROWS.items()
+            if (runs / k / "report.json").exists() and "distill" not in spec.get("train", {})}
     if not done:
         raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
     val = {}

@@ -57,3 +57,13 @@ def test_training_with_waveform_augmentation(toy_manifest, tmp_path):
     cfg = toy_config(toy_manifest, epochs=1, augment=AugmentConfig().to_dict())
     report = run_training(cfg, tmp_path / "aug", progress=False)
     assert len(report["folds"]) == 3 and all(f["epochs_run"] == 1 for f in report["folds"])
+
+
+def test_distillation_from_an_ensemble_and_only_from_the_same_folds(toy_run, toy_manifest, tmp_path):
+    run, _ = toy_run
+    distill = {"teacher": [str(run), str(run)], "weight": 0.5, "temperature": 2.0}
+    report = run_training(toy_config(toy_manifest, epochs=1, distill=distill), tmp_path / "student", progress=False)
+    assert len(report["folds"]) == 3
+    other_seed = toy_config(toy_manifest, epochs=1, seed=6, distill={"teacher": str(run)})
+    with pytest.raises(TinyserError, match="teacher was trained on other data"):
+        run_training(other_seed, tmp_path / "refused", progress=False)

@@ -369,27 +369,29 @@ def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
 
 
 def _teacher(cfg: RunConfig, fold: int):
-    """The teacher's probabilities for distillation: the same fold of a finished
-    run (same data, protocol and seed, so it never saw this fold's test or
-    validation speakers)."""
+    """The teacher's probabilities for distillation: the same fold of one finished
+    run, or the mean over several (an ensemble), each with the same data, protocol
+    and seed, so no teacher saw this fold's test or validation speakers."""
     if not cfg.train.distill:
         return None
     import keras
 
     from .training import predict
 
-    run = Path(cfg.train.distill["teacher"])
-    teacher_cfg = json.loads((run / "config.json").read_text())
+    teachers = cfg.train.distill["teacher"]
+    runs = [Path(t) for t in ([teachers] if isinstance(teachers, str) else teachers)]
     mine = cfg.to_dict()
-    same = [teacher_cfg.get(k) == mine.get(k) for k in ("data", "protocol", "labels", "corpus", "segments",
-                                                          "frontend", "adaptive")]
-    same += [teacher_cfg["train"].get(k) == mine["train"][k] for k in ("seed", "val_fraction")]
-    for ok in same:
-        if not ok:
+    models = []
+    for run in runs:
+        teacher_cfg = json.loads((run / "config.json").read_text())
+        same = [teacher_cfg.get(k) == mine.get(k) for k in ("data", "protocol", "labels", "corpus", "segments",
+                                                              "frontend", "adaptive")]
+        same += [teacher_cfg["train"].get(k) == mine["train"][k] for k in ("seed", "val_fraction")]
+        if not all(same):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
                                "needs the same data, protocol, seed, frontend and normalisation")
-    model = keras.models.load_model(run / f"fold_{fold:02d}" / "model.keras", compile=False)
-    return lambda x: predict(model, x)
+        models.append(keras.models.load_model(run / f"fold_{fold:02d}" / "model.keras", compile=False))
+    return lambda x: np.mean([predict(m, x) for m in models], axis=0)
 
 
 def load_report(run: str | os.PathLike) -> dict:

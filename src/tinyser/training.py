@@ -53,7 +53,8 @@ class TrainConfig:
     crop: float = 0.0               # probability that a training window is cut to a random length
     crop_min: float = 0.5           # shortest crop, seconds (silence fills the rest of the window)
     augment_copies: int = 0         # K augmented feature copies per clip, one drawn per epoch
-    distill: dict | None = None     # {"teacher": run folder, "weight": 0..1, "temperature": T}
+    distill: dict | None = None     # {"teacher": run folder or list of them (an ensemble), "weight": 0..1,
+                                    #  "temperature": T}
     epoch_size: int = 0             # > 0: each epoch draws this many windows with probabilities from
                                     # the balance weights (balanced sampling); 0: every window, weighted
 
@@ -73,9 +74,10 @@ class TrainConfig:
             raise ConfigError("time_masks, mask_frames, augment_copies and epoch_size must be >= 0")
         if self.distill is not None:
             d = self.distill
-            if not isinstance(d, dict) or "teacher" not in d or not 0 < float(d.get("weight", 0.5)) <= 1 or \
+            if not isinstance(d, dict) or not d.get("teacher") or not 0 < float(d.get("weight", 0.5)) <= 1 or \
                     not float(d.get("temperature", 1.0)) > 0:
-                raise ConfigError("distill needs {'teacher': run folder, 'weight': (0, 1], 'temperature': > 0}")
+                raise ConfigError("distill needs {'teacher': run folder or a list of them, 'weight': (0, 1], "
+                                  "'temperature': > 0}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.schedule not in SCHEDULES:

@@ -1,0 +1,145 @@
+"""The default model's recipe under the field's other honest protocols (issue 10).
+
+    python benchmarks/protocols.py [--data ../shared/data] [--runs runs/protocols] [--only a,b,...] [--table-only]
+
+One corpus or set of corpora per row, trained from scratch with the recipe of an
+ablation row (``benchmarks/ablation.py``: ``crops``, the shipped default model's,
+unless the row says otherwise): original EMO-DB 7 classes leave-one-speaker-out
+(`tiny`, `tiny` with prosody channels, and `light_sernet` under the same recipe),
+RAVDESS actors 1-20 8 classes speaker:5, and the setups of the papers this
+project grew from (RAVDESS + TESS + SAVEE, `4class` and `valence3`) under their
+random split (``random:5``, clips of one speaker on both sides) and
+speaker-independently (``speaker:5``) side by side. The best epoch is always
+chosen on validation data carved from the training part (speakers, or clips for
+``random:5``). Runs are resumable folders under --runs. Writes
+docs/protocols.json and the protocols section of docs/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _report  # noqa: E402
+import ablation  # noqa: E402
+
+from tinyser.experiment import load_report  # noqa: E402
+
+
+def _spec(row: str, **changes) -> dict:
+    spec = dict(ablation.ROWS[row][1])
+    train = {**spec.get("train", {}), **changes.pop("train", {})}
+    return {**spec, "train": train, **changes}
+
+
+#: name -> (corpora, labels, protocol, recipe spec, recipe label, reference)
+#: epochs and windows per epoch are scaled to each training set on 2 cores
+_EMODB = {"epochs": 25, "patience": 8, "epoch_size": 1000}
+_RTS = {"epochs": 15, "patience": 6, "epoch_size": 1600}
+SETUPS: dict[str, tuple] = {
+    "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
+                   "eGeMAPS + SVM 65.2 / 78.7"),
+    "ravdess-tiny": (("ravdess",), "native", "speaker:5", _spec("crops", train={"epoch_size": 1200}),
+                     "`tiny`, crops recipe", "eGeMAPS + SVM 48.2 / 56.5"),
+    "rts-4class-speaker": (("ravdess", "tess", "savee"), "4class", "speaker:5", _spec("crops", train=_RTS),
+                           "`tiny`, crops recipe", "published 72.9 % accuracy (random split)"),
+    "rts-4class-random": (("ravdess", "tess", "savee"), "4class", "random:5", _spec("crops", train=_RTS),
+                          "`tiny`, crops recipe", "published 72.9 % accuracy (random split)"),
+    "rts-valence3-speaker": (("ravdess", "tess", "savee"), "valence3", "speaker:5", _spec("crops", train=_RTS),
+                             "`tiny`, crops recipe", "published 76.2 % accuracy (random split)"),
+    "rts-valence3-random": (("ravdess", "tess", "savee"), "valence3", "random:5", _spec("crops", train=_RTS),
+                            "`tiny`, crops recipe", "published 76.2 % accuracy (random split)"),
+    "emodb-light_sernet": (("emodb",), "native", "speaker",
+                           _spec("crops", train={**_EMODB, "epochs": 12, "patience": 5}, model="light_sernet",
+                                 model_params={}), "`light_sernet`, crops recipe", "eGeMAPS + SVM 65.2 / 78.7"),
+    "emodb-tiny-prosody": (("emodb",), "native", "speaker",
+                           _spec("crops", train=_EMODB, frontend={"prosody": True}),
+                           "`tiny` + prosody channels, crops recipe", "eGeMAPS + SVM 65.2 / 78.7"),
+}
+#: benchmark goals of issue 10, by setup
+GOALS = {"emodb-tiny": 0.75, "ravdess-tiny": 0.60}
+
+
+def setup_config(name: str, data: Path):
+    corpora, labels, protocol, spec, _, _ = SETUPS[name]
+    return ablation.run_config(data, spec, protocol=protocol, corpora=corpora, labels=labels)
+
+
+def result(name: str, data: Path, runs: Path, train: bool) -> dict | None:
+    out = runs / name
+    if not (out / "report.json").exists() and not train:
+        return None
+    cfg = setup_config(name, data)
+    if not (out / "report.json").exists():
+        _report.timed_training(cfg, out)
+    rep = load_report(out)
+    corpora, labels, protocol, _, recipe, reference = SETUPS[name]
+    return {"key": name, "corpora": list(corpora), "labels": labels, "classes": rep["labels"], "protocol": protocol,
+            "recipe": recipe, "reference": reference, "run": str(out), "config": cfg.to_dict(),
+            **ablation.cost(cfg, len(rep["labels"])),
+            **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std", "n_clips")},
+            "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
+            "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
+            "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": _report.wall_seconds(out)}
+
+
+def markdown(rows: list[dict | None], data: Path) -> str:
+    lines = ["## The recipe under other honest protocols (`benchmarks/protocols.py`)", "",
+             f"Reproduce: `python benchmarks/protocols.py --data {data}` on {_report.machine()}. The default "
+             "model's recipe (ablation row `crops`: adaptive normalisation, (corpus, class) balanced sampling, "
+             "short-utterance crops, SpecAugment, mixup, label smoothing; `cmsis_mfcc`, 2 s windows, clips scored "
+             "as the mean of their windows), trained from scratch per row. `speaker` = leave one speaker out, "
+             "`speaker:5` = five speaker-independent folds, `random:5` = five folds of random clips (a speaker's "
+             "clips on both sides: the papers' protocol, not speaker-independent). The best epoch is chosen on "
+             "validation data carved from each fold's training part. Mean ± std over folds; the eGeMAPS v02 + "
+             "RBF SVM baseline with global / per-speaker standardisation where it was measured.", "",
+             "| corpora | classes | protocol | model and recipe | UA % | WA % | macro-F1 % | val UA % | "
+             "MACs / s | int8 model | TFLM arena | reference | wall |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for r in rows:
+        if r is None:
+            continue
+        lines.append(f"| {' + '.join(r['corpora'])} | {r['labels']} ({len(r['classes'])}) | {r['protocol']} | "
+                     f"{r['recipe']} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
+                     f"{100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} | {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | "
+                     f"{100 * r['val_ua']:.1f} | {r['macs_per_second'] / 1e6:.1f} M | {r['int8_bytes'] / 1024:.1f} KB | "
+                     f"{r['arena_bytes'] / 1024:.1f} KB | {r['reference']} | {r['wall_s'] / 60:.0f} min |")
+    done = {r["key"]: r for r in rows if r is not None}
+    lines += ["", "Goals (benchmark goals, not tests):", ""]
+    for key, goal in GOALS.items():
+        r = done.get(key)
+        if r is None:
+            status = "not yet trained"
+        else:
+            gap = 100 * (r["ua"] - goal)
+            status = f"{100 * r['ua']:.1f} ({'met' if gap >= 0 else f'gap {gap:+.1f}'})"
+        lines.append(f"- {SETUPS[key][0][0]} {SETUPS[key][2]} `tiny` UA ≥ {100 * goal:.0f}: {status}")
+    missing = [k for k in SETUPS if k not in done]
+    if missing:
+        lines += ["", "Not yet trained (resume with the command above): " + ", ".join(missing) + "."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _report.add_data_argument(ap)
+    ap.add_argument("--runs", type=Path, default=Path("runs/protocols"))
+    ap.add_argument("--only", default=",".join(SETUPS), help="setups to train, comma-separated, in this order")
+    ap.add_argument("--table-only", action="store_true", help="tabulate finished setups, train nothing")
+    args = ap.parse_args()
+    wanted = [k.strip() for k in args.only.split(",") if k.strip()]
+    unknown = [k for k in wanted if k not in SETUPS]
+    if unknown:
+        raise SystemExit(f"unknown setup(s) {', '.join(unknown)}; choose from {', '.join(SETUPS)}")
+    if not args.table_only:
+        for k in wanted:
+            result(k, args.data, args.runs, train=True)
+    rows = [result(k, args.data, args.runs, train=False) for k in SETUPS]
+    _report.write("protocols", {"rows": [r for r in rows if r]}, markdown(rows, args.data), page="results.md")
+
+
+if __name__ == "__main__":
+    main()
