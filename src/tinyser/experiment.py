@@ -384,8 +384,9 @@ def _teacher(cfg: RunConfig, fold: int):
     models = []
     for run in runs:
         teacher_cfg = json.loads((run / "config.json").read_text())
-        same = [teacher_cfg.get(k) == mine.get(k) for k in ("data", "protocol", "labels", "corpus", "segments",
-                                                              "frontend", "adaptive")]
+        same = [[os.path.realpath(p) for p in teacher_cfg["data"]] == [os.path.realpath(p) for p in mine["data"]]]
+        same += [teacher_cfg.get(k) == mine.get(k) for k in ("protocol", "labels", "corpus", "segments",
+                                                               "frontend", "adaptive")]
         same += [teacher_cfg["train"].get(k) == mine["train"][k] for k in ("seed", "val_fraction")]
         if not all(same):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
