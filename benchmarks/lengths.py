@@ -47,7 +47,7 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
 
     from tinyser.audio import SegmentConfig, load
     from tinyser.experiment import RunConfig, run_features, speaker_streams
-    from tinyser.features import Frontend, FeatureSet
+    from tinyser.features import FeatureSet, Frontend
     from tinyser.metrics import scores
     from tinyser.training import clip_predictions, predict
 
@@ -85,7 +85,7 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
     clips, proba = clip_predictions(predict(model, x[seg]), fs.clip_index[seg])
     order = {int(c): i for i, c in enumerate(clips)}
     out["whole"] = {"pred": [int(proba[order[int(c)]].argmax()) for c in test], "truth": truth.tolist()}
-    for key, v in out.items():
+    for v in out.values():
         s = scores(np.array(v["truth"]), np.array(v["pred"]), fs.classes)
         v["ua"] = s["ua"]
     out["classes"] = fs.classes

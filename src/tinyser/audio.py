@@ -458,5 +458,5 @@ class SegmentConfig:
         return {"window": self.window, "hop": self.hop, "pad": self.pad}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SegmentConfig":
+    def from_dict(cls, d: dict) -> SegmentConfig:
         return cls(**d)

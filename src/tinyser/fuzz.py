@@ -24,7 +24,8 @@ def mutations(data: bytes, n: int, seed: int = 0, wav_header: bool | None = None
     header fields set to edge values. The same seed gives the same copies."""
     rng = random.Random(seed)
     wav = data[:4] == b"RIFF" if wav_header is None else wav_header
-    kinds = ["bitflip", "overwrite", "zero", "insert", "delete", "duplicate", "truncate"] + (["header"] * 3 if wav else [])
+    kinds = ["bitflip", "overwrite", "zero", "insert", "delete", "duplicate", "truncate"]
+    kinds += ["header"] * 3 if wav else []
     for i in range(n):
         kind = kinds[i % len(kinds)] if i < len(kinds) else rng.choice(kinds)
         b = bytearray(data)

@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator, TypeVar
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 T = TypeVar("T")
 _console = Console(stderr=True)
@@ -26,7 +25,7 @@ class Bar:
             self._progress = Progress(*columns, console=_console)
             self._task = self._progress.add_task(description, total=total)
 
-    def __enter__(self) -> "Bar":
+    def __enter__(self) -> Bar:
         if self._progress:
             self._progress.start()
         return self

@@ -23,11 +23,17 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from .errors import ConfigError
 
 PROTOCOLS = ("random:K", "speaker", "speaker:K", "holdout", "corpus", "final")
+
+
+def _sklearn():
+    """scikit-learn's splitters (the ``train`` extra), imported on first use."""
+    from .extras import need
+
+    return need("sklearn.model_selection", "splitting data into folds")
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class Protocol:
     k: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "Protocol":
+    def parse(cls, text: str) -> Protocol:
         kind, _, k = text.strip().partition(":")
         if kind not in ("random", "speaker", "holdout", "corpus", "final") or (kind == "random" and not k) or \
                 (kind in ("holdout", "corpus", "final") and k):
@@ -91,7 +97,7 @@ def make_folds(labels: Sequence, groups: Sequence, protocol: str | Protocol, see
     rng = np.random.default_rng(seed)
     if p.kind == "random":
         _check_counts(y, p.k)
-        splits = StratifiedKFold(p.k, shuffle=True, random_state=seed).split(y, y)
+        splits = _sklearn().StratifiedKFold(p.k, shuffle=True, random_state=seed).split(y, y)
         return [_random_val(i, tr, te, y, val_fraction, seed) for i, (tr, te) in enumerate(splits)]
     speakers = np.unique(g)
     if p.kind == "holdout":
@@ -107,7 +113,7 @@ def make_folds(labels: Sequence, groups: Sequence, protocol: str | Protocol, see
     else:
         if p.k > len(speakers):
             raise ConfigError(f"protocol {p}: more folds than the {len(speakers)} speakers")
-        splitter = StratifiedGroupKFold(p.k, shuffle=True, random_state=seed)
+        splitter = _sklearn().StratifiedGroupKFold(p.k, shuffle=True, random_state=seed)
         tests = [te for _, te in splitter.split(y, y, g)]
     return [_speaker_val(i, te, y, g, val_fraction, rng) for i, te in enumerate(tests)]
 
@@ -119,7 +125,7 @@ def _check_counts(y: np.ndarray, k: int) -> None:
 
 
 def _random_val(i, train, test, y, frac, seed) -> Fold:
-    tr, va = train_test_split(train, test_size=frac, stratify=y[train], random_state=seed + i)
+    tr, va = _sklearn().train_test_split(train, test_size=frac, stratify=y[train], random_state=seed + i)
     return Fold(i, np.sort(tr), np.sort(va), np.sort(test))
 
 

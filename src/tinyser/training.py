@@ -91,7 +91,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -157,7 +157,7 @@ def clip_labels(y: np.ndarray, clip: np.ndarray) -> np.ndarray:
     return y[first]
 
 
-def fit(build: Callable[[], "object"], data: FoldData, cfg: TrainConfig, folder: str | os.PathLike,
+def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: str | os.PathLike,
         progress: Callable[[int, dict], None] | None = None):
     """Train with early stopping on validation UA; resume from ``folder`` if it holds a checkpoint.
 
@@ -272,7 +272,8 @@ def balance_weights(y: np.ndarray, groups: np.ndarray, n_classes: int, balance: 
 
     >>> balance_weights(np.array([0, 0, 0, 1]), np.array(["a:1"] * 4), 2, "class").tolist()
     [0.6666666865348816, 0.6666666865348816, 0.6666666865348816, 2.0]
-    >>> balance_weights(np.array([0, 0, 0, 0, 0, 1]), np.array(["a:1"] * 4 + ["b:1"] * 2), 2, "corpus_class").round(2).tolist()
+    >>> groups = np.array(["a:1"] * 4 + ["b:1"] * 2)
+    >>> balance_weights(np.array([0, 0, 0, 0, 0, 1]), groups, 2, "corpus_class").round(2).tolist()
     [0.5, 0.5, 0.5, 0.5, 2.0, 2.0]
     """
     if balance == "none":
@@ -355,7 +356,7 @@ def clear_checkpoints(folder: Path, keep: set[str] = frozenset()) -> None:
             old.unlink(missing_ok=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def focal_loss_class():
     """The Keras focal loss class, created on first use (importing Keras is slow)."""
     import keras

@@ -80,7 +80,7 @@ class VoiceConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "VoiceConfig":
+    def from_dict(cls, d: dict[str, Any] | None) -> VoiceConfig:
         """The config of a model's metadata entry; the defaults when ``d`` is None."""
         if d is None:
             return cls()
@@ -92,7 +92,7 @@ class VoiceConfig:
         except (TypeError, ValueError):
             raise ConfigError(f"voice activity: values must be numbers, got {d!r}") from None
 
-    def tracker(self, sample_rate: int = 16000, frontend=None) -> "VoiceActivity":
+    def tracker(self, sample_rate: int = 16000, frontend=None) -> VoiceActivity:
         """A streaming :class:`VoiceActivity` on ``frontend``'s frame grid (a
         ``cmsis_mfcc`` config) or, for other frontends, 64 ms frames every 16 ms."""
         return VoiceActivity(self, analysis_config(sample_rate, frontend))

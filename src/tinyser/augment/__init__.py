@@ -140,7 +140,7 @@ class AugmentConfig:
         object.__setattr__(self, "transforms", ts)
 
     @classmethod
-    def disabled(cls) -> "AugmentConfig":
+    def disabled(cls) -> AugmentConfig:
         """A config that applies nothing.
 
         >>> AugmentConfig.disabled().transforms
@@ -149,7 +149,7 @@ class AugmentConfig:
         return cls(transforms=())
 
     @classmethod
-    def realistic(cls, babble_pool: Any = None) -> "AugmentConfig":
+    def realistic(cls, babble_pool: Any = None) -> AugmentConfig:
         """Real recording conditions for speech-emotion training (issue 10, item 3).
 
         In order: speed perturbation 0.9-1.1 (p=0.3); babble of 3-6 other
@@ -186,7 +186,7 @@ class AugmentConfig:
         cfg = cls(transforms=_realistic_transforms())
         return cfg if babble_pool is None else cfg.with_babble_pool(babble_pool)
 
-    def with_babble_pool(self, pool: Any) -> "AugmentConfig":
+    def with_babble_pool(self, pool: Any) -> AugmentConfig:
         """A copy whose :class:`BabbleNoise` transforms draw from ``pool`` (others unchanged).
 
         ``pool``: the training speakers' speech, a sequence of 1-D float arrays
@@ -218,7 +218,7 @@ class AugmentConfig:
         return {"transforms": [t.to_dict() for t in self.transforms]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "AugmentConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> AugmentConfig:
         """Inverse of :meth:`to_dict`; a missing ``"transforms"`` key gives the defaults.
 
         >>> AugmentConfig.from_dict({"transforms": [{"type": "gain", "p": 1}]}).transforms
@@ -245,7 +245,7 @@ class AugmentConfig:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "AugmentConfig":
+    def from_json(cls, text: str | bytes) -> AugmentConfig:
         """Parse :meth:`to_json` output.
 
         >>> AugmentConfig.from_json('{"transforms": []}').enabled

@@ -142,7 +142,7 @@ class Transform:
         return {"type": self.name, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}  # type: ignore[arg-type]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Transform":
+    def from_dict(cls, data: Mapping[str, Any]) -> Transform:
         """Inverse of :meth:`to_dict`; missing fields take their defaults.
 
         >>> from tinyser.augment import Gain

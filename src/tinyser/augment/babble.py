@@ -99,7 +99,7 @@ class BabbleNoise(Transform):
         # InitVar's class default; it is not a dataclass field.
         object.__setattr__(self, "pool", _as_pool(pool))
 
-    def with_pool(self, pool: Iterable[np.ndarray] | None) -> "BabbleNoise":
+    def with_pool(self, pool: Iterable[np.ndarray] | None) -> BabbleNoise:
         """A copy with the same parameters drawing babble from ``pool``.
 
         >>> import numpy as np

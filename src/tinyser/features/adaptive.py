@@ -81,7 +81,7 @@ class AdaptiveConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AdaptiveConfig":
+    def from_dict(cls, d: dict[str, Any]) -> AdaptiveConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(d, dict) or set(d) - known:
             raise ConfigError(f"adaptive normalisation: expected keys {', '.join(sorted(known))}, got {d!r}")

@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..errors import ConfigError
 
-_REGISTRY: dict[str, type["FrontendConfig"]] = {}
+if TYPE_CHECKING:
+    from .adaptive import AdaptiveConfig
+
+_REGISTRY: dict[str, type[FrontendConfig]] = {}
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class FrontendConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"frontend": self.name, **dataclasses.asdict(self)}
 
-    def replace(self, **changes) -> "FrontendConfig":
+    def replace(self, **changes) -> FrontendConfig:
         return _build(type(self), {**dataclasses.asdict(self), **changes})
 
 
@@ -102,7 +105,7 @@ class Standardizer:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, features: np.ndarray, min_std: float = 1e-5) -> "Standardizer":
+    def fit(cls, features: np.ndarray, min_std: float = 1e-5) -> Standardizer:
         x = np.asarray(features, np.float64).reshape(-1, np.shape(features)[-1])
         return cls(tuple(map(float, x.mean(0))), tuple(map(float, np.maximum(x.std(0), min_std))))
 
@@ -117,7 +120,7 @@ class Standardizer:
         return {"mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Standardizer":
+    def from_dict(cls, d: dict[str, Any]) -> Standardizer:
         return cls(tuple(map(float, d["mean"])), tuple(map(float, d["std"])))
 
 
@@ -134,7 +137,7 @@ class Frontend:
     config: FrontendConfig
     standardizer: Standardizer | None = None
     #: running statistics per stream (tinyser.features.adaptive), started from ``standardizer``
-    adaptive: "AdaptiveConfig | None" = None
+    adaptive: AdaptiveConfig | None = None
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """Raw (unstandardised) features."""
@@ -146,7 +149,7 @@ class Frontend:
     def standardize(self, features: np.ndarray) -> np.ndarray:
         return features if self.standardizer is None else self.standardizer.apply(features)
 
-    def fitted(self, features: np.ndarray) -> "Frontend":
+    def fitted(self, features: np.ndarray) -> Frontend:
         """A copy whose standardisation is learnt from raw ``features`` (training data only)."""
         return Frontend(self.config, Standardizer.fit(features), self.adaptive)
 
@@ -188,7 +191,7 @@ class Frontend:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Frontend":
+    def from_dict(cls, d: dict[str, Any]) -> Frontend:
         from .adaptive import AdaptiveConfig
 
         d = dict(d)
@@ -198,10 +201,10 @@ class Frontend:
                    None if adaptive is None else AdaptiveConfig.from_dict(adaptive))
 
     @classmethod
-    def from_json(cls, s: str) -> "Frontend":
+    def from_json(cls, s: str) -> Frontend:
         return cls.from_dict(json.loads(s))
 
-    def check_same(self, other: "Frontend | dict") -> None:
+    def check_same(self, other: Frontend | dict) -> None:
         """Raise ConfigError unless ``other`` computes the same features."""
         a = self.config.to_dict()
         b = (other if isinstance(other, dict) else other.to_dict())

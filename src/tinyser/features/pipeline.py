@@ -63,7 +63,7 @@ class FeatureSet:
         atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FeatureSet":
+    def load(cls, path: str | os.PathLike) -> FeatureSet:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
