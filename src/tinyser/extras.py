@@ -16,6 +16,7 @@ from .errors import TinyserError
 EXTRA_OF: dict[str, str] = {
     "tensorflow": "train", "keras": "train", "sklearn": "train", "librosa": "train",
     "audiomentations": "train", "pyroomacoustics": "train",
+    "cmsisdsp": "dsp",
     "tflite_micro": "micro",
     "tf2onnx": "onnx", "onnx": "onnx", "onnxruntime": "onnx",
     "sounddevice": "live",

@@ -2,9 +2,14 @@
 ``arm_mfcc_q15`` compute it on a Cortex-M, frame by frame.
 
 Features are computed by the ``cmsisdsp`` Python package, which wraps the
-same C kernels (CMSIS-DSP 1.16.2 in cmsisdsp 1.10.3) that run on the device;
-the constant tables (window, packed mel filters, DCT matrix) come from
-:func:`cmsis_tables`, from which a C frontend can be generated.
+same C kernels (CMSIS-DSP 1.16.2 in cmsisdsp 1.10.3) that run on the device,
+when it is installed (``pip install 'tinyser[dsp]'``; it has no wheel, so it
+needs a C compiler). Without it the f32 kernel runs in NumPy (:func:`kernel`
+says which): the same tables and steps in float64, rounded to float32 at the
+end, held to the C kernel by ``tests/test_frontends.py`` within 2e-3 absolute
+per coefficient on speech (about 1e-4 typical: float32 rounding in the C FFT);
+q15 needs ``cmsisdsp``. The constant tables (window, packed mel filters, DCT
+matrix) come from :func:`cmsis_tables`, from which a C frontend can be generated.
 
 Framing (the device streams audio): frames are not centred. ``n`` samples give
 ``1 + (n - N) // hop`` frames (trailing samples that do not fill a frame are
@@ -308,11 +313,62 @@ def _tables(sr, n_fft, n_mels, fmin, fmax, n_mfcc, window) -> dict[str, np.ndarr
     return t
 
 
+def cmsisdsp_module():
+    """The ``cmsisdsp`` module, or None when it is not installed (then the
+    f32 kernel runs in NumPy)."""
+    try:
+        import cmsisdsp
+    except ImportError:
+        return None
+    return cmsisdsp
+
+
+def kernel() -> str:
+    """Which f32 kernel computes ``cmsis_mfcc``: ``"cmsisdsp"`` (the device's C
+    code) when installed, else ``"numpy"``.
+
+    >>> kernel() in ("cmsisdsp", "numpy")
+    True
+    """
+    return "numpy" if cmsisdsp_module() is None else "cmsisdsp"
+
+
+#: frames per block of the NumPy kernel (bounds its float64 temporaries to a few MB)
+_NUMPY_BLOCK = 256
+
+
+def _numpy_engine(cfg: CmsisMfccConfig):
+    """``arm_mfcc_f32`` in NumPy: ``c = D · ln(H · |rfft(w·x)| + 1e-6)`` with the
+    float32 tables, computed in float64 (the max-normalisation of steps 1 and 4
+    cancels exactly there, so it is left out)."""
+    t = cmsis_tables(cfg)
+    w = t["window_f32"].astype(np.float64)
+    h_t = t["mel_matrix"].astype(np.float32).astype(np.float64).T.copy()  # the packed f32 coefficients, dense
+    d_t = t["dct_f32"].astype(np.float64).T.copy()
+    offset = float(np.float32(LOG_OFFSET))
+
+    def run(fr: np.ndarray, out: np.ndarray) -> None:
+        for i in range(0, fr.shape[0], _NUMPY_BLOCK):
+            block = np.asarray(fr[i:i + _NUMPY_BLOCK], np.float64) * w
+            mag = np.abs(np.fft.rfft(block, axis=-1))
+            out[i:i + _NUMPY_BLOCK] = np.log(mag @ h_t + offset) @ d_t
+
+    run.tables = t
+    return run
+
+
 @lru_cache(maxsize=8)
 def _engine(cfg: CmsisMfccConfig):
     """One initialised CMSIS instance and temporary buffer per config:
-    ``run(frames (F, N), out (F, n_mfcc))``."""
-    import cmsisdsp as dsp
+    ``run(frames (F, N), out (F, n_mfcc))``; the NumPy kernel for f32
+    when ``cmsisdsp`` is not installed."""
+    dsp = cmsisdsp_module()
+    if dsp is None:
+        if cfg.dtype == "f32":
+            return _numpy_engine(cfg)
+        from ..extras import need
+
+        dsp = need("cmsisdsp", f"{cfg.name} with dtype {cfg.dtype!r}")
 
     t = cmsis_tables(cfg)
     n, args = cfg.frame_length, (cfg.frame_length, cfg.n_mels, cfg.n_mfcc)

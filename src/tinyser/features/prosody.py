@@ -122,7 +122,22 @@ def prosody_tables(cfg) -> dict:
 
 @lru_cache(maxsize=8)
 def _rfft(n: int):
-    import cmsisdsp as dsp
+    from .cmsis import cmsisdsp_module
+
+    dsp = cmsisdsp_module()
+    if dsp is None:  # NumPy, float64, in CMSIS's packed layout
+        if n not in (2 ** k for k in range(5, 13)):
+            raise ValueError(f"CMSIS-DSP has no real FFT of {n} points")
+
+        def run_numpy(x: np.ndarray) -> np.ndarray:
+            """Packed real FFTs: ``[X0, X(n/2), re X1, im X1, ...]``, float32."""
+            s = np.fft.rfft(np.asarray(x, np.float64), axis=-1)
+            out = np.empty(x.shape, np.float32)
+            out[:, 0], out[:, 1] = s[:, 0].real, s[:, -1].real
+            out[:, 2::2], out[:, 3::2] = s[:, 1:-1].real, s[:, 1:-1].imag
+            return out
+
+        return run_numpy
 
     inst = dsp.arm_rfft_fast_instance_f32()
     if dsp.arm_rfft_fast_init_f32(inst, n):
@@ -141,9 +156,13 @@ def _rfft(n: int):
 
 
 def _ln(x: np.ndarray) -> np.ndarray:
-    """C's logf, elementwise (cmsisdsp's arm_vlog_f32 calls it on a host)."""
-    import cmsisdsp as dsp
+    """C's logf, elementwise (cmsisdsp's arm_vlog_f32 calls it on a host; NumPy's
+    float32 log without cmsisdsp)."""
+    from .cmsis import cmsisdsp_module
 
+    dsp = cmsisdsp_module()
+    if dsp is None:
+        return np.log(np.asarray(x, np.float32))
     flat = np.ascontiguousarray(x, np.float32).ravel()
     return np.asarray(dsp.arm_vlog_f32(flat), np.float32).reshape(np.shape(x)) if flat.size else flat.reshape(
         np.shape(x))
