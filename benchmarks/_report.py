@@ -1,29 +1,135 @@
 """Write one benchmark's results into docs/: its JSON file and its own
-section of a shared Markdown page (other sections are kept)."""
+section of a shared Markdown page (other sections are kept).
+
+Every JSON file gets a ``provenance`` key: the git commit (``+dirty`` when
+tracked files differ from it), the versions of tinyser and of the packages it
+depends on, and a checksum of the data folder the benchmark read (given by
+``--data``, see :func:`add_data_argument`; null when it read none).
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+#: the data folders the benchmark's arguments named (set by add_data_argument's parser)
+_DATA_USED: list[Path] = []
 
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
 
 
+def _data_path(text: str) -> Path:
+    path = Path(text)
+    _DATA_USED.append(path)
+    return path
+
+
 def add_data_argument(ap) -> None:
-    """``--data``: the folder holding the corpora (default $TINYSER_DATA or ../shared/data)."""
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("TINYSER_DATA", "../shared/data")))
+    """``--data``: the folder holding the corpora (default $TINYSER_DATA or ../shared/data).
+    The folder given is recorded in the provenance of what :func:`write` writes."""
+    ap.add_argument("--data", type=_data_path, default=os.environ.get("TINYSER_DATA", "../shared/data"))
 
 
-def write(name: str, results: dict, markdown: str, page: str = "benchmarks.md") -> None:
+def git_commit(where: Path = ROOT) -> str | None:
+    """HEAD's hash, with ``+dirty`` when tracked files differ from it; None outside git."""
+    try:
+        head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def package_versions() -> dict[str, str]:
+    """Python, tinyser and every installed package tinyser depends on (any extra)."""
+    versions = {"python": platform.python_version()}
+    try:
+        versions["tinyser"] = metadata.version("tinyser")
+        requires = metadata.requires("tinyser") or []
+    except metadata.PackageNotFoundError:
+        return versions
+    for req in requires:
+        name = re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0]
+        if name and name != "tinyser":
+            try:
+                versions[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                pass
+    return dict(sorted(versions.items()))
+
+
+def data_checksum(folder: Path) -> dict | None:
+    """A cheap, stable digest of a data folder: SHA-256 over every file's relative
+    path and size (not the contents), cached per folder in $TINYSER_CACHE (or
+    ~/.cache/tinyser) until a directory in it changes."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        return None
+    dirs = sorted((str(Path(r).relative_to(folder)), os.stat(r).st_mtime_ns) for r, _, _ in os.walk(folder))
+    signature = hashlib.sha256(json.dumps(dirs).encode()).hexdigest()
+    cache_dir = Path(os.environ.get("TINYSER_CACHE") or Path.home() / ".cache" / "tinyser")
+    cache = cache_dir / f"data-checksum-{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("signature") == signature:
+            return cached["checksum"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return _store_checksum(folder, signature, cache)
+
+
+def _store_checksum(folder: Path, signature: str, cache: Path) -> dict:
+    h, n, size = hashlib.sha256(), 0, 0
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for f in sorted(files):
+            p = Path(root, f)
+            st = p.stat()
+            rel = p.relative_to(folder).as_posix()
+            h.update(f"{rel}\t{st.st_size}\n".encode())
+            n, size = n + 1, size + st.st_size
+    checksum = {"path": str(folder), "files": n, "bytes": size, "sha256_names_sizes": h.hexdigest()}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"signature": signature, "checksum": checksum}))
+    except OSError:
+        pass
+    return checksum
+
+
+@cache
+def _checksum_once(folder: str) -> dict | None:
+    return data_checksum(Path(folder))
+
+
+def provenance(data: Path | list[Path] | None = None) -> dict:
+    """What a result was made with: commit, package versions, data checksum(s)."""
+    folders = [data] if isinstance(data, (str, Path)) else list(data if data is not None else _DATA_USED)
+    sums = [_checksum_once(str(Path(f).resolve())) for f in dict.fromkeys(folders)]
+    return {"commit": git_commit(), "packages": package_versions(),
+            "data": (sums[0] if len(sums) == 1 else sums) if sums else None}
+
+
+def write(name: str, results: dict, markdown: str, page: str = "benchmarks.md",
+          data: Path | list[Path] | None = None) -> None:
+    """Write docs/NAME.json (``results`` plus ``provenance``) and NAME's section of docs/PAGE.
+    ``data``: the folder(s) read, when not given by ``--data`` (:func:`add_data_argument`)."""
     DOCS.mkdir(exist_ok=True)
+    results = {**results, "provenance": provenance(data)}
     (DOCS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     md = DOCS / page
     text = md.read_text() if md.exists() else f"# {page[:-3].capitalize()}\n"
