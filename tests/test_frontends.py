@@ -320,6 +320,16 @@ def test_cmsis_numpy_kernel_matches_cmsisdsp_on_speech(numpy_kernel, emodb_dir, 
         numpy_kernel._engine.cache_clear()
 
 
+@pytest.mark.parametrize("name", ["hann", "hamming", "blackman"])
+def test_windows_without_scipy_are_scipys(name):
+    import scipy.signal
+
+    from tinyser.features.windows import get_window
+
+    for n in (1, 2, 3, 31, 400, 512, 1000, 1024, 4096):
+        np.testing.assert_array_equal(get_window(name, n), scipy.signal.get_window(name, n, fftbins=True))
+
+
 def test_cmsis_q15_without_cmsisdsp_names_the_extra(numpy_kernel):
     from tinyser.extras import MissingExtra
 

@@ -324,8 +324,9 @@ def trim(y: np.ndarray, top_db: float = 40.0) -> np.ndarray:
     >>> trim(np.r_[np.zeros(4000), np.ones(100), np.zeros(4000)].astype(np.float32)).size < 8100
     True
     """
-    import librosa
+    from .extras import need
 
+    librosa = need("librosa", "trimming silence")
     out, _ = librosa.effects.trim(y, top_db=top_db)
     return out if out.size else y[:1]
 

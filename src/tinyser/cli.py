@@ -15,6 +15,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import TinyserError
@@ -33,9 +34,10 @@ def _quiet_tensorflow() -> None:
     (absl's "All log messages before absl::InitializeLog()", oneDNN's notice)
     ignore TF_CPP_MIN_LOG_LEVEL. Later imports reuse the module, quietly."""
     from .audio import quiet_stderr
+    from .extras import need
 
     with quiet_stderr():
-        import tensorflow  # noqa: F401
+        need("tensorflow", "this command")
 
 
 #: ``predict --strict``: the exit status when some inputs were skipped
@@ -49,14 +51,14 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except TinyserError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130)
         except OSError as e:  # a path the system refuses (a folder, no permission, disk full)
             where = f"{e.filename}: " if e.filename else ""
-            err.print(f"[red]error:[/red] {where}{e.strerror or e}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(f'{where}{e.strerror or e}')}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
     return wrapper
 
@@ -420,7 +422,7 @@ def _plot_all(m, results: list, folder: Path, force: bool) -> None:
             plot_file(r["path"], m.sample_rate, r, png,
                       title=f"{r['path']}: {r['label'] if r['label'] is not None else r.get('reason', 'no label')}")
         except TinyserError as e:  # one plot that cannot be written does not stop the others
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             continue
         err.print(f"wrote {png}", highlight=False)
 
@@ -471,7 +473,7 @@ def listen_cmd(
     import math
 
     from .inference import check_window_hop, load_model
-    from .live import format_row, listen, log_path_ok
+    from .live import check_microphone, format_row, listen, log_path_ok
 
     if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
         raise TinyserError(f"--seconds must be a positive number of seconds, not {seconds:g}")
@@ -480,6 +482,7 @@ def listen_cmd(
     check_window_hop(m, window, hop, allow_short)
     dev = int(device) if device is not None and device.isdigit() else device
     if input_file is None:
+        check_microphone()  # no [live] extra or no PortAudio: one line, before "listening"
         err.print("listening… Ctrl-C stops", highlight=False)
     listen(m, input=input_file, device=dev, window=window, hop=hop, realtime=realtime, log=log, seconds=seconds,
            allow_short=allow_short, keep=False,

@@ -15,7 +15,7 @@ from .errors import TinyserError
 #: importable module -> the extra that installs it
 EXTRA_OF: dict[str, str] = {
     "tensorflow": "train", "keras": "train", "sklearn": "train", "librosa": "train",
-    "audiomentations": "train", "pyroomacoustics": "train",
+    "audiomentations": "train", "pyroomacoustics": "train", "scipy": "train",
     "cmsisdsp": "dsp",
     "tflite_micro": "micro",
     "tf2onnx": "onnx", "onnx": "onnx", "onnxruntime": "onnx",

@@ -20,6 +20,7 @@ import numpy as np
 
 from .audio import stream as file_blocks
 from .errors import TinyserError
+from .extras import need
 from .inference import Model
 
 BLOCK_SECONDS = 0.1
@@ -184,13 +185,17 @@ def _mic_source(device, sr: int):
     return blocks
 
 
+def check_microphone() -> None:
+    """Raise one line now if live input cannot work: no ``[live]`` extra, or no PortAudio."""
+    _sounddevice()
+
+
 def _sounddevice():
     try:
-        import sounddevice
+        return need("sounddevice", "live microphone input (or pass --input FILE)")
     except OSError as e:  # the PortAudio shared library is missing
         raise TinyserError(f"no audio input: {e} (install PortAudio, e.g. `apt install libportaudio2`; "
                            "or pass --input FILE)") from None
-    return sounddevice
 
 
 def format_row(row: dict, width: int = 20) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from .extras import need
 
 
 def scores(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict:
@@ -20,6 +21,9 @@ def scores(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) 
     >>> round(s["ua"], 3), s["wa"], s["confusion"]["counts"]
     (0.75, 0.75, [[1, 1], [0, 2]])
     """
+    need("sklearn", "scoring")
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     idx = list(range(len(labels)))
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)

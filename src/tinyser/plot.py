@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import atomic_write
+from .extras import need
 
 #: Waveform columns drawn (min/max envelope): about one per pixel of the figure
 MAX_COLUMNS = 2000
@@ -98,8 +99,7 @@ class _View:
 
 
 def _draw(view: _View, result: dict, out: str | os.PathLike, title: str) -> Path:
-    import matplotlib
-
+    matplotlib = need("matplotlib", "tinyser plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import __version__
 from .cache import atomic_write
+from .extras import need
 from .metrics import scores, summarize
 from .protocols import Protocol
 
@@ -93,8 +94,7 @@ def _pm(r: dict, key: str) -> str:
 
 
 def _pyplot():
-    import matplotlib
-
+    matplotlib = need("matplotlib", "plotting a run's report")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

@@ -22,6 +22,7 @@ import numpy as np
 
 from .cache import atomic_write
 from .errors import ConfigError
+from .extras import need
 
 LOSSES = ("crossentropy", "focal")
 SCHEDULES = ("cosine", "constant")
@@ -165,7 +166,7 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
     ``progress(epoch, record)`` is called after each epoch (raising from it
     stops training, as a kill would).
     """
-    import tensorflow as tf
+    tf = need("tensorflow", "training")
 
     from .metrics import scores
 
@@ -300,7 +301,7 @@ def _nll(proba: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _compile(model, cfg: TrainConfig) -> None:
-    import keras
+    keras = need("keras", "training")
 
     loss = (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
             if cfg.loss == "crossentropy" else focal_loss_class()(cfg.focal_gamma, cfg.label_smoothing))
@@ -309,7 +310,7 @@ def _compile(model, cfg: TrainConfig) -> None:
 
 
 def _resume_or_start(build, cfg: TrainConfig, folder: Path):
-    import keras
+    keras = need("keras", "training")
 
     state_file = folder / "state.json"
     keras.utils.set_random_seed(cfg.seed)
@@ -359,8 +360,8 @@ def clear_checkpoints(folder: Path, keep: set[str] = frozenset()) -> None:
 @functools.cache
 def focal_loss_class():
     """The Keras focal loss class, created on first use (importing Keras is slow)."""
-    import keras
-    from keras import ops
+    keras = need("keras", "training")
+    ops = keras.ops
 
     @keras.saving.register_keras_serializable(package="tinyser")
     class FocalLoss(keras.losses.Loss):

@@ -36,7 +36,8 @@ class PitchShift(Transform):
         semitones = float(rng.uniform(self.min_semitones, self.max_semitones))
         if semitones == 0.0:
             return x.copy()
-        from audiomentations import PitchShift as _Shift  # heavy import, deferred
+        from ..extras import need
 
+        _Shift = need("audiomentations", "the pitch-shift augmentation").PitchShift  # heavy import, deferred
         t = _Shift(min_semitones=semitones, max_semitones=semitones, method="signalsmith_stretch", p=1.0)
         return run_frozen(t, {"num_semitones": semitones}, x, sample_rate, rng)

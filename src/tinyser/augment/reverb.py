@@ -106,7 +106,9 @@ class Reverb(Transform):
         >>> int(np.argmax(np.abs(h))), h.shape[0] <= 8000
         (0, True)
         """
-        import pyroomacoustics as pra  # heavy import (about 2 s), deferred
+        from ..extras import need
+
+        pra = need("pyroomacoustics", "the reverb augmentation")  # heavy import (about 2 s), deferred
 
         rt60 = float(rng.uniform(self.min_rt60, self.max_rt60))
         dims = np.array([rng.uniform(self.min_room_m, self.max_room_m),

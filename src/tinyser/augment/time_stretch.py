@@ -36,7 +36,8 @@ class TimeStretch(Transform):
         rate = float(rng.uniform(self.min_rate, self.max_rate))
         if rate == 1.0:
             return x.copy()
-        from audiomentations import TimeStretch as _Stretch  # heavy import, deferred
+        from ..extras import need
 
+        _Stretch = need("audiomentations", "the time-stretch augmentation").TimeStretch  # heavy import, deferred
         t = _Stretch(min_rate=rate, max_rate=rate, leave_length_unchanged=True, method="signalsmith_stretch", p=1.0)
         return run_frozen(t, {"rate": rate}, x, sample_rate, rng)

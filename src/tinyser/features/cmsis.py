@@ -271,9 +271,9 @@ def _to_q15(v: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _window64(name: str, n: int) -> np.ndarray:
-    import scipy.signal  # lazy: a slow import, needed only when tables are built
+    from .windows import get_window  # hann, hamming, blackman without SciPy
 
-    return scipy.signal.get_window(name, n, fftbins=True).astype(np.float64)
+    return get_window(name, n)
 
 
 @lru_cache(maxsize=16)

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import ConfigError
+from ..extras import need
 from .base import FrontendConfig
 
 LOG_MODES = ("db", "log", "none")
@@ -135,6 +136,7 @@ _CHUNK = 8
 
 
 def _power(frames: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    need("scipy", f"the {cfg.name} frontend")
     import scipy.fft  # lazy: scipy's import costs more than a cached run of the CLI
 
     workers = 1 if len(frames) == 1 else _WORKERS  # threads only pay off over several clips
@@ -161,9 +163,9 @@ def _to_log(s: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _window(name: str, win_length: int, n_fft: int) -> np.ndarray:
-    import scipy.signal
+    from .windows import get_window
 
-    w = scipy.signal.get_window(name, win_length, fftbins=True).astype(np.float32)
+    w = get_window(name, win_length).astype(np.float32)
     left = (n_fft - win_length) // 2
     return np.pad(w, (left, n_fft - win_length - left))
 
@@ -171,7 +173,7 @@ def _window(name: str, win_length: int, n_fft: int) -> np.ndarray:
 @lru_cache(maxsize=16)
 def _mel_basis(cfg: LogmelConfig) -> tuple[int, int, np.ndarray]:
     """librosa's mel filter bank, cut to the FFT bins it uses: (first bin, end bin, bins × mels)."""
-    import librosa  # the reference mel filter bank; imported lazily (slow import)
+    librosa = need("librosa", f"the {cfg.name} frontend")  # the reference mel filter bank (a slow import)
 
     m = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin,
                             fmax=cfg.fmax, htk=cfg.htk, norm=cfg.mel_norm, dtype=np.float32)
@@ -182,6 +184,7 @@ def _mel_basis(cfg: LogmelConfig) -> tuple[int, int, np.ndarray]:
 
 @lru_cache(maxsize=16)
 def _dct_matrix(n_in: int, n_out: int, lifter: float) -> np.ndarray:
+    need("scipy", "the mfcc frontend")
     import scipy.fft
 
     d = scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out]

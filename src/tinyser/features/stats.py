@@ -100,8 +100,9 @@ class StatsConfig(FrontendConfig):
 
 @lru_cache(maxsize=8)
 def _chroma_basis(sr: int, n_fft: int, tuning: float) -> np.ndarray:
-    import librosa
+    from ..extras import need
 
+    librosa = need("librosa", "the stats frontend")
     return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=N_CHROMA).astype(np.float32)
 
 
