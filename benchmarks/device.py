@@ -17,6 +17,7 @@ features: its size, arena and instruction counts do not depend on training.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -40,32 +41,25 @@ def light_sernet_like(default: Path, clips: list[Path], out: Path) -> Path:
     """`light_sernet` with the default model's input, labels and frontend metadata
     (weights untrained), full-int8 calibrated on ``clips``."""
     from tinyser.deploy.firmware import _clip_pcm
-    from tinyser.export import embed_metadata, read_model
     from tinyser.inference import load_model
     from tinyser.models import build_model, count_macs, count_params
-    from tinyser.tflite import LiteRTModel, convert
+    from tinyser.tflite import LiteRTModel, TensorSpec, TrainingSummary, convert, embed_metadata, read_model
 
-    blob, meta = read_model(default)
+    _, meta = read_model(default)
     m = load_model(default)
-    shape = tuple(int(d) for d in meta["input"]["shape"][1:])
+    shape = tuple(meta.input.shape[1:])
     feats = []
     for c in clips:
         pcm = _clip_pcm(c, m.sample_rate, 4.0).astype(np.float32) / 32768.0
         feats.append(m.frontend(m.segments.split(pcm, m.sample_rate)))
     rep = np.concatenate(feats).reshape(-1, *shape)
-    model = build_model("light_sernet", shape, len(meta["labels"]))
+    model = build_model("light_sernet", shape, len(meta.labels))
     lite = convert(model, "int8", rep)
     r = LiteRTModel(lite)
-
-    def tensor(d):
-        scale, zero = d["quantization"]
-        return {"shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name, "scale": float(scale),
-                "zero_point": int(zero)}
-
-    new = {**meta, "model": "light_sernet", "model_params": {}, "input": tensor(r.input_details),
-           "output": tensor(r.output_details), "macs": count_macs(model), "params": count_params(model),
-           "training": {"note": "untrained weights: for size and speed only"}}
-    new.pop("sha256", None)
+    new = dataclasses.replace(
+        meta, model="light_sernet", model_params={}, input=TensorSpec.from_details(r.input_details),
+        output=TensorSpec.from_details(r.output_details), macs=count_macs(model), params=count_params(model),
+        training=TrainingSummary(note="untrained weights: for size and speed only"))
     atomic_write(out, lambda f: f.write(embed_metadata(lite, new)))
     return out
 
@@ -79,7 +73,7 @@ def estimate(model: Path, board: str = "nano33ble") -> dict:
     from tinyser.deploy import load_target
     from tinyser.deploy.budget import target_budget
 
-    b = target_budget(load_target(model), board)
+    b = target_budget(load_target(model), board).to_dict()
     return {k: b[k] for k in ("flash", "ram", "inference_ms", "frontend_ms_per_second", "real_time_factor",
                               "cycles_per_mac", "macs_per_inference", "arena_measured", "fits")}
 

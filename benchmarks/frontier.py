@@ -148,7 +148,8 @@ def budgets(rows: list[dict]) -> dict:
     """Nano 33 BLE Sense budgets of the shipped default model and of light_sernet
     (fold 0 of its reference run, exported full-int8), one inference per half window."""
     from tinyser.deploy import budget
-    from tinyser.export import ensure_exported, load_fold
+    from tinyser.experiment import load_fold
+    from tinyser.export import ensure_exported
     from tinyser.inference import DEFAULT_MODEL
 
     out = {"default (tiny)": budget(DEFAULT_MODEL)} if DEFAULT_MODEL.exists() else {}
@@ -159,15 +160,16 @@ def budgets(rows: list[dict]) -> dict:
 
 
 def budget_table(b: dict) -> str:
+    """The budgets (name -> :class:`tinyser.deploy.Budget`) as Markdown."""
     def kb(n):
         return f"{n / 1024:.1f} KB"
 
     first = next(iter(b.values()))
     lines = ["## Device budget: `tiny` vs `light_sernet` (`benchmarks/frontier.py`)", "",
-             f"Arduino Nano 33 BLE Sense ({kb(first['board_ram_bytes'])} RAM, {kb(first['board_flash_bytes'])} "
+             f"Arduino Nano 33 BLE Sense ({kb(first.board_ram_bytes)} RAM, {kb(first.board_flash_bytes)} "
              "flash, Cortex-M4F at 64 MHz), as `tinyser deploy arduino` builds it: one inference every half "
              "window. Arena measured by the TFLite Micro interpreter, plus the deploy margin (+10 % + 2 KB). "
-             "Latency is an estimate: " + first["cycles_per_mac_source"] + "; frontend at 2 cycles per float "
+             "Latency is an estimate: " + first.cycles_per_mac_source + "; frontend at 2 cycles per float "
              "operation, 14 per sqrt/div, 100 per logf. Code size (TFLite Micro, kernels) is not counted. "
              "\"Fits\" means RAM and flash within the board and a real-time factor below 1. The sketch "
              "allocates the measured arena plus its margin; against the issue's 64 KB arena budget the "
@@ -176,10 +178,10 @@ def budget_table(b: dict) -> str:
              "| MACs / inference | model MACs / s (one inference per hop) | est. latency / inference | frontend / s audio "
              "| real-time factor | fits |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, x in b.items():
-        lines.append(f"| `{name}` | {kb(x['flash']['total'])} | {kb(x['ram']['total'])} | {kb(x['arena_measured'])} "
-                     f"| {x['macs_per_inference'] / 1e6:.1f} M | {x['model_macs_per_second'] / 1e6:.1f} M "
-                     f"| {x['inference_ms']:.0f} ms | {x['frontend_ms_per_second']:.0f} ms "
-                     f"| {x['real_time_factor']:.2f} | {'yes' if x['fits'] else '**no**'} |")
+        lines.append(f"| `{name}` | {kb(x.flash.total)} | {kb(x.ram.total)} | {kb(x.arena_measured)} "
+                     f"| {x.macs_per_inference / 1e6:.1f} M | {x.model_macs_per_second / 1e6:.1f} M "
+                     f"| {x.inference_ms:.0f} ms | {x.frontend_ms_per_second:.0f} ms "
+                     f"| {x.real_time_factor:.2f} | {'yes' if x.fits else '**no**'} |")
     return "\n".join(lines)
 
 

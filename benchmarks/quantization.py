@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
 from tinyser.benchmark import benchmark_run, markdown  # noqa: E402
-from tinyser.experiment import load_report  # noqa: E402
-from tinyser.export import ensure_exported, load_fold  # noqa: E402
+from tinyser.experiment import load_fold, load_report  # noqa: E402
+from tinyser.export import ensure_exported  # noqa: E402
 from tinyser.metrics import scores  # noqa: E402
 from tinyser.tflite import LiteRTModel  # noqa: E402
 from tinyser.training import clip_labels, clip_predictions  # noqa: E402

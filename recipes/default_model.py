@@ -23,6 +23,7 @@ model is replaced only with ``--force``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -38,10 +39,10 @@ import ablation  # noqa: E402
 
 from tinyser.cache import atomic_write  # noqa: E402
 from tinyser.experiment import RunConfig, load_report, run_features  # noqa: E402
-from tinyser.export import embed_metadata, export_run, read_metadata  # noqa: E402
+from tinyser.export import export_run  # noqa: E402
 from tinyser.inference import DEFAULT_MODEL  # noqa: E402
 from tinyser.protocols import corpus_of  # noqa: E402
-from tinyser.tflite import find_arena_size  # noqa: E402
+from tinyser.tflite import Evaluation, ModelMetadata, embed_metadata, find_arena_size, read_metadata  # noqa: E402
 
 LICENCES = {"emodb": "EMO-DB (Burkhardt et al., Interspeech 2005): free for research with citation",
             "ravdess": "RAVDESS (Livingstone & Russo, PLoS ONE 2018): CC BY-NC-SA 4.0",
@@ -106,44 +107,41 @@ def train_final(key: str, data: Path, runs: Path) -> tuple[Path, RunConfig]:
     return out, cfg
 
 
-def export_default(final_run: Path, cv: dict, corpora: dict, loco: dict, target: Path, force: bool) -> dict:
+def export_default(final_run: Path, cv: dict, corpora: dict, loco: dict, target: Path, force: bool) -> ModelMetadata:
     if target.exists() and not force:
         raise SystemExit(f"{target}: already exists; pass --force to replace it")
     with tempfile.TemporaryDirectory() as tmp:
         (path, *_) = export_run(final_run, ["int8"], out=tmp)
         blob = path.read_bytes()
-    meta = read_metadata(blob)
-    meta["name"] = "tinyser-default"
-    meta["evaluation"] = {
-        "protocol": f"{ablation.PROTOCOL} (speaker-independent), {len(cv['folds'])} folds over the four corpora, "
-                    "same data, labels, features, model and recipe; best epoch by validation UA",
+    meta = dataclasses.replace(read_metadata(blob), name="tinyser-default", evaluation=Evaluation(
+        protocol=f"{ablation.PROTOCOL} (speaker-independent), {len(cv['folds'])} folds over the four corpora, "
+                 "same data, labels, features, model and recipe; best epoch by validation UA",
         **{k: cv[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std")},
-        "per_class": cv["per_class"], "per_corpus_ua": corpora,
-        "leave_one_corpus_out_ua": loco}
-    meta["licences"] = [LICENCES[c] for c in ablation.CORPORA]
+        per_class=cv["per_class"], per_corpus_ua=corpora,
+        leave_one_corpus_out_ua=loco), licences=tuple(LICENCES[c] for c in ablation.CORPORA))
     blob = embed_metadata(blob, meta)
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, lambda f: f.write(blob))
     return meta
 
 
-def model_card(meta: dict, cv: dict, key: str, cfg: RunConfig, final: dict, size: int, arena: int) -> str:
-    ev = meta["evaluation"]
-    win = float(meta["segments"]["window"])
+def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: dict, size: int, arena: int) -> str:
+    ev = meta.evaluation
+    win = float(meta.segments.window)
     pc = "\n".join(f"| {k} | {100 * v['precision']:.1f} | {100 * v['recall']:.1f} | {100 * v['f1']:.1f} "
-                   f"| {v['support']} |" for k, v in ev["per_class"].items())
+                   f"| {v['support']} |" for k, v in ev.per_class.items())
     conf = "\n".join(f"| {lab} | " + " | ".join(map(str, r)) + " |"
                      for lab, r in zip(cv["labels"], cv["confusion"]["counts"]))
-    corp = "\n".join(f"| {c} | {100 * ev['per_corpus_ua'][c]:.1f} | "
-                     f"{100 * ev['leave_one_corpus_out_ua'][c]:.1f} |" if c in ev["leave_one_corpus_out_ua"]
-                     else f"| {c} | {100 * ev['per_corpus_ua'][c]:.1f} | – |" for c in ev["per_corpus_ua"])
-    loco_mean = (f"{100 * float(np.mean(list(ev['leave_one_corpus_out_ua'].values()))):.1f}"
-                 if ev["leave_one_corpus_out_ua"] else "not run yet: `python recipes/default_model.py --force`")
+    corp = "\n".join(f"| {c} | {100 * ev.per_corpus_ua[c]:.1f} | "
+                     f"{100 * ev.leave_one_corpus_out_ua[c]:.1f} |" if c in ev.leave_one_corpus_out_ua
+                     else f"| {c} | {100 * ev.per_corpus_ua[c]:.1f} | – |" for c in ev.per_corpus_ua)
+    loco_mean = (f"{100 * float(np.mean(list(ev.leave_one_corpus_out_ua.values()))):.1f}"
+                 if ev.leave_one_corpus_out_ua else "not run yet: `python recipes/default_model.py --force`")
     val = final["folds"][0]["speakers"]["val"]
     t = cfg.train
-    adaptive = meta["frontend"].get("adaptive")
+    adaptive = meta.frontend.adaptive
     norm = ("adaptive: running per-coefficient mean and variance over voiced frames of the stream "
-            f"(time constant {adaptive['time_constant']:g} s of voiced audio), started from the training "
+            f"(time constant {adaptive.time_constant:g} s of voiced audio), started from the training "
             "statistics; `predict` runs one state per file, `listen` and the device one per stream"
             if adaptive else "fixed training statistics")
     return f"""# Model card: tinyser default model
@@ -151,18 +149,18 @@ def model_card(meta: dict, cv: dict, key: str, cfg: RunConfig, final: dict, size
 `tinyser.load_model("default")`, and what `tinyser predict` / `tinyser listen` use unless `--model` is given.
 File: `src/tinyser/assets/default.tflite` ({size / 1024:.1f} KB, full-int8, self-describing: labels,
 frontend, standardisation, segments and these scores are in its `tinyser` metadata).
-Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().isoformat()}, tinyser {meta['tinyser']}).
+Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().isoformat()}, tinyser {meta.tinyser}).
 
 ## Model
 - Architecture: `{cfg.model}` {json.dumps(cfg.model_params)} (Light-SERNet topology scaled down),
-  {meta['params']:,} parameters, {meta['macs'] / 1e6:.1f} M MACs per {win:g} s window
-  ({meta['macs'] / win / 1e6:.1f} M per second of audio).
+  {meta.params:,} parameters, {meta.macs / 1e6:.1f} M MACs per {win:g} s window
+  ({meta.macs / win / 1e6:.1f} M per second of audio).
 - Input: {win:g} s windows at 16 kHz; shorter clips and tails are zero-padded (silence), in training as in
   `predict`. `cmsis_mfcc` features (CMSIS-DSP `arm_mfcc_f32` definition: 1024-sample Hann frames every
-  256 samples, 40 HTK-mel bands 40-7600 Hz, natural log, 40 DCT coefficients{', plus prosody channels' if meta['frontend'].get('prosody') else ''}),
+  256 samples, 40 HTK-mel bands 40-7600 Hz, natural log, 40 DCT coefficients{', plus prosody channels' if getattr(meta.frontend.config, 'prosody', False) else ''}),
   standardised per coefficient with {norm}; quantised to int8
-  (scale {meta['input']['scale']:.5f}, zero point {meta['input']['zero_point']}).
-- Output: 6 classes, `common6`: {', '.join(meta['labels'])}.
+  (scale {meta.input.scale:.5f}, zero point {meta.input.zero_point}).
+- Output: 6 classes, `common6`: {', '.join(meta.labels)}.
 - Runs on TFLite Micro: {size / 1024:.1f} KB file, {arena:,} B arena (measured on this file with the
   TFLite Micro interpreter); see `docs/results.md` for the device budget.
 
@@ -183,8 +181,8 @@ Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().iso
 The final model has no test set. Its scores are those of the same configuration under **{ablation.PROTOCOL}**
 cross-validation over the four corpora (five folds grouped by speaker, so no test speaker is ever heard in
 training; best epoch by validation UA on speakers carved from the training part):
-**UA {100 * ev['ua']:.1f} ± {100 * ev['ua_std']:.1f}**, WA {100 * ev['wa']:.1f} ± {100 * ev['wa_std']:.1f},
-macro-F1 {100 * ev['f1']:.1f} ± {100 * ev['f1_std']:.1f} % (mean ± std over folds; chance is 16.7 %).
+**UA {100 * ev.ua:.1f} ± {100 * ev.ua_std:.1f}**, WA {100 * ev.wa:.1f} ± {100 * ev.wa_std:.1f},
+macro-F1 {100 * ev.f1:.1f} ± {100 * ev.f1_std:.1f} % (mean ± std over folds; chance is 16.7 %).
 The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {ablation.BASELINE['global']} /
 {ablation.BASELINE['per_speaker']} UA under the same protocol (global / per-speaker standardisation).
 
@@ -208,7 +206,7 @@ Confusion (rows true, columns predicted):
 {conf}
 
 ## Licences
-{chr(10).join('- ' + v for v in meta['licences'])}
+{chr(10).join('- ' + v for v in meta.licences)}
 
 The model weights are derived from these corpora. Because RAVDESS is CC BY-NC-SA 4.0, TESS CC BY-NC-ND 4.0
 and SAVEE for academic research only, the default model is for **non-commercial research use**; train your

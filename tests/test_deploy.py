@@ -172,23 +172,23 @@ def test_budget_adds_up(cmsis_model):
 
     t = load_target(cmsis_model)
     b = budget(cmsis_model)
-    assert b["flash"]["total"] == b["flash"]["model"] + b["flash"]["frontend_tables"] >= cmsis_model.stat().st_size
-    assert b["ram"]["total"] == sum(v for k, v in b["ram"].items() if k != "total")
-    assert b["ram"]["arena"] >= b["arena_measured"] == measured_arena(t.blob) > 0
-    assert b["ram"]["audio_ring"] == 2 * b["audio_ring_samples"] > 0
-    assert b["ram"]["feature_window"] >= t.n_frames * t.config.n_mfcc
-    hop = b["inference_hop_seconds"]
+    assert b.flash.total == b.flash.model + b.flash.frontend_tables >= cmsis_model.stat().st_size
+    assert b.ram.total == b.ram.arena + b.ram.audio_ring + b.ram.feature_window + b.ram.frontend
+    assert b.ram.arena >= b.arena_measured == measured_arena(t.blob) > 0
+    assert b.ram.audio_ring == 2 * b.audio_ring_samples > 0
+    assert b.ram.feature_window >= t.n_frames * t.config.n_mfcc
+    hop = b.inference_hop_seconds
     assert abs(hop - t.segments.window / 2) <= t.frame_seconds / 2 + 1e-9  # default: half a window, as predict
-    assert b["model_macs_per_second"] == pytest.approx(t.metadata["macs"] / hop)
-    assert b["inference_ms"] == pytest.approx(1e3 * t.metadata["macs"] * 2 / 64e6)
-    assert b["real_time_factor"] == pytest.approx(b["inference_ms"] / 1e3 / hop + b["frontend_ms_per_second"] / 1e3)
-    assert 0 < b["real_time_factor"] < 1 and b["fits"] is True
-    assert "arXiv:1801.06601" in b["cycles_per_mac_source"]
+    assert b.model_macs_per_second == pytest.approx(t.metadata.macs / hop)
+    assert b.inference_ms == pytest.approx(1e3 * t.metadata.macs * 2 / 64e6)
+    assert b.real_time_factor == pytest.approx(b.inference_ms / 1e3 / hop + b.frontend_ms_per_second / 1e3)
+    assert 0 < b.real_time_factor < 1 and b.fits is True
+    assert "arXiv:1801.06601" in b.cycles_per_mac_source
     slow = budget(cmsis_model, cycles_per_mac=4, hop=1.0)
-    assert slow["inference_ms"] == pytest.approx(2 * b["inference_ms"])
-    assert slow["inference_hop_frames"] == round(1.0 / t.frame_seconds)
+    assert slow.inference_ms == pytest.approx(2 * b.inference_ms)
+    assert slow.inference_hop_frames == round(1.0 / t.frame_seconds)
     generic = budget(cmsis_model, board="generic")
-    assert generic["ram"]["audio_ring"] == 0 and generic["fits"] is None
+    assert generic.ram.audio_ring == 0 and generic.fits is None
     table = budget_markdown(b)
     assert "| RAM |" in table and "| real-time factor (estimate) |" in table
 
@@ -338,8 +338,8 @@ def test_deploy_nano33ble_sketch(cmsis_model, tmp_path):
     assert all(op.replace("_", "").lower() == add.lower() for op, add in zip(ops, adds))
     b = budget(cmsis_model)
     config = (out / "tinyser_config.h").read_text()
-    assert f"#define TINYSER_ARENA_SIZE {b['ram']['arena']}" in config
-    assert f"#define TINYSER_AUDIO_RING_SAMPLES {b['audio_ring_samples']}" in config
+    assert f"#define TINYSER_ARENA_SIZE {b.ram.arena}" in config
+    assert f"#define TINYSER_AUDIO_RING_SAMPLES {b.audio_ring_samples}" in config
     readme = (out / "README.md").read_text()
     assert "Arduino_TensorFlowLite" in readme and "Arduino Mbed OS Nano Boards" in readme
     assert budget_markdown(b) in readme and all(op in readme for op in ops)
@@ -390,20 +390,24 @@ def test_frontend_compiles_for_cortex_m4f(cmsis_model, tmp_path):
 
 
 def test_deploy_refuses_bad_input(cmsis_model, tmp_path):
-    from tinyser.export import embed_metadata, read_metadata
-    from tinyser.features import get_config
+    from dataclasses import replace
+
+    from tinyser.features import Frontend, get_config
+    from tinyser.tflite import TensorSpec, embed_metadata, read_metadata
 
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"definitely not a flatbuffer")
     blob = cmsis_model.read_bytes()
     meta = read_metadata(blob)
     mfcc = tmp_path / "mfcc.tflite"
-    other = {**get_config("mfcc").to_dict(), "standardize": meta["frontend"]["standardize"]}
-    mfcc.write_bytes(embed_metadata(blob, {**meta, "frontend": other}))
+    other = Frontend(get_config("mfcc"), meta.frontend.standardizer)
+    mfcc.write_bytes(embed_metadata(blob, replace(meta, frontend=other)))
     q15 = tmp_path / "q15.tflite"
-    q15.write_bytes(embed_metadata(blob, {**meta, "frontend": {**meta["frontend"], "dtype": "q15"}}))
+    q15.write_bytes(embed_metadata(blob, replace(meta, frontend=replace(
+        meta.frontend, config=meta.frontend.config.replace(dtype="q15")))))
     floaty = tmp_path / "float.tflite"
-    floaty.write_bytes(embed_metadata(blob, {**meta, "input": {**meta["input"], "dtype": "float32"}}))
+    floaty.write_bytes(embed_metadata(blob, replace(meta, input=TensorSpec(meta.input.shape, "float32",
+                                                                          meta.input.scale, meta.input.zero_point))))
     runner = CliRunner()
     cases = [(junk, "not a TFLite model"), (tmp_path / "missing.tflite", "cannot read model"),
              (mfcc, "frontend is 'mfcc'"), (q15, "dtype 'f32'"), (floaty, "not a full-int8 model")]
@@ -445,7 +449,7 @@ def test_cli_deploys_the_shipped_default_model(tmp_path):
 
 def test_budget_does_not_fit_when_slower_than_real_time(cmsis_model):
     b = budget(cmsis_model, hop=0.05)  # an inference every 50 ms cannot keep up at 64 MHz
-    assert b["real_time_factor"] > 1 and b["fits"] is False
+    assert b.real_time_factor > 1 and b.fits is False
 
 
 # --------------------------------------------------------------------------- prosody, adaptive, voice activity
@@ -653,7 +657,7 @@ def test_deploy_model_with_prosody_and_adaptive(prosody_adaptive_model, tmp_path
     from tinyser.vad import VoiceConfig
 
     assert t.config.prosody and t.n_features == 43 and t.adaptive is not None
-    assert t.metadata["voice"] == VoiceConfig().to_dict() and t.voice == VoiceConfig()  # stamped at export
+    assert t.metadata.voice == VoiceConfig() and t.voice == VoiceConfig()  # stamped at export
     out = tmp_path / "lib"
     written = deploy_arduino(prosody_adaptive_model, out, board="generic")
     _check_compiles(out, [out / "tinyser_runtime.cpp", out / "example_main.cpp"], tmp_path)
@@ -671,7 +675,7 @@ def test_deploy_model_with_prosody_and_adaptive(prosody_adaptive_model, tmp_path
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1 and np.array_equal(got_speech, want_speech)
     from tinyser.deploy.budget import window_bytes
 
-    assert budget(prosody_adaptive_model, board="generic")["ram"]["feature_window"] == window_bytes(t) == \
+    assert budget(prosody_adaptive_model, board="generic").ram.feature_window == window_bytes(t) == \
         4 * t.n_frames * 43 + -(-t.n_frames // 4) * 4 + 12 + 2 * 4 * 43
 
 

@@ -7,10 +7,11 @@ from typer.testing import CliRunner
 
 from tinyser.cli import app
 from tinyser.errors import ConfigError, TinyserError
-from tinyser.export import export_run, load_fold, read_metadata
+from tinyser.experiment import load_fold
+from tinyser.export import export_run
 from tinyser.features import Frontend, get_config
 from tinyser.inference import load_model
-from tinyser.tflite import LiteRTModel, TFLMModel, is_tflm_compatible
+from tinyser.tflite import LiteRTModel, TFLMModel, is_tflm_compatible, read_metadata
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,10 @@ def test_export_writes_variants_and_c_arrays(exported):
 def test_metadata_and_info_show_labels_and_frontend(exported):
     run, out, _ = exported
     meta = read_metadata((out / "tiny-int8.tflite").read_bytes())
-    assert meta["labels"] == ["high", "low", "mid"] and meta["quantization"] == "int8"
-    assert meta["frontend"]["frontend"] == "mfcc" and meta["frontend"]["n_mfcc"] == 20
-    assert len(meta["frontend"]["standardize"]["mean"]) == 20
-    assert meta["input"]["dtype"] == "int8" and meta["input"]["scale"] > 0
+    assert meta.labels == ("high", "low", "mid") and meta.quantization == "int8"
+    assert meta.frontend.config.name == "mfcc" and meta.frontend.config.n_mfcc == 20
+    assert len(meta.frontend.standardizer.mean) == 20
+    assert meta.input.dtype == "int8" and meta.input.scale > 0
     r = CliRunner().invoke(app, ["info", str(out / "tiny-int8.tflite")])
     assert r.exit_code == 0 and "high, low, mid" in r.output and "mfcc" in r.output
     with pytest.raises(TinyserError, match="already exists"):

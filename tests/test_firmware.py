@@ -126,13 +126,13 @@ def test_budget_reports_the_measurement(report, tmp_path, monkeypatch):
 
     monkeypatch.setenv("TINYSER_CACHE", str(tmp_path))
     monkeypatch.setattr("tinyser.deploy.firmware._SHIPPED", tmp_path / "none.json")
-    assert budget(DEFAULT_MODEL)["measured"] is None
+    assert budget(DEFAULT_MODEL).measured is None
     assert "| real-time factor (measured) |" not in budget_markdown(budget(DEFAULT_MODEL))
     save_measurement(report)
     b = budget(DEFAULT_MODEL)
-    m = b["measured"]
-    assert m["instructions_per_inference"] == report["instructions"]["per_inference"]
-    assert m["real_time_factor"] == pytest.approx(report["real_time_factor"], rel=1e-6)
+    m = b.measured
+    assert m.instructions_per_inference == report["instructions"]["per_inference"]
+    assert m.real_time_factor == pytest.approx(report["real_time_factor"], rel=1e-6)
     text = budget_markdown(b)
     assert "| real-time factor (measured) |" in text and "| real-time factor (estimate) |" in text
 
@@ -140,12 +140,14 @@ def test_budget_reports_the_measurement(report, tmp_path, monkeypatch):
 def test_model_that_does_not_fit_fails_to_link(tmp_path):
     """A flatbuffer over the board's 1 MB of flash: the link fails, one line says why."""
     from tinyser.deploy.firmware import DoesNotFit, build_firmware
-    from tinyser.export import embed_metadata, read_model
+    from dataclasses import replace
+
     from tinyser.inference import DEFAULT_MODEL
+    from tinyser.tflite import embed_metadata, read_model
 
     blob, meta = read_model(DEFAULT_MODEL)
     big = tmp_path / "big.tflite"
-    big.write_bytes(embed_metadata(blob, {**meta, "padding": "x" * (1100 * 1024)}))
+    big.write_bytes(embed_metadata(blob, replace(meta, licences=(*meta.licences, "x" * (1100 * 1024)))))
     with pytest.raises(DoesNotFit, match=r"does not fit the nano33ble \(FLASH overflowed by [\d,]+ bytes") as e:
         build_firmware(big, tmp_path / "fw", tflm=THIRD_PARTY, cache=LIBRARY_CACHE)
     assert "FLASH" in e.value.overflow and len(str(e.value).splitlines()) == 1

@@ -44,13 +44,13 @@ def inputs(tmp_path_factory):
 
 def test_default_model_ships_full_int8_on_the_device_frontend(model):
     meta = model.metadata
-    assert DEFAULT_MODEL.is_file() and meta["quantization"] == "int8"
-    assert meta["model"] == "tiny" and meta["frontend"]["frontend"] == "cmsis_mfcc"
+    assert DEFAULT_MODEL.is_file() and meta.quantization == "int8"
+    assert meta.model == "tiny" and meta.frontend.config.name == "cmsis_mfcc"
     assert sorted(model.labels) == ["angry", "disgust", "fearful", "happy", "neutral", "sad"]
-    assert meta["training"]["label_scheme"] == "common6" and meta["input"]["dtype"] == "int8"
-    ev = meta["evaluation"]  # the honest, cross-validated scores travel with the model
-    assert "speaker" in ev["protocol"] and 1 / 6 < ev["ua"] < 1 and set(ev["per_class"]) == set(model.labels)
-    assert {"emodb", "ravdess"} <= {p.rsplit("/", 1)[-1] for p in meta["training"]["data"]}
+    assert meta.training.label_scheme == "common6" and meta.input.dtype == "int8"
+    ev = meta.evaluation  # the honest, cross-validated scores travel with the model
+    assert "speaker" in ev.protocol and 1 / 6 < ev.ua < 1 and set(ev.per_class) == set(model.labels)
+    assert {"emodb", "ravdess"} <= {p.rsplit("/", 1)[-1] for p in meta.training.data}
 
 
 @pytest.mark.parametrize("name,duration", [("stereo44k.wav", 4.0), ("mono8k.flac", 2.5), ("short.wav", 0.2),

@@ -178,9 +178,9 @@ def test_absurd_window_counts_and_windows_are_refused(model):
 @pytest.fixture(scope="module")
 def stamped(tmp_path_factory) -> Path:
     """The shipped model (which carries its checksum)."""
-    from tinyser.export import read_model
+    from tinyser.tflite import read_model
 
-    assert "sha256" in read_model(DEFAULT_MODEL)[1]
+    assert read_model(DEFAULT_MODEL)[1].sha256
     return DEFAULT_MODEL
 
 
@@ -217,12 +217,14 @@ def test_corrupted_weights_are_caught_by_the_checksum(stamped, tmp_path):
 
 
 def test_embed_metadata_stamps_and_rereads(stamped):
-    from tinyser.export import checksum_ok, embed_metadata, read_metadata
+    from dataclasses import replace
+
+    from tinyser.tflite import checksum_ok, embed_metadata, read_metadata
 
     meta = read_metadata(stamped.read_bytes())
-    blob = embed_metadata(stamped.read_bytes(), {**meta, "note": "x"})
+    blob = embed_metadata(stamped.read_bytes(), replace(meta, name="x"))
     again = read_metadata(blob)
-    assert again["note"] == "x" and checksum_ok(blob, again["sha256"]) and len(blob) < len(stamped.read_bytes()) + 64
+    assert again.name == "x" and checksum_ok(blob, again.sha256) and len(blob) < len(stamped.read_bytes()) + 64
 
 
 @pytest.mark.parametrize("edit", [
@@ -231,11 +233,11 @@ def test_embed_metadata_stamps_and_rereads(stamped):
     {"output": {"shape": [1, 3], "dtype": "int8", "scale": 0.1, "zero_point": 0}},
 ])
 def test_hand_edited_metadata_is_one_line(stamped, tmp_path, edit):
-    from tinyser.export import embed_metadata, read_metadata
+    from tinyser.tflite import embed_unchecked, read_metadata_dict
 
     blob = stamped.read_bytes()
     p = tmp_path / "edited.tflite"
-    p.write_bytes(embed_metadata(blob, {**read_metadata(blob), **edit}))  # a valid checksum over bad metadata
+    p.write_bytes(embed_unchecked(blob, {**read_metadata_dict(blob), **edit}))  # a valid checksum over bad metadata
     for cmd in (["info", p], ["deploy", "arduino", p, "--out", tmp_path / "sk"]):
         one_line_error(run(*cmd), str(p), "metadata")
     assert not (tmp_path / "sk").exists()
@@ -514,3 +516,63 @@ def test_fuzzed_wavs_give_results_or_one_line_reasons(wav, tmp_path, model):
                for x in r["results"])
     assert 20 < len(r["failed"]) < 200
     assert mem.peak < 200e6
+
+
+# ----------------------------------------------------------------------------- the metadata format
+
+def _foreign(blob: bytes) -> bytes:
+    """The shipped flatbuffer without any metadata: a .tflite that tinyser did not export."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    m = flatbuffer_utils.convert_bytearray_to_object(bytearray(blob))
+    m.metadata = []
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+
+
+def _old_format(blob: bytes) -> bytes:
+    """The shipped model with its metadata as tinyser 0.1.0 wrote it before ModelMetadata (format 1)."""
+    from tinyser.tflite import embed_unchecked, read_metadata_dict
+
+    raw = read_metadata_dict(blob)
+    return embed_unchecked(blob, {**raw, "format": 1, "sample_rate": raw["frontend"]["sample_rate"]})
+
+
+def _newer_format(blob: bytes) -> bytes:
+    from tinyser.tflite import METADATA_FORMAT, embed_unchecked, read_metadata_dict
+
+    return embed_unchecked(blob, {**read_metadata_dict(blob), "format": METADATA_FORMAT + 1, "future": [1]})
+
+
+@pytest.mark.parametrize("make,words", [(_foreign, ["without tinyser metadata", "tinyser export"]),
+                                        (_old_format, ["old model metadata format 1", "export the model again"]),
+                                        (_newer_format, ["is newer than", "upgrade tinyser"])])
+def test_foreign_old_and_newer_models_are_one_line_everywhere(stamped, tmp_path, make, words):
+    """predict, info and deploy refuse a .tflite that tinyser cannot read in one line naming the file
+    and what to do, with a non-zero exit and no traceback."""
+    from tinyser.tflite import MetadataError, read_model
+
+    p = tmp_path / "other.tflite"
+    p.write_bytes(make(stamped.read_bytes()))
+    with pytest.raises(MetadataError, match=str(p)):
+        read_model(p)
+    wav = write_tone(tmp_path / "x.wav", 1.0)
+    for cmd in (["predict", wav, "--model", p], ["info", p], ["deploy", "arduino", p, "--out", tmp_path / "sk"]):
+        one_line_error(run(*cmd), str(p), *words)
+    assert not (tmp_path / "sk").exists()
+
+
+def test_model_metadata_round_trips(stamped):
+    """ModelMetadata -> file -> ModelMetadata gives the same metadata (the one writer and the one reader)."""
+    from dataclasses import replace
+
+    from tinyser.tflite import Evaluation, ModelMetadata, embed_metadata, read_metadata
+
+    blob = stamped.read_bytes()
+    meta = read_metadata(blob)
+    assert ModelMetadata.from_dict(meta.to_dict()) == meta
+    assert read_metadata(embed_metadata(blob, meta)) == meta
+    other = replace(meta, name=None, evaluation=Evaluation("p", 0.5, 0.1, 0.5, 0.4), licences=(),
+                    model_params={"width": 1.0}, macs=None)
+    again = read_metadata(embed_metadata(blob, other))
+    assert again == other and again.sha256 and again.sample_rate == meta.frontend.config.sample_rate
+    assert "sample_rate" not in meta.to_dict()  # stored once, in the frontend

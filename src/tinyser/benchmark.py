@@ -14,13 +14,16 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .cache import atomic_write
 from .metrics import scores
 from .training import clip_labels, clip_predictions
+
+if TYPE_CHECKING:
+    from .tflite import ModelMetadata
 
 QUANTS = ("float32", "float16", "dynamic", "int8")
 
@@ -34,7 +37,8 @@ def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100,
     >>> benchmark_run("runs/emodb-tiny")["variants"][-1]["arena_bytes"]   # doctest: +SKIP
     54272
     """
-    from .export import ensure_exported, load_fold
+    from .experiment import load_fold
+    from .export import ensure_exported
 
     run_dir = Path(run_dir)
     fm = load_fold(run_dir, fold)
@@ -59,7 +63,7 @@ def benchmark_files(models: Sequence[str | os.PathLike], data: Sequence[str | os
     rows, labels, feature_sets = [], None, {}
     for path in models:
         m = load_model(path)
-        scheme = m.metadata.get("training", {}).get("label_scheme", "native")
+        scheme = m.metadata.label_scheme
         key = json.dumps([scheme, m.labels, m.frontend.config.to_dict(), m.segments.to_dict()], sort_keys=True)
         if key not in feature_sets:  # the variants of one model share their features
             ds = load_dataset(list(data), labels=scheme)
@@ -83,18 +87,17 @@ def _agreement(rows: list[dict]) -> list[dict]:
 
 
 def _variant(path: Path, x, y, clip, labels, repeats: int, micro_clips: int) -> dict:
-    from .export import read_model
-    from .tflite import LiteRTModel, is_tflm_compatible
+    from .tflite import LiteRTModel, is_tflm_compatible, read_model
 
     blob, meta = read_model(path)
     model = LiteRTModel(blob, num_threads=1)
     _, proba = clip_predictions(model.predict(x), clip)
     pred = proba.argmax(1)
     s = scores(clip_labels(y, clip), pred, labels)
-    row = {"file": path.name, "quantization": meta["quantization"], "bytes": len(blob),
-           "ua": s["ua"], "wa": s["wa"], "f1": s["f1"], "macs": meta.get("macs"),
+    row = {"file": path.name, "quantization": meta.quantization, "bytes": len(blob),
+           "ua": s["ua"], "wa": s["wa"], "f1": s["f1"], "macs": meta.macs,
            "latency_ms": _latency(model, x[0], repeats), "_pred": pred.tolist()}
-    if meta["quantization"] == "int8":
+    if meta.quantization == "int8":
         row.update(_micro(blob, x, micro_clips))
         row["budget"] = _budget(path, meta)
     else:
@@ -136,13 +139,14 @@ def _micro(blob: bytes, x: np.ndarray, n: int) -> dict:
             "micro_label_agreement": float(np.mean(same))}
 
 
-def _budget(path: Path, meta: dict) -> dict | None:
-    """The Nano 33 BLE Sense budget of a deployable model (C frontend: cmsis_mfcc only)."""
+def _budget(path: Path, meta: "ModelMetadata") -> dict | None:
+    """The Nano 33 BLE Sense budget of a deployable model (see :meth:`ModelMetadata.deployable`),
+    as JSON (:meth:`tinyser.deploy.Budget.to_dict`)."""
     from .deploy import budget
 
-    if meta["frontend"]["frontend"] != "cmsis_mfcc" or meta["frontend"].get("dtype", "f32") != "f32":
+    if meta.deployable() is not None:
         return None
-    return budget(path, "nano33ble")
+    return budget(path, "nano33ble").to_dict()
 
 
 def write_benchmark(result: dict, out: str | os.PathLike) -> tuple[Path, Path]:
@@ -169,9 +173,10 @@ def markdown(r: dict) -> str:
                      f"| {v['macs']:,} | {v['tflm']} | {v.get('arena_bytes', '-')} | {micro} |")
     for v in r["variants"]:
         if v.get("budget"):
-            from .deploy import budget_markdown
+            from .deploy import Budget, budget_markdown
 
-            lines += ["", f"Device budget of the {v['quantization']} model:", "", budget_markdown(v["budget"])]
+            lines += ["", f"Device budget of the {v['quantization']} model:", "",
+                      budget_markdown(Budget.from_dict(v["budget"]))]
         elif v["quantization"] == "int8":
             lines += ["", "No device budget: the C frontend computes `cmsis_mfcc` (f32) features only."]
     return "\n".join(lines) + "\n"

@@ -250,35 +250,36 @@ def export_cmd(
 @friendly
 def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinyser, or 'default'.")):
     """Show what a model expects and was trained on: labels, frontend, input quantisation."""
-    from .export import read_model
     from .inference import model_path
+    from .tflite import read_model
 
     model = model_path(model)
     blob, m = read_model(model)
-    if "sha256" in m:
-        m = {**m, "tinyser": f"{m.get('tinyser', '?')} (checksum sha256 {m['sha256'][:12]}… verified)"}
-    fe = {k: v for k, v in m["frontend"].items() if k not in ("frontend", "standardize")}
-    t = m.get("training", {})
-    rows = [("model", f"{m['model']} {m.get('model_params') or ''}".strip()),
-            ("quantization", m["quantization"]), ("size", f"{len(blob):,} bytes"),
-            ("labels", ", ".join(m["labels"])),
-            ("frontend", f"{m['frontend']['frontend']} " + ", ".join(f"{k}={v}" for k, v in fe.items())),
+    version = m.tinyser + (f" (checksum sha256 {m.sha256[:12]}… verified)" if m.sha256 else "")
+    fe = {k: v for k, v in m.frontend.config.to_dict().items() if k != "frontend"}
+    if m.frontend.adaptive is not None:
+        fe["adaptive"] = m.frontend.adaptive.to_dict()
+    t, seg = m.training, m.segments
+    rows = [("model", f"{m.model} {m.model_params or ''}".strip()),
+            ("quantization", m.quantization), ("size", f"{len(blob):,} bytes"),
+            ("labels", ", ".join(m.labels)),
+            ("frontend", f"{m.frontend.config.name} " + ", ".join(f"{k}={v}" for k, v in fe.items())),
             ("standardisation", "per-coefficient mean/std of the training data"
-             if m["frontend"].get("standardize") else "none"),
-            ("windows", f"{m['segments']['window']} s, every {m['segments']['window'] / 2:g} s in predict and listen "
-                        f"(--hop); training cut clips every {m['segments']['hop'] or m['segments']['window']} s"),
-            ("input", f"{m['input']['shape']} {m['input']['dtype']} scale={m['input']['scale']:.6g} "
-                      f"zero_point={m['input']['zero_point']}"),
-            ("output", f"{m['output']['shape']} {m['output']['dtype']}"),
-            ("MACs / params", f"{m.get('macs', 0):,} / {m.get('params', 0):,}"),
-            ("trained on", f"{', '.join(t.get('data', []))} ({t.get('label_scheme')}), protocol {t.get('protocol')}, "
-                           f"fold {t.get('fold')}"),
-            ("fold test scores" if t.get("protocol") != "final" else "validation scores (optimistic)", ", ".join(f"{k.upper()} {100 * v:.1f}" for k, v in t.get("fold_scores", {}).items())),
-            ("tinyser", m.get("tinyser", "?"))]
-    if "evaluation" in m:  # the cross-validated scores a shipped model carries
-        ev = m["evaluation"]
-        rows.insert(-1, ("evaluation", f"UA {100 * ev['ua']:.1f} ± {100 * ev['ua_std']:.1f}, "
-                                       f"WA {100 * ev['wa']:.1f}, F1 {100 * ev['f1']:.1f}: {ev['protocol']}"))
+             if m.frontend.standardizer is not None else "none"),
+            ("windows", f"{seg.window} s, every {seg.window / 2:g} s in predict and listen "
+                        f"(--hop); training cut clips every {seg.hop or seg.window} s"),
+            ("input", f"{list(m.input.shape)} {m.input.dtype} scale={m.input.scale:.6g} "
+                      f"zero_point={m.input.zero_point}"),
+            ("output", f"{list(m.output.shape)} {m.output.dtype}"),
+            ("MACs / params", f"{m.macs or 0:,} / {m.params or 0:,}"),
+            ("trained on", f"{', '.join(t.data)} ({t.label_scheme}), protocol {t.protocol}, fold {t.fold}"),
+            ("fold test scores" if t.protocol != "final" else "validation scores (optimistic)",
+             ", ".join(f"{k.upper()} {100 * v:.1f}" for k, v in t.fold_scores.items())),
+            ("tinyser", version)]
+    if m.evaluation is not None:  # the cross-validated scores a shipped model carries
+        ev = m.evaluation
+        rows.insert(-1, ("evaluation", f"UA {100 * ev.ua:.1f} ± {100 * ev.ua_std:.1f}, "
+                                       f"WA {100 * ev.wa:.1f}, F1 {100 * ev.f1:.1f}: {ev.protocol}"))
     table = Table(show_header=False, title=str(model))
     for k, v in rows:
         table.add_row(k, str(v))
@@ -294,10 +295,10 @@ def benchmark_cmd(
 ):
     """Compare float32 / float16 / dynamic / full-int8: size, UA/WA/F1, agreement, latency, TFLite Micro arena."""
     from .benchmark import benchmark_files, benchmark_run, markdown, write_benchmark
-    from .export import default_export_dir
+    from .experiment import default_export_dir
+    from .tflite import read_model
 
     _quiet_tensorflow()
-    from .export import read_model
 
     runs, files = [t for t in targets if t.is_dir()], [t for t in targets if not t.is_dir()]
     if files and not data:
@@ -508,18 +509,18 @@ def deploy_arduino_cmd(
     import math
 
     from .deploy import budget, budget_markdown, deploy_arduino
-    from .export import read_model
     from .inference import model_path
+    from .tflite import read_model
 
     _quiet_tensorflow()
     model = model_path(model)
     _, meta = read_model(model)  # what predict cannot load is not deployed either
-    window, frame = meta["segments"]["window"], meta["frontend"].get("hop_length", 1) / meta["sample_rate"]
+    window, frame = meta.segments.window, getattr(meta.frontend.config, "hop_length", 1) / meta.sample_rate
     if hop is not None and not (math.isfinite(hop) and frame <= hop <= window):
         raise TinyserError(f"--hop must lie between one feature frame ({frame:g} s) and the model's "
                            f"{window:g} s window, not {hop:g} s")
     b = budget(model, board=board, hop=hop)
-    if b.get("fits") is False:
+    if b.fits is False:
         out.print(budget_markdown(b), highlight=False)
         raise TinyserError(f"{model}: does not fit the {board} board (see the budget above); nothing written. "
                            "Try a longer --hop, a smaller model or --board generic")

@@ -108,7 +108,7 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False
     results = []
     with Bar(len(folds) * cfg.train.epochs, "training", enabled=progress) as bar:
         for fold in folds:
-            results.append(_run_fold(cfg, fs, fold, clip_g, out / f"fold_{fold.index:02d}", bar, on_epoch))
+            results.append(_run_fold(cfg, fs, fold, clip_g, fold_dir(out, fold.index), bar, on_epoch))
     from .report import build_report, write_report
 
     report = build_report(cfg, fs, results)
@@ -391,7 +391,7 @@ def _teacher(cfg: RunConfig, fold: int):
         if not all(same):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
                                "needs the same data, protocol, seed, frontend and normalisation")
-        models.append(keras.models.load_model(run / f"fold_{fold:02d}" / "model.keras", compile=False))
+        models.append(keras.models.load_model(fold_dir(run, fold) / "model.keras", compile=False))
     return lambda x: np.mean([predict(m, x) for m in models], axis=0)
 
 
@@ -402,3 +402,94 @@ def load_report(run: str | os.PathLike) -> dict:
         raise TinyserError(f"{run}: no report.json (is the run finished? resume it with --resume)")
     return json.loads(path.read_text())
 
+
+
+# --------------------------------------------------------------------------- the run folder, read back
+
+def fold_dir(run_dir: str | os.PathLike, fold: int) -> Path:
+    """A fold's folder in a run folder: ``RUN/fold_NN``.
+
+    >>> fold_dir("runs/x", 3).as_posix()
+    'runs/x/fold_03'
+    """
+    return Path(run_dir) / f"fold_{fold:02d}"
+
+
+def default_export_dir(run_dir: str | os.PathLike, fold: int) -> Path:
+    """Where a fold's exported files go unless told otherwise: ``RUN/export/fold_NN``.
+
+    >>> default_export_dir("runs/x", 0).as_posix()
+    'runs/x/export/fold_00'
+    """
+    return fold_dir(Path(run_dir) / "export", fold)
+
+
+class FoldModel:
+    """A trained fold of a run: its Keras model, frontend, data split and config."""
+
+    def __init__(self, run_dir: Path, fold: int):
+        from .extras import need
+
+        keras = need("keras", "loading a trained fold")
+        self.run_dir, self.fold = run_dir, fold
+        folder = fold_dir(run_dir, fold)
+        if not (folder / "model.keras").exists():
+            raise TinyserError(f"{run_dir}: fold {fold} has no trained model (is the run finished?)")
+        self.report = load_report(run_dir)
+        self.config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+        self.frontend = Frontend.from_json((folder / "frontend.json").read_text())
+        self.model = keras.models.load_model(folder / "model.keras", compile=False)
+        self.split = next(f for f in self.report["folds"] if f["fold"] == fold)
+        self._features = None
+
+    def features(self) -> FeatureSet:
+        """The run's feature set (from the feature cache)."""
+        if self._features is None:
+            self._features = run_features(self.config)
+        return self._features
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standardised inputs, class indices and clip indices of this fold's train/val/test part."""
+        fs = self.features()
+        wanted = {c: i for i, c in enumerate(fs.clip_ids)}
+        clips = np.array([wanted[c] for c in self.split["clips"][name] if c in wanted], dtype=np.int64)
+        seg = np.flatnonzero(np.isin(fs.clip_index, clips))
+        x = self.frontend.standardize_streams(fs.features, speaker_streams(
+            fs, seg, np.random.default_rng([self.config.train.seed, self.fold])))
+        return x[seg], fs.y[seg], fs.clip_index[seg]
+
+    def representative(self, n: int = 300) -> np.ndarray:
+        x, _, _ = self.part("train")
+        return x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
+
+    def metadata(self, quant: str, blob: bytes | None) -> "ModelMetadata":
+        """What the exported file must say about itself (``blob``: the .tflite, for its tensors;
+        None: the float ONNX model)."""
+        from .models import count_macs, count_params
+        from .tflite import LiteRTModel, ModelMetadata, TensorSpec, TrainingSummary
+
+        if blob is None:  # ONNX: float input and output
+            inp = TensorSpec((1, *self.model.input_shape[1:]), "float32")
+            out = TensorSpec((1, len(self.report["labels"])), "float32")
+        else:
+            m = LiteRTModel(blob)
+            inp, out = TensorSpec.from_details(m.input_details), TensorSpec.from_details(m.output_details)
+        seg = self.config.segments
+        return ModelMetadata(
+            model=self.config.model, model_params=dict(self.config.model_params or {}), quantization=quant,
+            labels=tuple(self.report["labels"]), frontend=self.frontend,
+            segments=seg if isinstance(seg, SegmentConfig) else SegmentConfig.from_dict(seg),
+            input=inp, output=out, params=count_params(self.model), macs=count_macs(self.model),
+            training=TrainingSummary(
+                data=tuple(str(d) for d in self.config.data), label_scheme=self.config.labels,
+                protocol=self.config.protocol, fold=self.fold, speakers=self.split["speakers"],
+                fold_scores={k: self.split[k] for k in ("ua", "wa", "f1")},
+                run_scores={k: self.report[k] for k in ("ua", "wa", "f1")}))
+
+
+def load_fold(run_dir: str | os.PathLike, fold: int = 0) -> FoldModel:
+    """Load a trained fold of a run folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise TinyserError(f"{run_dir}: not a tinyser run folder (no config.json)")
+    return FoldModel(run_dir, fold)

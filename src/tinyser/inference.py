@@ -18,10 +18,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .audio import SegmentConfig, Segmenter, resample, stream
+from .audio import Segmenter, resample, stream
 from .errors import ConfigError, TinyserError
-from .export import read_model
 from .features import Frontend
+from .tflite.metadata import ModelMetadata, read_model
 from .vad import VoiceConfig  # noqa: F401  (the voice-activity rule: tinyser.vad)
 
 #: The model shipped inside the package (see docs/model-card.md and recipes/default_model.py).
@@ -44,19 +44,17 @@ class Model:
     """
 
     def __init__(self, path: str | os.PathLike):
-        from .tflite import LiteRTModel
+        from .tflite.litert import LiteRTModel
 
         self.path = Path(path)
         self.bytes, self.metadata = read_model(path)
-        self.labels: list[str] = list(self.metadata["labels"])
-        self.frontend = Frontend.from_dict(self.metadata["frontend"])
-        self.segments = SegmentConfig.from_dict(self.metadata["segments"])  # as in training
+        meta: ModelMetadata = self.metadata
+        self.labels: list[str] = list(meta.labels)
+        self.frontend = meta.frontend
+        self.segments = meta.segments  # as in training
         self.window = self.segments.window
-        self.sample_rate = int(self.metadata["sample_rate"])
-        try:  # the voice-activity rule the model was exported with (the defaults for older models)
-            self.voice = VoiceConfig.from_dict(self.metadata.get("voice"))
-        except ConfigError as e:
-            raise TinyserError(f"{self.path}: damaged model metadata: {e}") from None
+        self.sample_rate = meta.sample_rate
+        self.voice = meta.voice  # the voice-activity rule the model was exported with
         try:
             self.runtime = LiteRTModel(self.bytes)
         except Exception as e:  # read_model has loaded it once already; this is belt and braces

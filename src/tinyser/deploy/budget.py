@@ -27,10 +27,12 @@ Assumptions (all stated in the returned dict and the deploy README):
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from ..errors import ConfigError
 from .target import Target, load_target, tables_bytes
@@ -90,8 +92,9 @@ def measured_arena(blob: bytes) -> int:
     """TFLite Micro's arena need for a flatbuffer (cached: the measurement runs
     the model in a child process).
 
-    >>> measured_arena(Path("tiny-int8.tflite").read_bytes())  # doctest: +SKIP
-    58208
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> measured_arena(DEFAULT_MODEL.read_bytes())
+    59152
     """
     from ..tflite import find_arena_size
 
@@ -102,8 +105,10 @@ def frontend_ops(t: Target) -> dict[str, int]:
     """Floating-point work of one feature frame, by kind: ``flops`` (adds and
     multiplies), ``sqrt_div`` (square roots and divisions) and ``log``.
 
-    >>> frontend_ops(target)["log"]                            # doctest: +SKIP
-    40
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> frontend_ops(target)["log"]
+    42
     """
     cfg = t.config
     n, half = cfg.frame_length, cfg.frame_length // 2
@@ -132,7 +137,9 @@ def frontend_state_bytes(t: Target) -> int:
     scratch (FRAME_LENGTH + 2 floats), one frame of features, the prosody of the
     last frame, the voice-activity floor, four counters.
 
-    >>> frontend_state_bytes(target)                           # doctest: +SKIP
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> frontend_state_bytes(target)
     12488
     """
     n = t.config.frame_length
@@ -143,8 +150,10 @@ def window_bytes(t: Target) -> int:
     """``sizeof(tinyser_window_t)``: the model input's frames as raw floats, a speech
     flag per frame, three counters, and the adaptive state (two floats per feature).
 
-    >>> window_bytes(target)                                   # doctest: +SKIP
-    19656
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> window_bytes(target)
+    19976
     """
     flags = -(-t.n_frames // 4) * 4  # uint8 per frame, padded to the next field's alignment
     adaptive = 2 * 4 * t.config.n_features if t.adaptive is not None else 0
@@ -155,15 +164,131 @@ def audio_ring_samples(inference_seconds: float, t: Target) -> int:
     """Ring-buffer samples (a power of two, at least 2048) holding twice the
     audio that arrives during one estimated inference, plus two hops.
 
-    >>> audio_ring_samples(0.18, target)                       # doctest: +SKIP
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> audio_ring_samples(0.18, target)
     8192
     """
     need = 2 * inference_seconds * t.config.sample_rate + 2 * t.config.hop_length
     return max(2048, 1 << int(math.ceil(math.log2(max(need, 1)))))
 
 
+@dataclass(frozen=True)
+class Flash:
+    """Flash bytes: the model flatbuffer and the frontend tables (code not counted)."""
+
+    model: int
+    frontend_tables: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Ram:
+    """RAM bytes: TFLite Micro's arena (with margin), the audio ring, the feature window, the frontend."""
+
+    arena: int
+    audio_ring: int
+    feature_window: int
+    frontend: int
+    total: int
+
+
+@dataclass(frozen=True)
+class FrontendOps:
+    """Floating-point work of one feature frame, by kind."""
+
+    flops: int      # adds and multiplies
+    sqrt_div: int   # square roots and divisions
+    log: int
+
+
+@dataclass(frozen=True)
+class MeasuredBudget:
+    """What an emulated Cortex-M4F measured for this very flatbuffer (``tinyser deploy verify``).
+    ``flash`` and ``ram``: bytes by component of the linked firmware."""
+
+    source: str
+    instructions_per_inference: float
+    instructions_per_mac: float
+    frontend_instructions_per_audio_second: float
+    cycles_per_instruction: float
+    inference_ms: float
+    frontend_ms_per_second: float
+    real_time_factor: float
+    flash: dict[str, int]
+    ram: dict[str, int]
+    flash_total: int
+    ram_total: int
+    audio_ring: int
+    stack_high_water: int
+    arena_used_on_device: int | None
+    outputs_equal: str
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Flash, RAM, compute and latency of a model deployed on a board (see the module
+    docstring for every assumption). ``fits``: None for the ``generic`` board."""
+
+    board: str
+    board_name: str
+    clock_hz: float
+    board_ram_bytes: int | None
+    board_flash_bytes: int | None
+    flash: Flash
+    ram: Ram
+    arena_measured: int
+    audio_ring_samples: int
+    fits: bool | None
+    window_seconds: float
+    inference_hop_frames: int
+    inference_hop_seconds: float
+    macs_per_inference: int
+    model_macs_per_second: float
+    macs_per_audio_second: float
+    frontend_frames_per_second: float
+    frontend_ops_per_frame: FrontendOps
+    frontend_flops_per_second: float
+    cycles_per_mac: float
+    cycles_per_mac_source: str
+    frontend_cycles_per_frame: float
+    inference_ms: float
+    frontend_ms_per_second: float
+    real_time_factor: float
+    measured: MeasuredBudget | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON (benchmark files)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Budget":
+        """Back from :meth:`to_dict`.
+
+        >>> b = Budget.from_dict(_EXAMPLE)
+        >>> Budget.from_dict(b.to_dict()) == b, b.ram.total
+        (True, 100)
+        """
+        d = dict(d)
+        d["flash"], d["ram"] = Flash(**d["flash"]), Ram(**d["ram"])
+        d["frontend_ops_per_frame"] = FrontendOps(**d["frontend_ops_per_frame"])
+        d["measured"] = None if d.get("measured") is None else MeasuredBudget(**d["measured"])
+        return cls(**d)
+
+
+_EXAMPLE = {"board": "generic", "board_name": "x", "clock_hz": 64e6, "board_ram_bytes": None,
+            "board_flash_bytes": None, "flash": {"model": 1, "frontend_tables": 2, "total": 3},
+            "ram": {"arena": 40, "audio_ring": 0, "feature_window": 50, "frontend": 10, "total": 100},
+            "arena_measured": 30, "audio_ring_samples": 2048, "fits": None, "window_seconds": 2.0,
+            "inference_hop_frames": 62, "inference_hop_seconds": 0.992, "macs_per_inference": 1000,
+            "model_macs_per_second": 1008.0, "macs_per_audio_second": 500.0, "frontend_frames_per_second": 62.5,
+            "frontend_ops_per_frame": {"flops": 1, "sqrt_div": 1, "log": 1}, "frontend_flops_per_second": 62.5,
+            "cycles_per_mac": 2.0, "cycles_per_mac_source": "assumed", "frontend_cycles_per_frame": 116.0,
+            "inference_ms": 0.03, "frontend_ms_per_second": 0.1, "real_time_factor": 0.001}
+
+
 def budget(model_path: str | os.PathLike, board: str = "nano33ble", hop: float | None = None,
-           cycles_per_mac: float = CYCLES_PER_MAC) -> dict:
+           cycles_per_mac: float = CYCLES_PER_MAC) -> Budget:
     """Flash, RAM, compute and estimated latency of a model deployed with
     ``tinyser deploy arduino`` (see the module docstring for every assumption).
 
@@ -171,18 +296,20 @@ def budget(model_path: str | os.PathLike, board: str = "nano33ble", hop: float |
     model's window). Flash and RAM are in bytes; ``fits`` compares them with the
     board's memory (``None`` for ``generic``).
 
-    >>> b = budget("tiny-int8.tflite")                         # doctest: +SKIP
-    >>> b["ram"]["total"] < 256 * 1024, round(b["real_time_factor"], 2)   # doctest: +SKIP
-    (True, 0.15)
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> b = budget(DEFAULT_MODEL)
+    >>> b.ram.total < 256 * 1024, round(b.real_time_factor, 2)
+    (True, 0.42)
     """
     return target_budget(load_target(model_path), board, hop, cycles_per_mac)
 
 
 def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
-                  cycles_per_mac: float = CYCLES_PER_MAC) -> dict:
+                  cycles_per_mac: float = CYCLES_PER_MAC) -> Budget:
     """:func:`budget` for an already loaded :class:`~tinyser.deploy.target.Target`.
 
-    >>> target_budget(load_target("tiny-int8.tflite"), "generic")["fits"] is None   # doctest: +SKIP
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target_budget(load_target(DEFAULT_MODEL), "generic").fits is None
     True
     """
     spec = get_board(board)
@@ -191,7 +318,7 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
     arena = measured_arena(t.blob)
     hop_frames = t.hop_frames(hop)
     hop_seconds = hop_frames * t.frame_seconds
-    macs = int(t.metadata.get("macs") or 0)
+    macs = int(t.metadata.macs or 0)
     if macs <= 0:
         raise ConfigError(f"{t.path}: the metadata gives no MAC count")
     inference_s = macs * cycles_per_mac / spec.clock_hz
@@ -201,36 +328,34 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
     frames_per_second = 1.0 / t.frame_seconds
     frontend_s = frame_cycles * frames_per_second / spec.clock_hz  # per second of audio
     ring = audio_ring_samples(inference_s, t)
-    flash = {"model": len(t.blob), "frontend_tables": tables_bytes(t)}
-    ram = {"arena": arena_margin(arena), "audio_ring": 2 * ring if spec.has_audio_ring else 0,
-           "feature_window": window_bytes(t),
-           "frontend": frontend_state_bytes(t)}
-    flash["total"], ram["total"] = sum(flash.values()), sum(ram.values())
+    flash = Flash(len(t.blob), tables_bytes(t), len(t.blob) + tables_bytes(t))
+    parts = (arena_margin(arena), 2 * ring if spec.has_audio_ring else 0, window_bytes(t), frontend_state_bytes(t))
+    ram = Ram(*parts, sum(parts))
     real_time_factor = inference_s / hop_seconds + frontend_s
-    fits = None if spec.ram_bytes is None else bool(ram["total"] <= spec.ram_bytes and
-                                                     flash["total"] <= spec.flash_bytes and real_time_factor < 1)
+    fits = None if spec.ram_bytes is None else bool(ram.total <= spec.ram_bytes and
+                                                     flash.total <= spec.flash_bytes and real_time_factor < 1)
     measured = measured_budget(t, spec, hop_seconds, 2 * ring if spec.has_audio_ring else 0)
     if fits is not None and measured is not None:
-        fits = bool(measured["ram_total"] <= spec.ram_bytes and measured["flash_total"] <= spec.flash_bytes
-                    and measured["real_time_factor"] < 1)
-    return {
-        "measured": measured,
-        "board": board, "board_name": spec.name, "clock_hz": spec.clock_hz,
-        "board_ram_bytes": spec.ram_bytes, "board_flash_bytes": spec.flash_bytes,
-        "flash": flash, "ram": ram, "arena_measured": arena, "audio_ring_samples": ring, "fits": fits,
-        "window_seconds": t.segments.window, "inference_hop_frames": hop_frames, "inference_hop_seconds": hop_seconds,
-        "macs_per_inference": macs, "model_macs_per_second": macs / hop_seconds,
-        "macs_per_audio_second": macs / t.segments.window,
-        "frontend_frames_per_second": frames_per_second, "frontend_ops_per_frame": ops,
-        "frontend_flops_per_second": ops["flops"] * frames_per_second,
-        "cycles_per_mac": cycles_per_mac, "cycles_per_mac_source": CYCLES_PER_MAC_SOURCE,
-        "frontend_cycles_per_frame": frame_cycles,
-        "inference_ms": 1e3 * inference_s, "frontend_ms_per_second": 1e3 * frontend_s,
-        "real_time_factor": real_time_factor,
-    }
+        fits = bool(measured.ram_total <= spec.ram_bytes and measured.flash_total <= spec.flash_bytes
+                    and measured.real_time_factor < 1)
+    return Budget(
+        measured=measured,
+        board=board, board_name=spec.name, clock_hz=spec.clock_hz,
+        board_ram_bytes=spec.ram_bytes, board_flash_bytes=spec.flash_bytes,
+        flash=flash, ram=ram, arena_measured=arena, audio_ring_samples=ring, fits=fits,
+        window_seconds=t.segments.window, inference_hop_frames=hop_frames, inference_hop_seconds=hop_seconds,
+        macs_per_inference=macs, model_macs_per_second=macs / hop_seconds,
+        macs_per_audio_second=macs / t.segments.window,
+        frontend_frames_per_second=frames_per_second, frontend_ops_per_frame=FrontendOps(**ops),
+        frontend_flops_per_second=ops["flops"] * frames_per_second,
+        cycles_per_mac=cycles_per_mac, cycles_per_mac_source=CYCLES_PER_MAC_SOURCE,
+        frontend_cycles_per_frame=frame_cycles,
+        inference_ms=1e3 * inference_s, frontend_ms_per_second=1e3 * frontend_s,
+        real_time_factor=real_time_factor,
+    )
 
 
-def measured_budget(t: Target, spec: Board, hop_seconds: float, audio_ring_bytes: int) -> dict | None:
+def measured_budget(t: Target, spec: Board, hop_seconds: float, audio_ring_bytes: int) -> MeasuredBudget | None:
     """The figures measured on an emulated Cortex-M4F for this very flatbuffer
     (``tinyser deploy verify``, ``benchmarks/device.py``), at this hop and board;
     None when it was never measured."""
@@ -244,71 +369,71 @@ def measured_budget(t: Target, spec: Board, hop_seconds: float, audio_ring_bytes
     inference_s = ins["per_inference"] * cpi / spec.clock_hz
     frontend_s = ins["frontend_per_audio_second"] * cpi / spec.clock_hz
     flash, ram = m["footprint"]["flash"], m["footprint"]["ram"]
-    return {
-        "source": f"QEMU mps2-an386 (Cortex-M4F), {m['tflm']['flavour']} TFLite Micro {m['tflm']['version']} + "
-                  f"CMSIS-NN, {m['opt']}; instructions counted, {cpi:g} cycle per instruction assumed (a lower bound)",
-        "instructions_per_inference": ins["per_inference"], "instructions_per_mac": ins["per_mac"],
-        "frontend_instructions_per_audio_second": ins["frontend_per_audio_second"],
-        "cycles_per_instruction": cpi, "inference_ms": 1e3 * inference_s, "frontend_ms_per_second": 1e3 * frontend_s,
-        "real_time_factor": inference_s / hop_seconds + frontend_s,
-        "flash": flash, "ram": ram, "flash_total": flash["product"],
-        "ram_total": ram["product"] + audio_ring_bytes, "audio_ring": audio_ring_bytes,
-        "stack_high_water": m["stack_bytes"], "arena_used_on_device": m["arena"]["used_on_device"],
-        "outputs_equal": f"{m['pipeline']['equal']}/{m['pipeline']['inferences']}",
-    }
+    return MeasuredBudget(
+        source=f"QEMU mps2-an386 (Cortex-M4F), {m['tflm']['flavour']} TFLite Micro {m['tflm']['version']} + "
+               f"CMSIS-NN, {m['opt']}; instructions counted, {cpi:g} cycle per instruction assumed (a lower bound)",
+        instructions_per_inference=ins["per_inference"], instructions_per_mac=ins["per_mac"],
+        frontend_instructions_per_audio_second=ins["frontend_per_audio_second"],
+        cycles_per_instruction=cpi, inference_ms=1e3 * inference_s, frontend_ms_per_second=1e3 * frontend_s,
+        real_time_factor=inference_s / hop_seconds + frontend_s,
+        flash=flash, ram=ram, flash_total=flash["product"],
+        ram_total=ram["product"] + audio_ring_bytes, audio_ring=audio_ring_bytes,
+        stack_high_water=m["stack_bytes"], arena_used_on_device=m["arena"]["used_on_device"],
+        outputs_equal=f"{m['pipeline']['equal']}/{m['pipeline']['inferences']}",
+    )
 
 
-def budget_markdown(b: dict) -> str:
+def budget_markdown(b: Budget) -> str:
     """The budget as a Markdown table (for the deploy README and benchmarks).
 
-    >>> print(budget_markdown(budget("tiny-int8.tflite")))     # doctest: +SKIP
+    >>> print(budget_markdown(Budget.from_dict(_EXAMPLE)).splitlines()[2])
+    | flash | 0.0 KB: model 0.0 KB + frontend tables 0.0 KB (code not counted) |
     """
     def kb(n):
         return f"{n / 1024:.1f} KB"
 
-    of = (lambda n, total: f"{kb(n)} of {kb(total)}") if b["board_ram_bytes"] else (lambda n, total: kb(n))
-    ram, flash = b["ram"], b["flash"]
+    of = (lambda n, total: f"{kb(n)} of {kb(total)}") if b.board_ram_bytes else (lambda n, total: kb(n))
+    ram, flash, ops = b.ram, b.flash, b.frontend_ops_per_frame
     rows = [
-        ("flash", f"{of(flash['total'], b['board_flash_bytes'])}: model {kb(flash['model'])} + frontend tables "
-                  f"{kb(flash['frontend_tables'])} (code not counted)"),
-        ("RAM", f"{of(ram['total'], b['board_ram_bytes'])}: arena {kb(ram['arena'])} (measured "
-                f"{kb(b['arena_measured'])} + margin) + audio ring {kb(ram['audio_ring'])} + feature window "
-                f"{kb(ram['feature_window'])} + frontend {kb(ram['frontend'])}"),
-        ("model", f"{b['macs_per_inference'] / 1e6:.2f} M MACs per inference, one every "
-                  f"{b['inference_hop_seconds']:.3f} s ({b['inference_hop_frames']} frames): "
-                  f"{b['model_macs_per_second'] / 1e6:.2f} M MACs per second (one {b['window_seconds']:g} s window "
-                  f"per {b['window_seconds']:g} s of audio, without overlap: "
-                  f"{b['macs_per_audio_second'] / 1e6:.2f} M)"),
-        ("frontend", f"{b['frontend_ops_per_frame']['flops']:,} flops + {b['frontend_ops_per_frame']['sqrt_div']} "
-                     f"sqrt/div + {b['frontend_ops_per_frame']['log']} log per frame, "
-                     f"{b['frontend_frames_per_second']:.1f} frames/s: "
-                     f"{b['frontend_flops_per_second'] / 1e6:.2f} M flops per second of audio"),
-        ("latency (estimate)", f"{b['inference_ms']:.0f} ms per inference at {b['clock_hz'] / 1e6:.0f} MHz, "
-                               f"{b['cycles_per_mac']:g} cycles/MAC; frontend "
-                               f"{b['frontend_ms_per_second']:.0f} ms per second of audio"),
-        ("real-time factor (estimate)", f"{b['real_time_factor']:.2f} (compute time per second of audio)"),
+        ("flash", f"{of(flash.total, b.board_flash_bytes)}: model {kb(flash.model)} + frontend tables "
+                  f"{kb(flash.frontend_tables)} (code not counted)"),
+        ("RAM", f"{of(ram.total, b.board_ram_bytes)}: arena {kb(ram.arena)} (measured "
+                f"{kb(b.arena_measured)} + margin) + audio ring {kb(ram.audio_ring)} + feature window "
+                f"{kb(ram.feature_window)} + frontend {kb(ram.frontend)}"),
+        ("model", f"{b.macs_per_inference / 1e6:.2f} M MACs per inference, one every "
+                  f"{b.inference_hop_seconds:.3f} s ({b.inference_hop_frames} frames): "
+                  f"{b.model_macs_per_second / 1e6:.2f} M MACs per second (one {b.window_seconds:g} s window "
+                  f"per {b.window_seconds:g} s of audio, without overlap: "
+                  f"{b.macs_per_audio_second / 1e6:.2f} M)"),
+        ("frontend", f"{ops.flops:,} flops + {ops.sqrt_div} sqrt/div + {ops.log} log per frame, "
+                     f"{b.frontend_frames_per_second:.1f} frames/s: "
+                     f"{b.frontend_flops_per_second / 1e6:.2f} M flops per second of audio"),
+        ("latency (estimate)", f"{b.inference_ms:.0f} ms per inference at {b.clock_hz / 1e6:.0f} MHz, "
+                               f"{b.cycles_per_mac:g} cycles/MAC; frontend "
+                               f"{b.frontend_ms_per_second:.0f} ms per second of audio"),
+        ("real-time factor (estimate)", f"{b.real_time_factor:.2f} (compute time per second of audio)"),
     ]
-    m = b.get("measured")
+    m = b.measured
     if m is not None:
-        code = sum(m["flash"].get(k, 0) for k in ("frontend_code", "runtime", "tflm_interpreter", "tflm_kernels",
-                                                   "cmsis_nn", "libc"))
-        ring = f" + audio ring {kb(m['audio_ring'])}" if m["audio_ring"] else ""
+        code = sum(m.flash.get(k, 0) for k in ("frontend_code", "runtime", "tflm_interpreter", "tflm_kernels",
+                                                "cmsis_nn", "libc"))
+        ring = f" + audio ring {kb(m.audio_ring)}" if m.audio_ring else ""
         rows += [
-            ("flash (measured)", f"{of(m['flash_total'], b['board_flash_bytes'])}: model {kb(m['flash'].get('model', 0))}"
-                                 f" + frontend tables {kb(m['flash'].get('frontend_tables', 0))} + code {kb(code)} "
-                                 f"(TFLite Micro {kb(m['flash'].get('tflm_interpreter', 0) + m['flash'].get('tflm_kernels', 0))}"
-                                 f", CMSIS-NN {kb(m['flash'].get('cmsis_nn', 0))})"),
-            ("RAM (measured)", f"{of(m['ram_total'], b['board_ram_bytes'])}: firmware {kb(m['ram']['product'])} "
-                               f"(arena {kb(m['ram'].get('arena', 0))}, stack reserve {kb(m['ram'].get('stack', 0))}, "
-                               f"stack used {m['stack_high_water']:,} B){ring}"),
-            ("latency (measured)", f"{m['instructions_per_inference'] / 1e6:.2f} M instructions per inference "
-                                   f"({m['instructions_per_mac']:.2f} per MAC): >= {m['inference_ms']:.0f} ms at "
-                                   f"{b['clock_hz'] / 1e6:.0f} MHz; frontend "
-                                   f"{m['frontend_instructions_per_audio_second'] / 1e6:.2f} M per second of audio: "
-                                   f">= {m['frontend_ms_per_second']:.0f} ms"),
-            ("real-time factor (measured)", f">= {m['real_time_factor']:.2f} ({m['source']}; outputs equal to the "
-                                            f"host {m['outputs_equal']})"),
+            ("flash (measured)", f"{of(m.flash_total, b.board_flash_bytes)}: model {kb(m.flash.get('model', 0))}"
+                                 f" + frontend tables {kb(m.flash.get('frontend_tables', 0))} + code {kb(code)} "
+                                 f"(TFLite Micro {kb(m.flash.get('tflm_interpreter', 0) + m.flash.get('tflm_kernels', 0))}"
+                                 f", CMSIS-NN {kb(m.flash.get('cmsis_nn', 0))})"),
+            ("RAM (measured)", f"{of(m.ram_total, b.board_ram_bytes)}: firmware {kb(m.ram['product'])} "
+                               f"(arena {kb(m.ram.get('arena', 0))}, stack reserve {kb(m.ram.get('stack', 0))}, "
+                               f"stack used {m.stack_high_water:,} B){ring}"),
+            ("latency (measured)", f"{m.instructions_per_inference / 1e6:.2f} M instructions per inference "
+                                   f"({m.instructions_per_mac:.2f} per MAC): >= {m.inference_ms:.0f} ms at "
+                                   f"{b.clock_hz / 1e6:.0f} MHz; frontend "
+                                   f"{m.frontend_instructions_per_audio_second / 1e6:.2f} M per second of audio: "
+                                   f">= {m.frontend_ms_per_second:.0f} ms"),
+            ("real-time factor (measured)", f">= {m.real_time_factor:.2f} ({m.source}; outputs equal to the "
+                                            f"host {m.outputs_equal})"),
         ]
-    if b["fits"] is not None:
-        rows.append(("fits the board", "yes" if b["fits"] else "NO"))
+    if b.fits is not None:
+        rows.append(("fits the board", "yes" if b.fits else "NO"))
     return "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])

@@ -17,9 +17,10 @@ import numpy as np
 
 from .. import __version__
 from ..audio import SegmentConfig
-from ..errors import ConfigError, TinyserError
-from ..export import read_model
-from ..features import CmsisMfccConfig, Frontend
+from ..errors import ConfigError
+from ..features import CmsisMfccConfig
+from ..tflite.metadata import ModelMetadata, read_model
+from .templates import render
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Target:
 
     path: Path
     blob: bytes
-    metadata: dict
+    metadata: ModelMetadata
     config: CmsisMfccConfig
     mean: np.ndarray  # float32, per coefficient
     std: np.ndarray   # float32, per coefficient
@@ -51,7 +52,8 @@ class Target:
     def frame_seconds(self) -> float:
         """Seconds between two feature frames (the frontend's hop).
 
-        >>> load_target("tiny-int8.tflite").frame_seconds    # doctest: +SKIP
+        >>> from tinyser.inference import DEFAULT_MODEL
+        >>> load_target(DEFAULT_MODEL).frame_seconds
         0.016
         """
         return self.config.hop_length / self.config.sample_rate
@@ -60,7 +62,8 @@ class Target:
         """Frames between two inferences: ``hop`` seconds (default: half the
         model's window, as ``tinyser predict`` and ``listen``), rounded to whole frames.
 
-        >>> load_target("tiny-int8.tflite").hop_frames(1.0)    # doctest: +SKIP
+        >>> from tinyser.inference import DEFAULT_MODEL
+        >>> load_target(DEFAULT_MODEL).hop_frames(1.0)
         62
         """
         seconds = hop if hop is not None else self.segments.window / 2
@@ -72,49 +75,30 @@ class Target:
 def load_target(model_path: str | os.PathLike) -> Target:
     """Read and check a model for the C frontend; one-line errors name the file.
 
-    >>> load_target("runs/emodb-tiny/export/fold_00/tiny-int8.tflite").n_frames   # doctest: +SKIP
-    184
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> load_target(DEFAULT_MODEL).n_frames
+    122
     """
     path = Path(model_path)
     blob, meta = read_model(path)
-    try:
-        frontend = Frontend.from_dict(meta["frontend"])
-        segments = SegmentConfig.from_dict(meta["segments"])
-        labels = tuple(str(label) for label in meta["labels"])
-        inp, out = meta["input"], meta["output"]
-        quant = (float(inp["scale"]), int(inp["zero_point"]), float(out["scale"]), int(out["zero_point"]))
-        shape, dtypes = [int(d) for d in inp["shape"]], (inp["dtype"], out["dtype"])
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise TinyserError(f"{path}: incomplete tinyser metadata ({type(e).__name__}: {e})") from None
-    cfg = frontend.config
-    if cfg.name != "cmsis_mfcc":
-        raise ConfigError(f"{path}: the model's frontend is {cfg.name!r}; the C frontend computes only "
-                          "'cmsis_mfcc' (train with --frontend cmsis_mfcc)")
-    if cfg.dtype != "f32":
-        raise ConfigError(f"{path}: the C frontend computes cmsis_mfcc with dtype 'f32', the model's is {cfg.dtype!r}")
-    if dtypes != ("int8", "int8") or quant[0] <= 0:
-        raise ConfigError(f"{path}: not a full-int8 model (input {dtypes[0]}, output {dtypes[1]}); "
-                          "export it with --quant int8")
+    reason = meta.deployable()
+    if reason:
+        raise ConfigError(f"{path}: {reason}")
+    frontend, segments, cfg = meta.frontend, meta.segments, meta.frontend.config
+    quant = (meta.input.scale, meta.input.zero_point, meta.output.scale, meta.output.zero_point)
     window_samples = int(round(segments.window * cfg.sample_rate))
     if window_samples < cfg.frame_length:
         raise ConfigError(f"{path}: the model's {segments.window} s window is shorter than one "
                           f"{cfg.frame_length}-sample frame")
     n_frames = cfg.n_frames(window_samples)
-    if int(np.prod(shape)) != n_frames * cfg.n_features:
-        raise ConfigError(f"{path}: input shape {shape} does not hold the {n_frames} frames x {cfg.n_features} "
-                          "features of its frontend")
-    from ..vad import VoiceConfig
-
-    try:
-        voice = VoiceConfig.from_dict(meta.get("voice"))
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    if int(np.prod(meta.input.shape)) != n_frames * cfg.n_features:
+        raise ConfigError(f"{path}: input shape {list(meta.input.shape)} does not hold the {n_frames} frames x "
+                          f"{cfg.n_features} features of its frontend")
     std = frontend.standardizer
     mean = np.asarray(std.mean if std else np.zeros(cfg.n_features), np.float32)
     scale = np.asarray(std.std if std else np.ones(cfg.n_features), np.float32)
     adaptive = frontend.adaptive if std is not None else None
+    labels, voice = meta.labels, meta.voice
     return Target(path, blob, meta, cfg, mean, scale, segments, labels, *quant, n_frames, adaptive, voice)
 
 
@@ -123,7 +107,9 @@ def table_arrays(t: Target) -> dict[str, np.ndarray]:
     (``float`` and ``uint32_t``); ``twiddle`` is the portable FFT's table
     (cos, sin of 2πk/N for k < N/2, interleaved).
 
-    >>> {k: v.size for k, v in table_arrays(target).items()}["dct"]   # doctest: +SKIP
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> {k: v.size for k, v in table_arrays(target).items()}["dct"]
     1600
     """
     from ..features.cmsis import cmsis_tables
@@ -167,7 +153,9 @@ def frontend_macros(t: Target) -> dict[str, str | int]:
     """The scalar constants of the prosody analysis, voice activity and adaptive
     standardisation, as ``tinyser_tables.h`` defines them (``TINYSER_`` + key).
 
-    >>> frontend_macros(target)["VAD_MIN_FRAMES"]              # doctest: +SKIP
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> frontend_macros(target)["VAD_MIN_FRAMES"]
     7
     """
     import math
@@ -198,8 +186,10 @@ def frontend_macros(t: Target) -> dict[str, str | int]:
 def tables_bytes(t: Target) -> int:
     """Flash bytes of the generated tables (arrays and label strings).
 
-    >>> tables_bytes(target)                                   # doctest: +SKIP
-    19049
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> tables_bytes(target)
+    20636
     """
     labels = sum(len(s.encode()) + 1 + 4 for s in t.labels)  # strings + pointers (32-bit)
     return sum(a.size * 4 for a in table_arrays(t).values()) + labels
@@ -224,7 +214,11 @@ def tables_sources(t: Target) -> tuple[str, str]:
     """The text of ``tinyser_tables.h`` (sizes, quantisation, declarations) and
     ``tinyser_tables.c`` (the arrays and labels), generated from the model.
 
-    >>> header, source = tables_sources(target)                # doctest: +SKIP
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> target = load_target(DEFAULT_MODEL)
+    >>> header, source = tables_sources(target)
+    >>> "#define TINYSER_N_FRAMES 122" in header, "tinyser_labels" in source
+    (True, True)
     """
     cfg, arrays = t.config, table_arrays(t)
     origin = f"Generated by tinyser {__version__} from {t.path.name}"
@@ -238,17 +232,11 @@ def tables_sources(t: Target) -> tuple[str, str]:
               **frontend_macros(t)}
     decls = [f"extern const {_c_type(a)} tinyser_{name}[{_SIZES[name]}]; /* {_NOTES[name]} */"
              for name, a in arrays.items()]
-    header = "\n".join([
-        f"/* {origin}: the constants of its cmsis_mfcc frontend ({cfg.window} window, HTK mel filters",
-        f" * {cfg.fmin:g}-{cfg.fmax:g} Hz{', prosody channels' if cfg.prosody else ''}), voice activity, "
-        f"{'adaptive' if t.adaptive else 'fixed'} standardisation,",
-        " * int8 quantisation and labels. Do not edit:",
-        " * run `tinyser deploy` again for another model. */",
-        "#ifndef TINYSER_TABLES_H", "#define TINYSER_TABLES_H", "", "#include <stdint.h>", "",
-        *(f"#define TINYSER_{k} {v}" for k, v in macros.items()), "",
-        "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
-        *decls, "extern const char *const tinyser_labels[TINYSER_N_CLASSES];", "",
-        "#ifdef __cplusplus", "}", "#endif", "", "#endif /* TINYSER_TABLES_H */", ""])
+    header = render("tinyser_tables.h", origin=origin, window=cfg.window, fmin=f"{cfg.fmin:g}",
+                    fmax=f"{cfg.fmax:g}", prosody=", prosody channels" if cfg.prosody else "",
+                    standardisation="adaptive" if t.adaptive else "fixed",
+                    macros="\n".join(f"#define TINYSER_{k} {v}" for k, v in macros.items()),
+                    declarations="\n".join(decls))
     body = [f"/* {origin}. Do not edit. */", '#include "tinyser_config.h"', '#include "tinyser_tables.h"', ""]
     for name, a in arrays.items():
         guard = name == "twiddle"

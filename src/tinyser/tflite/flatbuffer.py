@@ -34,8 +34,9 @@ def model_ops(model_bytes: bytes) -> list[str]:
 
     Custom ops come back as ``"CUSTOM:<code>"``.
 
-    >>> model_ops(blob)                                   # doctest: +SKIP
-    ['CONV_2D', 'DEPTHWISE_CONV_2D', 'FULLY_CONNECTED', 'MEAN', 'RESHAPE', 'SOFTMAX']
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> model_ops(DEFAULT_MODEL.read_bytes())
+    ['AVERAGE_POOL_2D', 'CONCATENATION', 'CONV_2D', 'FULLY_CONNECTED', 'MEAN', 'RESHAPE', 'SOFTMAX']
     """
     return _ops_of(_parse(model_bytes))
 

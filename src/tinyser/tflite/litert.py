@@ -51,7 +51,9 @@ class _Runner:
     def quantise(self, x) -> np.ndarray:
         """Float input(s) in the input tensor's dtype (int8 models: ``round(x / scale) + zero_point``).
 
-        >>> LiteRTModel(blob).quantise(np.zeros((32, 40))).dtype           # doctest: +SKIP
+        >>> from tinyser.inference import DEFAULT_MODEL
+        >>> blob = DEFAULT_MODEL.read_bytes()
+        >>> LiteRTModel(blob).quantise(np.zeros((122, 40))).dtype
         dtype('int8')
         """
         return _quantise(np.asarray(x, np.float32), self.input_details)
@@ -62,8 +64,10 @@ class _Runner:
     def predict(self, x) -> np.ndarray:
         """Float probabilities for one input ``shape`` -> ``(n_classes,)`` or a batch -> ``(n, n_classes)``.
 
-        >>> LiteRTModel(blob).predict(np.zeros((2, 32, 40))).shape         # doctest: +SKIP
-        (2, 3)
+        >>> from tinyser.inference import DEFAULT_MODEL
+        >>> blob = DEFAULT_MODEL.read_bytes()
+        >>> LiteRTModel(blob).predict(np.zeros((2, 122, 40))).shape
+        (2, 6)
         """
         batch, single = _batch(x, self.input_shape)
         out = np.stack([_dequantise(self.predict_raw(self.quantise(row[None])), self.output_details)[0]
@@ -82,9 +86,11 @@ class LiteRTModel(_Runner):
     LSB apart, the reference kernels on 70 of 70, at 3.0 instead of 5.3 files/s:
     docs/results.md, ``benchmarks/predict_kernels.py``).
 
-    >>> m = LiteRTModel(blob)                             # doctest: +SKIP
-    >>> m.predict(features).shape                         # doctest: +SKIP
-    (4, 7)
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> blob = DEFAULT_MODEL.read_bytes()
+    >>> m = LiteRTModel(blob)
+    >>> m.predict(np.zeros((4, *m.input_shape), np.float32)).shape
+    (4, 6)
     """
 
     def __init__(self, model_bytes: bytes, num_threads: int = 1, *, reference: bool | None = None):
@@ -111,8 +117,10 @@ class LiteRTModel(_Runner):
     def predict_raw(self, x: np.ndarray) -> np.ndarray:
         """Run one batch-of-one input already in the input tensor's dtype; the raw output tensor.
 
-        >>> LiteRTModel(blob).predict_raw(np.zeros((1, 32, 40), np.int8))   # doctest: +SKIP
-        array([[-86, -85, -85]], dtype=int8)
+        >>> from tinyser.inference import DEFAULT_MODEL
+        >>> blob = DEFAULT_MODEL.read_bytes()
+        >>> LiteRTModel(blob).predict_raw(np.zeros((1, 122, 40), np.int8))
+        array([[  70, -127,  -98, -128, -127, -102]], dtype=int8)
         """
         self._interp.reset_all_variables()
         self._interp.set_tensor(self.input_details["index"], np.asarray(x, self.input_details["dtype"]))

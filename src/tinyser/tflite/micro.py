@@ -208,8 +208,10 @@ def find_arena_size(model_bytes: bytes) -> int:
     small extra scratch buffers; treat the figure as the device's within a
     few KB. Raises ``ConfigError`` if TFLite Micro cannot run the model.
 
-    >>> find_arena_size(blob)                             # doctest: +SKIP
-    56288
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> blob = DEFAULT_MODEL.read_bytes()
+    >>> find_arena_size(blob)
+    59152
     """
     result = _probe_isolated(model_bytes, "arena")
     if not result["ok"]:
@@ -222,7 +224,9 @@ def arena_fits(model_bytes: bytes, arena_size: int) -> bool:
 
     Runs in a child process; a TFLite Micro crash counts as not fitting.
 
-    >>> arena_fits(blob, find_arena_size(blob) - 16)      # doctest: +SKIP
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> blob = DEFAULT_MODEL.read_bytes()
+    >>> arena_fits(blob, find_arena_size(blob) - 16)
     False
     """
     result = _probe_isolated(model_bytes, f"fits:{int(arena_size)}")
@@ -240,9 +244,11 @@ class TFLMModel(_Runner):
     (which also vets the model in a child process); with an explicit size only
     the flatbuffer-level checks run before TFLite Micro loads the model here.
 
-    >>> m = TFLMModel(blob)                               # doctest: +SKIP
-    >>> m.predict(features).shape                         # doctest: +SKIP
-    (4, 7)
+    >>> from tinyser.inference import DEFAULT_MODEL
+    >>> blob = DEFAULT_MODEL.read_bytes()
+    >>> m = TFLMModel(blob)
+    >>> m.predict(np.zeros((4, *m.input_shape), np.float32)).shape
+    (4, 6)
     """
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None):
@@ -278,8 +284,10 @@ class TFLMModel(_Runner):
         Equals :func:`find_arena_size` for the same model; only readable from the
         allocator's stderr report, which this parses.
 
-        >>> TFLMModel(blob, arena_size=200_000).arena_used()              # doctest: +SKIP
-        56288
+        >>> from tinyser.inference import DEFAULT_MODEL
+        >>> blob = DEFAULT_MODEL.read_bytes()
+        >>> TFLMModel(blob, arena_size=200_000).arena_used()
+        59152
         """
         self.predict_raw(None)
         total = _recorded_total(self._interp)
@@ -290,8 +298,10 @@ class TFLMModel(_Runner):
     def predict_raw(self, x: np.ndarray | None) -> np.ndarray:
         """Run one batch-of-one input already in the input tensor's dtype (``None``: zeros); raw output.
 
-        >>> TFLMModel(blob).predict_raw(np.zeros((1, 32, 40), np.int8))     # doctest: +SKIP
-        array([[-86, -85, -85]], dtype=int8)
+        >>> from tinyser.inference import DEFAULT_MODEL
+        >>> blob = DEFAULT_MODEL.read_bytes()
+        >>> TFLMModel(blob, arena_size=200_000).predict_raw(np.zeros((1, 122, 40), np.int8))
+        array([[  70, -127,  -98, -128, -127, -102]], dtype=int8)
         """
         d = self.input_details
         x = np.zeros(d["shape"], d["dtype"]) if x is None else np.asarray(x, d["dtype"]).reshape(d["shape"])
