@@ -184,9 +184,9 @@ def markdown(r: dict) -> str:
         "FFT differs from CMSIS-DSP's by rounding). Streaming every EMO-DB clip with prosody and adaptive "
         "standardisation on, 94 of 6,578,484 int8 model inputs differ by 1 LSB, no frame's voicing differs "
         "(0 of 65,270) and no voiced frame's pitch moves by half a semitone "
-        "(`pytest -s tests/test_deploy.py -k prosody_and_adaptive_on_emodb`). Not measured yet: the extra "
-        "instructions per second of audio on the emulated Cortex-M4 (the budget estimates the analysis at "
-        "one more real FFT per frame).",
+        "(`pytest -s tests/test_deploy.py -k prosody_and_adaptive_on_emodb`). Its cost on the emulated "
+        "Cortex-M4, instructions per second of audio with and without the channels: the next section "
+        "(`benchmarks/prosody_device.py`).",
     ]
     return "\n".join(lines)
 

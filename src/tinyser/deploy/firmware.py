@@ -394,7 +394,7 @@ FIRMWARE_FILES = ("firmware_verify.cpp", "firmware_startup.c")
 def build_firmware(model_path: str | os.PathLike, out: str | os.PathLike, tflm: str | os.PathLike | None = None,
                    board: str | None = "nano33ble", opt: str = "-O2", jobs: int = 2, hop: float | None = None,
                    overwrite: bool = False, allow_arduino: bool = False, cache: str | os.PathLike | None = None,
-                   log=None, cmsis_dsp: bool = False) -> Firmware:
+                   log=None, cmsis_dsp: bool = False, vad: bool = True) -> Firmware:
     """Generate and build the firmware of ``model_path`` in ``out``.
 
     ``board="nano33ble"`` links with the Nano 33 BLE Sense's 1 MB flash and 256 KB
@@ -402,7 +402,9 @@ def build_firmware(model_path: str | os.PathLike, out: str | os.PathLike, tflm: 
     emulator's memory, to measure a model that does not fit. ``tflm``: the
     TFLite Micro sources (see :func:`find_tree`). The Arduino_TensorFlowLite
     library is refused unless ``allow_arduino``: its TFLite Micro (February 2023)
-    computes MEAN and per-channel FULLY_CONNECTED differently.
+    computes MEAN and per-channel FULLY_CONNECTED differently. ``vad=False`` builds
+    with ``TINYSER_VAD 0`` (every window scored; without prosody channels the
+    frontend then skips the per-frame pitch and loudness analysis).
 
     >>> fw = build_firmware("default", "build/firmware", tflm="../shared/third_party")   # doctest: +SKIP
     >>> fw.elf.name   # doctest: +SKIP
@@ -430,6 +432,11 @@ def build_firmware(model_path: str | os.PathLike, out: str | os.PathLike, tflm: 
             shutil.rmtree(out / stale, ignore_errors=True)
     deploy_arduino(t.path, out, board="generic", hop=hop, overwrite=True)
     (out / "example_main.cpp").unlink(missing_ok=True)  # the harness has the main()
+    if not vad:
+        config = (out / "tinyser_config.h").read_text()
+        if "#define TINYSER_VAD 1" not in config:
+            raise TinyserError(f"{out / 'tinyser_config.h'}: no TINYSER_VAD setting to turn off")
+        _write_text(out / "tinyser_config.h", config.replace("#define TINYSER_VAD 1", "#define TINYSER_VAD 0"))
     for name in FIRMWARE_FILES:
         _copy_static(name, out / name)
     if tree.flavour == "arduino":  # its DebugLog lives in the Arduino core: print through semihosting
@@ -763,10 +770,11 @@ def verify(model_path: str | os.PathLike = "default", clips: list[str | os.PathL
            data: str | os.PathLike | None = None, tflm: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
            board: str | None = "nano33ble", opt: str = "-O2", jobs: int = 2, hop: float | None = None,
            max_seconds: float = 30.0, allow_arduino: bool = False, cache: str | os.PathLike | None = None,
-           log=None, cmsis_dsp: bool = False) -> dict:
+           log=None, cmsis_dsp: bool = False, vad: bool = True) -> dict:
     """Build the firmware of ``model_path``, run it in QEMU on real clips (``clips``,
     else ``n_clips`` from :func:`default_clips`, each cut to ``max_seconds``) and
     compare it with the host; returns a JSON-able report (see :func:`verify_markdown`).
+    ``cmsis_dsp``, ``vad``: the frontend's build options (see :func:`build_firmware`).
 
     * ``pipeline``: raw audio -> C frontend -> TFLite Micro + CMSIS-NN on the M4
       (``tinyser_push``) vs Python frontend -> ``tflite_micro``: the scores of every
@@ -786,7 +794,7 @@ def verify(model_path: str | os.PathLike = "default", clips: list[str | os.PathL
     started = time.time()
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="tinyser-firmware-"))
     fw = build_firmware(t.path, folder, tflm=tflm, board=board, opt=opt, jobs=jobs, hop=hop, overwrite=True,
-                        allow_arduino=allow_arduino, cache=cache, log=log, cmsis_dsp=cmsis_dsp)
+                        allow_arduino=allow_arduino, cache=cache, log=log, cmsis_dsp=cmsis_dsp, vad=vad)
     built = time.time()
     paths = [Path(c) for c in clips] if clips else default_clips(n_clips, data)
     if log:
@@ -859,6 +867,7 @@ def verify(model_path: str | os.PathLike = "default", clips: list[str | os.PathL
         "tflm": {"flavour": fw.tree.flavour, "version": fw.tree.version, "root": str(fw.tree.root)},
         "toolchain": fw.tools, "opt": opt, "flags": " ".join(ARCH_FLAGS),
         "frontend": "CMSIS-DSP arm_mfcc_f32 (TINYSER_USE_CMSIS_DSP)" if cmsis_dsp else "portable C",
+        "vad": vad, "n_features": int(width),
         "qemu_command": " ".join(QEMU_COMMAND) + " -kernel tinyser.elf",
         "clips": [str(p) for p in paths], "audio_seconds": audio_seconds,
         "pipeline": {"inferences": pipe_total, "equal": pipe_equal, "mismatched": mismatched[:20],
