@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,7 +76,7 @@ def largest(site: Path, n: int = 6) -> list[dict]:
 
 
 def source_tree(work: Path) -> Path:
-    """A clean copy of HEAD (what the provenance commit names)."""
+    """A clean copy of HEAD (the commit recorded with the figures)."""
     src = work / "src"
     src.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True).stdout
@@ -84,10 +85,19 @@ def source_tree(work: Path) -> Path:
 
 
 def run(cmd: list, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if done.returncode:
+        sys.exit(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
+    return done
 
 
-def measure(kind: str, source: Path, work: Path, wav: Path, repeat: int) -> dict:
+def cpu_seconds() -> float:
+    """User + system CPU time of this process's finished children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(kind: str, source: Path, commit: str | None, work: Path, wav: Path, repeat: int) -> dict:
     venv = work / kind
     t = time.perf_counter()
     run([sys.executable, "-m", "venv", str(venv)])
@@ -99,17 +109,18 @@ def measure(kind: str, source: Path, work: Path, wav: Path, repeat: int) -> dict
     site = next((venv / "lib").glob("python3*/site-packages"))
     packages = json.loads(run([str(py), "-m", "pip", "list", "--format=json"]).stdout)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYSER_")}
-    times = []
+    times, cpu, load = [], [], os.getloadavg()[0]
     for _ in range(repeat + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         done = run([str(exe), "predict", str(wav), "--json"], env=env)
         times.append(time.perf_counter() - t)
+        cpu.append(cpu_seconds() - c)
     result = json.loads(done.stdout)["results"][0]
     probe = run([str(py), "-c", PROBE.format(heavy=HEAVY), "predict", str(wav)], env=env).stdout
     imported = json.loads(probe.rsplit("IMPORTED ", 1)[1])
     info = run([str(exe), "info", "default"], env=env).stdout
     return {
-        "commit": _report.git_commit(source),
+        "commit": commit,
         "extras": KINDS[kind] or "(none)",
         "venv_seconds": round(venv_s, 2),
         "install_seconds": round(install_s, 1),
@@ -119,6 +130,8 @@ def measure(kind: str, source: Path, work: Path, wav: Path, repeat: int) -> dict
         "predict_first_seconds": round(times[0], 3),
         "predict_median_seconds": round(statistics.median(times[1:]), 3),
         "predict_best_seconds": round(min(times[1:]), 3),
+        "predict_median_cpu_seconds": round(statistics.median(cpu[1:]), 3),
+        "load_average": round(load, 1),
         "predict_label": result.get("label"),
         "heavy_imported_by_predict": imported,
         "tensorflow_imported": "tensorflow" in imported,
@@ -131,33 +144,41 @@ def markdown(res: dict, cmd: str) -> str:
     for kind, r in res["kinds"].items():
         rows.append(f"| {kind} (`{r['extras']}`) | {r['packages']} | {r['size_mb']:.0f} MB | {r['install_seconds']:.0f} s "
                     f"| {r['predict_first_seconds']:.2f} s | {r['predict_median_seconds']:.2f} s "
-                    f"| {', '.join(r['heavy_imported_by_predict']) or 'none'} |")
+                    f"| {r.get('predict_median_cpu_seconds', float('nan')):.2f} s | {r.get('load_average', '?')} "
+                    f"| {', '.join(r['heavy_imported_by_predict']) or 'none'} | `{(r.get('commit') or '?')[:10]}` |")
     lines = [
         "## Install size and `predict` start-up: core against full (`benchmarks/install.py`)",
         "",
-        f"Fresh virtual environments, `pip install \"tinyser{{extras}}\" -c constraints.txt` from a clean copy of "
-        f"commit `{res['commit'][:10]}`; {res['machine']}, under load (a training job shares the 2 cores). "
-        "Size: every file of the environment (pip included). Install time includes downloading every wheel "
-        "(no pip cache). `predict`: wall time of `tinyser predict one.wav --json` on a 3 s speech-like WAV, "
-        f"interpreter start-up included, first run (byte-code compiled then) and the median of {res['repeat']} more.",
+        "Fresh virtual environments, `pip install \"tinyser{extras}\" -c constraints.txt` from a clean copy of the "
+        f"commit named in the table; {res['machine']}. Size: every file of the environment (pip and setuptools "
+        "included). Install time: `pip install` alone, downloads included (no pip cache here). `predict`: wall "
+        "time of `tinyser predict one.wav --json` on a 3 s speech-like WAV, interpreter start-up, imports, model "
+        f"load, features, inference and output included: the first run, then the median of {res['repeat']} more, "
+        "and that run's CPU time (user + system). This machine is shared with a training job (load average in "
+        "the table, 2 cores), so wall times are inflated; the CPU time is what an idle machine's wall time "
+        "would be close to.",
         "",
-        "| install | packages | size | install time | predict, first | predict, median | heavy modules predict imports |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| install | packages | size | install time | predict, first | predict, median | CPU | load | heavy modules "
+        "predict imports | commit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
         *rows,
         "",
     ]
     core = res["kinds"].get("core")
     if core:
         big = ", ".join(f"{p['name']} {p['mb']:.0f}" for p in core["largest"])
-        ok_size, ok_time = core["size_mb"] <= GOAL_MB, core["predict_median_seconds"] <= GOAL_S
-        verdict = []
-        verdict.append(f"size {core['size_mb']:.0f} MB " + ("meets" if ok_size else f"misses by {core['size_mb'] - GOAL_MB:.0f} MB:")
-                       + f" the {GOAL_MB} MB goal")
-        verdict.append(f"predict {core['predict_median_seconds']:.2f} s " + ("meets" if ok_time else
-                       f"misses by {core['predict_median_seconds'] - GOAL_S:.2f} s:") + f" the {GOAL_S:.0f} s goal")
-        lines += [f"Core: {'; '.join(verdict)}; TensorFlow "
-                  f"{'imported (a bug)' if core['tensorflow_imported'] else 'not imported'}. "
-                  f"Its largest packages (MB): {big}.", ""]
+        size_gap = core["size_mb"] - GOAL_MB
+        wall = core["predict_median_seconds"]
+        cpu = core.get("predict_median_cpu_seconds", wall)
+        parts = [f"size {core['size_mb']:.0f} MB: " + ("meets" if size_gap <= 0 else f"{size_gap:.0f} MB over")
+                 + f" the {GOAL_MB} MB goal",
+                 f"predict {wall:.2f} s wall ({cpu:.2f} s CPU): " + (
+                     "meets" if wall <= GOAL_S else
+                     f"{wall - GOAL_S:.2f} s over" + (" (on CPU time it meets" if cpu <= GOAL_S else
+                                                      f" ({cpu - GOAL_S:.2f} s over on CPU time too") + ")")
+                 + f" the {GOAL_S:.0f} s goal",
+                 "TensorFlow " + ("imported (a bug)" if core["tensorflow_imported"] else "not imported")]
+        lines += [f"Core: {'; '.join(parts)}. Its largest packages (MB): {big}.", ""]
     lines.append(f"Reproduce: `{cmd}`")
     return "\n".join(lines)
 
@@ -177,15 +198,16 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     try:
         source = args.source.resolve() if args.source else source_tree(work)
+        commit = _report.git_commit(args.source) if args.source else _report.git_commit().split("+")[0]
         wav = speechlike.write(work / "one.wav")
         out_file = _report.DOCS / "install.json"
         old = json.loads(out_file.read_text()).get("kinds", {}) if out_file.exists() else {}
-        res = {"machine": _report.machine(), "repeat": args.repeat, "commit": _report.git_commit(),
+        res = {"machine": _report.machine(), "repeat": args.repeat, "commit": commit,
                "goal": {"core_mb": GOAL_MB, "predict_seconds": GOAL_S}, "kinds": {}}
         for kind in KINDS:  # keep the other kind's figures when only one is measured
             if kind in kinds:
                 print(f"{kind}: installing and measuring ...", flush=True)
-                res["kinds"][kind] = measure(kind, source, work, wav, args.repeat)
+                res["kinds"][kind] = measure(kind, source, commit, work, wav, args.repeat)
                 print(json.dumps(res["kinds"][kind], indent=1), flush=True)
             elif kind in old:
                 res["kinds"][kind] = old[kind]
