@@ -51,6 +51,7 @@ def cmsis_model(tmp_path_factory) -> Path:
     if default is not None:
         return default
     from conftest import DATA, write_tone
+
     from tinyser.experiment import RunConfig, run_training
     from tinyser.export import export_run
     from tinyser.training import TrainConfig
@@ -104,11 +105,10 @@ def test_c_frontend_matches_python_on_emodb(emodb_dir, cmsis_model, host_fronten
     fraction off by 1 LSB, and TFLite Micro predicts the same class for every
     clip from either."""
     from tinyser.audio import load
+    from tinyser.corpora import iter_audio
     from tinyser.features.cmsis import frames
     from tinyser.inference import load_model
     from tinyser.tflite import TFLMModel
-
-    from tinyser.corpora import iter_audio
 
     model = load_model(cmsis_model)
     files = sorted(iter_audio(emodb_dir))
@@ -487,7 +487,7 @@ def synthetic_target(prosody: bool, adaptive: bool, folder: Path, deltas: bool =
 
 
 def build_host_frontend(t, folder: Path) -> Path:
-    from tinyser.deploy import _copy_static, FRONTEND_FILES
+    from tinyser.deploy import FRONTEND_FILES, _copy_static
     from tinyser.deploy.target import tables_sources
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -565,8 +565,8 @@ def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, 
     assert got.shape == want_x.shape
     diff = np.abs(got.astype(int) - want_x.astype(int))
     frac = float(np.mean(diff > 0))
-    print(f"\nprosody={prosody} adaptive={adaptive} deltas={deltas}: {int(np.sum(diff > 0))} of {diff.size} int8 inputs differ "
-          f"(max {diff.max()}); speech windows {int(want_speech.sum())} of {len(want_speech)}, "
+    print(f"\nprosody={prosody} adaptive={adaptive} deltas={deltas}: {int(np.sum(diff > 0))} of {diff.size} "
+          f"int8 inputs differ (max {diff.max()}); speech windows {int(want_speech.sum())} of {len(want_speech)}, "
           f"{int(np.sum(got_speech != want_speech))} disagree; differing inputs on MFCCs "
           f"{int(np.sum(diff[..., :40] > 0))}, prosody channels {int(np.sum(diff[..., 40:] > 0))}")
     assert diff.max() <= 1 and frac < 1e-3
@@ -591,7 +591,6 @@ def test_c_frontend_with_prosody_and_adaptive_on_emodb(emodb_dir, tmp_path):
     files = sorted(iter_audio(emodb_dir))
     assert len(files) >= 500
     got_n = want_n = differ = total = speech_disagree = windows = 0
-    raw_c, raw_py = [], []
     for f in files:
         y = load(f, 16000)
         if len(y) < 32000:
@@ -629,6 +628,7 @@ def prosody_adaptive_model(tmp_path_factory) -> Path:
     """A full-int8 ``tiny`` trained for two epochs on generated tones with the prosody
     channels and adaptive standardisation on (it need not be accurate)."""
     from conftest import write_tone
+
     from tinyser.experiment import RunConfig, run_training
     from tinyser.export import export_run
     from tinyser.training import TrainConfig

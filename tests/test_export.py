@@ -131,6 +131,7 @@ def test_benchmark_command_on_loose_files(exported, toy_manifest):
 
 def test_benchmark_gives_the_device_budget_of_a_deployable_model(tmp_path):
     from conftest import write_tone
+
     from tinyser.benchmark import benchmark_files, markdown
     from tinyser.inference import DEFAULT_MODEL
 

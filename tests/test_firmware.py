@@ -139,9 +139,9 @@ def test_budget_reports_the_measurement(report, tmp_path, monkeypatch):
 
 def test_model_that_does_not_fit_fails_to_link(tmp_path):
     """A flatbuffer over the board's 1 MB of flash: the link fails, one line says why."""
-    from tinyser.deploy.firmware import DoesNotFit, build_firmware
     from dataclasses import replace
 
+    from tinyser.deploy.firmware import DoesNotFit, build_firmware
     from tinyser.inference import DEFAULT_MODEL
     from tinyser.tflite import embed_metadata, read_model
 

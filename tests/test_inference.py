@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import speechlike, tone, write_speechlike, write_tone
 from typer.testing import CliRunner
 
-from conftest import speechlike, tone, write_speechlike, write_tone
 from tinyser.cli import app
 from tinyser.errors import ConfigError, TinyserError
 from tinyser.inference import DEFAULT_MODEL, VoiceConfig, load_model, predict_files

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import DATA, tone, toy_config, write_tone
 from typer.testing import CliRunner
 
-from conftest import DATA, tone, toy_config, write_tone
 from tinyser.cli import app
 from tinyser.errors import AudioError, ConfigError, TinyserError
 from tinyser.fuzz import mutations
@@ -501,7 +501,7 @@ def test_fuzzed_wavs_give_results_or_one_line_reasons(wav, tmp_path, model):
     """200 damaged copies of a real WAV in one batch: no traceback, no hang; each
     file is predicted or skipped with a one-line reason naming it."""
     paths = []
-    for i, (kind, blob) in enumerate(mutations(wav.read_bytes(), 200, seed=14)):
+    for i, (_kind, blob) in enumerate(mutations(wav.read_bytes(), 200, seed=14)):
         p = tmp_path / f"f{i:03d}.wav"
         p.write_bytes(blob)
         paths.append(p)

@@ -139,7 +139,7 @@ def _micro(blob: bytes, x: np.ndarray, n: int) -> dict:
             "micro_label_agreement": float(np.mean(same))}
 
 
-def _budget(path: Path, meta: "ModelMetadata") -> dict | None:
+def _budget(path: Path, meta: ModelMetadata) -> dict | None:
     """The Nano 33 BLE Sense budget of a deployable model (see :meth:`ModelMetadata.deployable`),
     as JSON (:meth:`tinyser.deploy.Budget.to_dict`)."""
     from .deploy import budget

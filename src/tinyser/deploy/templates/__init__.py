@@ -6,14 +6,14 @@ True
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from string import Template
 
 from ... import __version__
 
 
-@lru_cache(maxsize=None)
+@cache
 def template(file: str) -> Template:
     """The template ``file`` shipped in this folder."""
     return Template((resources.files(__name__) / file).read_text(encoding="utf-8"))
