@@ -61,8 +61,8 @@ ROWS: dict[str, tuple[str, dict]] = {
     "model": ("crops row + mean and max pooling over time (statistics pooling; beside distillation)",
               {"train": {"balance": "corpus_class", **CROPS}, "adaptive": ADAPTIVE,
                "model_params": {**TINY, "pooling": "meanmax"}}),
-    "prosody": ("adaptive row + prosody channels (log-F0, voicing, loudness; side by side with the adaptive row)",
-                {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "frontend": {"prosody": True}}),
+    "prosody": ("crops row + prosody channels (log-F0, voicing, loudness)",
+                {"train": {"balance": "corpus_class", **CROPS}, "adaptive": ADAPTIVE, "frontend": {"prosody": True}}),
 }
 
 
@@ -125,7 +125,7 @@ def markdown(rows: list[dict], data: Path) -> str:
              "test fold); `cmsis_mfcc` features, 2 s windows, clips scored as the mean of their windows. Model `tiny` "
              f"(width {TINY['width']}, time pooled first); up to {BASE_TRAIN['epochs']} epochs, patience "
              f"{BASE_TRAIN['patience']}. Sizes and arenas: full-int8 flatbuffer in the TFLite Micro interpreter. "
-             "Each row adds one step to the row above; the distillation and pooling rows each add theirs to the crops row, and the prosody row adds its channels to the adaptive row. Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds.", "",
+             "Each row adds one step to the row above; the distillation, pooling and prosody rows each add theirs to the crops row. Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds.", "",
              "| step | UA % | WA % | macro-F1 % | val UA % | best epoch / run | MACs / s audio | int8 model | TFLM arena | wall |",
              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in rows:

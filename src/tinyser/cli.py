@@ -5,6 +5,7 @@ never as a traceback.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import itertools
@@ -18,7 +19,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .audio import PAD_POLICIES, SegmentConfig
+from .corpora import CORPORA
 from .errors import TinyserError
+from .features import FRONTENDS
+from .features.adaptive import DEFAULT_GATE_DB
+from .labels import SCHEMES
+from .models import MODELS
+from .protocols import PROTOCOLS
+from .training import BALANCE, LOSSES, TrainConfig
 
 app = typer.Typer(help="Speech emotion recognition that runs on microcontrollers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -28,6 +37,17 @@ app.add_typer(datasets_app, name="datasets")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+
+
+def _default(cls, name: str):
+    """A config dataclass field's default: the CLI restates none of them."""
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+_CORPUS_HELP = f"Corpus reader: auto (detected), or one of: {', '.join(CORPORA)}."
+_LABELS_HELP = f"Label scheme: {', '.join(SCHEMES)}, or a JSON/YAML mapping file."
+_PAD_HELP = f"Tail padding: {', '.join(PAD_POLICIES)}."
+_FRONTEND_HELP = f"Feature frontend: {', '.join(sorted(FRONTENDS))}."
 
 def _quiet_tensorflow() -> None:
     """Import TensorFlow with file descriptor 2 silenced: its C++ start-up lines
@@ -67,10 +87,8 @@ def friendly(fn):
 @friendly
 def datasets_scan(
     path: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
-    corpus: str = typer.Option("auto", help="auto, or one of: emodb, ravdess, tess, savee, cremad, iemocap, "
-                                            "folders, manifest."),
-    labels: str = typer.Option("native", help="Label scheme: native, common6, 4class, valence3, "
-                                              "or a JSON/YAML mapping file."),
+    corpus: str = typer.Option("auto", help=_CORPUS_HELP),
+    labels: str = typer.Option("native", help=_LABELS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     decode: bool = typer.Option(True, help="Decode every file, so NaN, all-zero and undecodable audio is "
                                            "counted as skipped (--no-decode: headers only, faster)."),
@@ -130,13 +148,13 @@ def _count_table(what: str, counts: dict) -> Table:
 def features_cmd(
     path: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
     out_file: Path = typer.Option(..., "--out", "-o", help="Output .npz (features, labels, speakers)."),
-    frontend: str = typer.Option("mfcc", help="mfcc, logmel, spectrogram, stats or cmsis_mfcc."),
+    frontend: str = typer.Option("mfcc", help=_FRONTEND_HELP),
     param: List[str] = typer.Option([], "--param", "-p", help="Frontend parameter, e.g. -p n_mfcc=20."),
-    corpus: str = typer.Option("auto", help="Corpus reader (auto-detected by default)."),
-    labels: str = typer.Option("native", help="Label scheme or mapping file."),
-    window: float = typer.Option(3.0, help="Segment length in seconds."),
+    corpus: str = typer.Option("auto", help=_CORPUS_HELP),
+    labels: str = typer.Option("native", help=_LABELS_HELP),
+    window: float = typer.Option(_default(SegmentConfig, "window"), help="Segment length in seconds."),
     hop: Optional[float] = typer.Option(None, help="Segment hop in seconds (default: the window)."),
-    pad: str = typer.Option("zero", help="Tail padding: zero, repeat or drop."),
+    pad: str = typer.Option(_default(SegmentConfig, "pad"), help=_PAD_HELP),
     cache: bool = typer.Option(True, help="Reuse and store per-file features in the cache."),
     cache_dir: Optional[Path] = typer.Option(None, help="Cache folder (default $TINYSER_CACHE or ~/.cache/tinyser)."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
@@ -165,29 +183,31 @@ def features_cmd(
 def train_cmd(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder (must be new, unless --resume)."),
     data: List[Path] = typer.Option([], "--data", "-d", help="Corpus folder or CSV manifest; repeat to combine."),
-    model: str = typer.Option("tiny", help="light_sernet, lstm, cnn1d or tiny."),
+    model: str = typer.Option("tiny", help=f"Model: {', '.join(MODELS)}."),
     model_param: List[str] = typer.Option([], "--model-param", "-m", help="Model parameter, e.g. -m width=2."),
-    frontend: str = typer.Option("mfcc", help="Feature frontend."),
+    frontend: str = typer.Option("mfcc", help=_FRONTEND_HELP),
     param: List[str] = typer.Option([], "--param", "-p", help="Frontend parameter, e.g. -p n_mfcc=20."),
-    labels: str = typer.Option("native", help="Label scheme or mapping file."),
-    corpus: str = typer.Option("auto", help="Corpus reader (auto-detected by default)."),
-    cv: str = typer.Option("speaker:5", help="random:K, speaker, speaker:K, holdout, corpus (leave one corpus "
-                          "out), or final (train the model to ship: no test part)."),
-    epochs: int = typer.Option(60, help="Maximum epochs per fold."),
-    patience: int = typer.Option(15, help="Stop after this many epochs without a better validation UA."),
-    batch_size: int = typer.Option(32),
-    lr: float = typer.Option(1e-3, help="Adam learning rate (cosine decay over --epochs)."),
-    loss: str = typer.Option("crossentropy", help="crossentropy or focal."),
-    gamma: float = typer.Option(2.0, help="Focal loss gamma."),
+    labels: str = typer.Option("native", help=_LABELS_HELP),
+    corpus: str = typer.Option("auto", help=_CORPUS_HELP),
+    cv: str = typer.Option("speaker:5", help=f"Protocol: {', '.join(PROTOCOLS)} (corpus: leave one corpus "
+                          "out; final: train the model to ship, no test part)."),
+    epochs: int = typer.Option(_default(TrainConfig, "epochs"), help="Maximum epochs per fold."),
+    patience: int = typer.Option(_default(TrainConfig, "patience"),
+                                 help="Stop after this many epochs without a better validation UA."),
+    batch_size: int = typer.Option(_default(TrainConfig, "batch_size")),
+    lr: float = typer.Option(_default(TrainConfig, "learning_rate"),
+                             help="Adam learning rate (cosine decay over --epochs)."),
+    loss: str = typer.Option(_default(TrainConfig, "loss"), help=f"Loss: {', '.join(LOSSES)}."),
+    gamma: float = typer.Option(_default(TrainConfig, "focal_gamma"), help="Focal loss gamma."),
     augment: bool = typer.Option(False, help="On-the-fly waveform augmentation (noise, stretch, pitch, shift, gain)."),
-    window: float = typer.Option(3.0, help="Segment length in seconds."),
-    pad: str = typer.Option("zero", help="Tail padding: zero, repeat or drop."),
-    seed: int = typer.Option(0),
+    window: float = typer.Option(_default(SegmentConfig, "window"), help="Segment length in seconds."),
+    pad: str = typer.Option(_default(SegmentConfig, "pad"), help=_PAD_HELP),
+    seed: int = typer.Option(_default(TrainConfig, "seed")),
     adaptive: float = typer.Option(0.0, help="Adaptive standardisation: time constant in seconds of voiced audio "
                                    "(0: fixed training statistics)."),
-    gate_db: float = typer.Option(-50.0, help="Frames at least this loud (dBFS) update the adaptive statistics."),
+    gate_db: float = typer.Option(DEFAULT_GATE_DB, help="Frames at least this loud (dBFS) update the adaptive statistics."),
     train_param: List[str] = typer.Option([], "--train-param", "-t", help="Any training setting of "
-                                          "tinyser.training.TrainConfig, e.g. -t balance=corpus_class -t crop=0.5 "
+                                          f"tinyser.training.TrainConfig, e.g. -t balance={BALANCE[-1]} -t crop=0.5 "
                                           "-t mixup=0.2 -t label_smoothing=0.1 -t augment_copies=3."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
 ):

@@ -24,7 +24,7 @@ from .audio import SegmentConfig
 from .cache import atomic_write
 from .errors import TinyserError
 from .features import FeatureSet, Frontend, config_from_dict, extract
-from .features.adaptive import AdaptiveConfig, gate_for_level
+from .features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
 from .training import (FoldData, TrainConfig, balance_weights, clear_checkpoints, clip_labels, clip_predictions, fit,
@@ -80,7 +80,7 @@ def adaptive_config(spec: dict, frontend_config) -> "AdaptiveConfig":
     if set(spec) - known:
         raise TinyserError(f"adaptive: unknown setting(s) {', '.join(sorted(set(spec) - known))}; "
                            f"known: {', '.join(sorted(known))}")
-    gate_db = float(spec.pop("gate_db", -50.0))
+    gate_db = float(spec.pop("gate_db", DEFAULT_GATE_DB))
     if not np.isfinite(gate_db):
         raise TinyserError(f"adaptive: gate_db must be finite, not {gate_db}")
     return AdaptiveConfig(gate=gate_for_level(frontend_config, gate_db), **{k: float(v) for k, v in spec.items()})

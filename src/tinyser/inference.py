@@ -101,7 +101,7 @@ class Model:
         return self.predict_features(self.frontend.features(padded), standardize=standardize)
 
     def stream(self, window: float | None = None, hop: float | None = None,
-               voice: VoiceConfig | None = None, allow_short: bool = False) -> "Stream":
+               voice: VoiceConfig | None = None, allow_short: bool = False) -> Stream:
         """A :class:`Stream` for audio at the model's sample rate.
 
         >>> load_model().stream(hop=0.5).hop

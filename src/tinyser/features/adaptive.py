@@ -93,6 +93,10 @@ class AdaptiveConfig:
         return (-np.expm1(-n * frame_seconds / self.time_constant)).astype(np.float32)
 
 
+#: frames at least this loud (dBFS RMS) update the adaptive statistics unless told otherwise
+DEFAULT_GATE_DB = -50.0
+
+
 def gate_for_level(config, level_dbfs: float) -> float:
     """The c0 of white noise at ``level_dbfs`` dBFS RMS through frontend ``config``:
     frames at least that loud count as voiced. Deterministic (seeded noise).

@@ -10,21 +10,31 @@ Frame-based models (``light_sernet``, ``lstm``, ``tiny``) take time-major MFCC
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Callable
 
 from ..errors import ConfigError
-from . import cnn1d, light_sernet, lstm, tiny
 from .profile import count_macs, count_params, macs_per_second
 
-#: model name -> builder(input_shape, n_classes, **params) -> keras.Model
-MODELS: dict[str, Callable] = {
-    "light_sernet": light_sernet.build,
-    "lstm": lstm.build,
-    "cnn1d": cnn1d.build,
-    "tiny": tiny.build,
-}
+#: model names; each is the module ``tinyser.models.<name>`` whose ``build(input_shape,
+#: n_classes, **params)`` returns a keras.Model (imported on first use: Keras is the ``train`` extra)
+MODELS: tuple[str, ...] = ("light_sernet", "lstm", "cnn1d", "tiny")
 _INPUT_RANK = {"light_sernet": 2, "lstm": 2, "cnn1d": 1, "tiny": 2}
+
+
+def builder(name: str) -> Callable:
+    """The ``build`` function of model ``name``.
+
+    >>> builder("tiny").__module__
+    'tinyser.models.tiny'
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
+    from ..extras import need
+
+    need("keras", "building a model")
+    return importlib.import_module(f"{__name__}.{name}").build
 
 
 def model_params(name: str) -> dict:
@@ -33,9 +43,7 @@ def model_params(name: str) -> dict:
     >>> model_params("tiny")["width"]
     0.25
     """
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
-    sig = inspect.signature(MODELS[name])
+    sig = inspect.signature(builder(name))
     return {p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY}
 
 
@@ -81,7 +89,7 @@ def build_model(name: str, input_shape, n_classes: int, **params):
     if int(n_classes) < 2:
         raise ConfigError(f"n_classes must be >= 2, got {n_classes!r}")
     try:
-        return _with_bn_momentum(MODELS[name](shape, int(n_classes), **params))
+        return _with_bn_momentum(builder(name)(shape, int(n_classes), **params))
     except ConfigError:
         raise
     except (TypeError, ValueError) as err:
