@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .audio import PAD_POLICIES, SegmentConfig
+from .cache import check_output
 from .corpora import CORPORA
 from .errors import TinyserError
 from .features import FRONTENDS
@@ -164,8 +165,7 @@ def features_cmd(
     from .corpora import load_dataset
     from .features import extract, get_config
 
-    if out_file.exists() and not force:
-        raise TinyserError(f"{out_file}: already exists; pass --force to overwrite it")
+    check_output(out_file, force)
     cfg = get_config(frontend, **_parse_params(param))
     ds = load_dataset(path, corpus=corpus, labels=labels)
     fs = extract(ds.records, cfg, SegmentConfig(window, hop, pad), classes=ds.labels,
@@ -360,7 +360,6 @@ def predict_cmd(
 
     Exit status: 0 done; 1 an error, or no file could be predicted; 3 with --strict, some inputs skipped.
     """
-    from .cache import check_output
     from .inference import audio_inputs, load_model, predict_files, to_csv
 
     if as_json and as_csv:
@@ -409,7 +408,6 @@ def _predict_table(result: dict) -> str:
 
 
 def _check_new(path: Optional[Path], force: bool) -> None:
-    from .cache import check_output
 
     check_output(path, force)
 
@@ -526,19 +524,16 @@ def deploy_arduino_cmd(
     force: bool = typer.Option(False, "--force", help="Write into an existing non-empty folder."),
 ):
     """Write the C frontend, TFLite Micro runtime and sketch or library for a model, with its memory budget."""
-    import math
-
     from .deploy import budget, budget_markdown, deploy_arduino
-    from .inference import model_path
+    from .inference import check_hop, model_path
     from .tflite import read_model
 
     _quiet_tensorflow()
     model = model_path(model)
     _, meta = read_model(model)  # what predict cannot load is not deployed either
     window, frame = meta.segments.window, getattr(meta.frontend.config, "hop_length", 1) / meta.sample_rate
-    if hop is not None and not (math.isfinite(hop) and frame <= hop <= window):
-        raise TinyserError(f"--hop must lie between one feature frame ({frame:g} s) and the model's "
-                           f"{window:g} s window, not {hop:g} s")
+    if hop is not None:
+        check_hop(hop, frame, window)
     b = budget(model, board=board, hop=hop)
     if b.fits is False:
         out.print(budget_markdown(b), highlight=False)

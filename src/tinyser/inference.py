@@ -320,11 +320,27 @@ def check_window_hop(model: Model, window: float | None, hop: float | None,
                           "mostly zero padding; pass --allow-short-window to accept that")
     if w < max(MIN_SHORT_WINDOW, frame):
         raise ConfigError(f"window {w:g} s is too short; the shortest is {max(MIN_SHORT_WINDOW, frame):g} s")
-    if h < frame - 1e-9:
-        raise ConfigError(f"hop {h:g} s is shorter than one feature frame ({frame:g} s)")
-    if h > w:
-        raise ConfigError(f"hop {h:g} s is longer than the {w:g} s window: audio between windows would go unscored")
-    return w, h
+    return w, check_hop(h, frame, w)
+
+
+def check_hop(hop: float, frame: float, window: float) -> float:
+    """``hop`` (seconds between two inferences) if it lies between one feature
+    frame and the window, else ConfigError: the one rule for ``predict``,
+    ``listen`` and the device.
+
+    >>> check_hop(1.0, 0.016, 2.0)
+    1.0
+    >>> check_hop(3.0, 0.016, 2.0)
+    Traceback (most recent call last):
+    ...
+    tinyser.errors.ConfigError: hop 3 s is longer than the 2 s window: audio between windows would go unscored
+    """
+    if not np.isfinite(hop) or hop < frame - 1e-9:
+        raise ConfigError(f"hop {hop:g} s is shorter than one feature frame ({frame:g} s)")
+    if hop > window:
+        raise ConfigError(f"hop {hop:g} s is longer than the {window:g} s window: audio between windows would go "
+                          "unscored")
+    return float(hop)
 
 
 class _Spectrum:
