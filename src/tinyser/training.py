@@ -9,11 +9,13 @@ uninterrupted run would.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -191,13 +193,15 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
         state.epoch = e + 1
         if val["ua"] > state.best_score or (val["ua"] == state.best_score and record["val_loss"] < state.best_loss):
             state.best_score, state.best_epoch, state.best_loss = val["ua"], e, record["val_loss"]
-            model.save_weights(folder / _best_name(e))
+            with quiet_keras_arrays():
+                model.save_weights(folder / _best_name(e))
         _checkpoint(model, state, folder)
         if progress:
             progress(e, record)
     best = build()
     _compile(best, cfg)
-    best.load_weights(folder / _best_name(state.best_epoch))
+    with quiet_keras_arrays():
+        best.load_weights(folder / _best_name(state.best_epoch))
     return best, state
 
 
@@ -319,7 +323,8 @@ def _resume_or_start(build, cfg: TrainConfig, folder: Path):
     if not state_file.exists():
         return model, TrainState()
     state = TrainState(**json.loads(state_file.read_text()))
-    model.load_weights(folder / _ckpt_name(state.epoch))
+    with quiet_keras_arrays():
+        model.load_weights(folder / _ckpt_name(state.epoch))
     return model, state
 
 
@@ -330,6 +335,23 @@ def _reseed(model, seed: int, epoch: int) -> None:
     for i, var in enumerate(v for v in model.variables if "seed_generator_state" in v.path):
         var.assign(np.array([(seed * 7919 + epoch * 104729 + i * 15485863) % (2**31 - 1), 0],
                             dtype=var.dtype))
+
+
+@contextlib.contextmanager
+def quiet_keras_arrays():
+    """Keras' TensorFlow backend converts each variable with ``np.array(x)`` when
+    it saves or loads weights; under NumPy 2 every call warns (DeprecationWarning:
+    "__array__ implementation doesn't accept a copy keyword"), about 1,800 times in
+    the test suite. Harmless, and Keras' to fix: silenced at the calls that cause it.
+
+    >>> import warnings
+    >>> with quiet_keras_arrays():
+    ...     warnings.warn("__array__ implementation doesn't accept a copy keyword, so ...", DeprecationWarning)
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword",
+                                category=DeprecationWarning)
+        yield
 
 
 def _ckpt_name(epoch: int) -> str:
@@ -344,7 +366,8 @@ def _checkpoint(model, state: TrainState, folder: Path) -> None:
     """Files are named by epoch and the state file, written last and atomically,
     says which are current: a kill at any point leaves a consistent checkpoint."""
     tmp = folder / f".tmp.{_ckpt_name(state.epoch)}"
-    model.save_weights(tmp)
+    with quiet_keras_arrays():
+        model.save_weights(tmp)
     os.replace(tmp, folder / _ckpt_name(state.epoch))
     atomic_write(folder / "state.json", lambda f: f.write(json.dumps(dataclasses.asdict(state)).encode()))
     clear_checkpoints(folder, keep={_ckpt_name(state.epoch), _best_name(state.best_epoch)})
