@@ -6,8 +6,8 @@ import builtins
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import tone, write_tone
+
 from tinyser import audio
 from tinyser.errors import AudioError, ConfigError
 

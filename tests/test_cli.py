@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import write_tone
 from typer.testing import CliRunner
 
-from conftest import write_tone
 from tinyser.cli import app
 from tinyser.features import FeatureSet
 

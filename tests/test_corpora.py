@@ -190,7 +190,8 @@ def test_ravdess(tmp_path):
     assert r.extra == {"modality": "audio-only", "channel": "speech", "intensity": "normal",
                        "statement": 2, "repetition": 1, "gender": "male"}
     r = by_name["03-01-08-02-02-02-02.wav"]
-    assert (r.label, r.canonical, r.extra["intensity"], r.extra["gender"]) == ("surprised", "surprise", "strong", "female")
+    assert (r.label, r.canonical, r.extra["intensity"], r.extra["gender"]) == ("surprised", "surprise", "strong",
+                                                                                 "female")
     song = by_name["03-02-03-01-01-01-02.wav"]
     assert (song.label, song.extra["channel"]) == ("happy", "song")
     assert by_name["03-01-02-02-01-02-01.wav"].label == "calm"

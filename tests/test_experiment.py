@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import TOY_FREQS, toy_config
 from typer.testing import CliRunner
 
-from conftest import TOY_FREQS, toy_config
 from tinyser.cli import app
 from tinyser.errors import TinyserError
 from tinyser.experiment import run_training

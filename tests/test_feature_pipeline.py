@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import write_tone
+
 from tinyser import cache as cache_mod
 from tinyser.audio import SegmentConfig
 from tinyser.features import FeatureSet, extract, get_config

@@ -4,9 +4,8 @@ follows a stream, and short zero-padded clips stop meaning one class."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 from conftest import tone, toy_config, write_tone
+
 from tinyser.experiment import RunConfig, _epoch_inputs, run_features, run_training, speaker_streams
 from tinyser.features import Frontend, config_from_dict
 from tinyser.features.adaptive import AdaptiveConfig, AdaptiveNorm

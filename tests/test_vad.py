@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import speechlike
+
 from tinyser.audio import Segmenter
 from tinyser.errors import ConfigError
 from tinyser.features import get_config
