@@ -90,11 +90,13 @@ print("IMPORTED", json.dumps(sorted(m for m in hidden if sys.modules.get(m) is n
 """
 
 
-@pytest.mark.parametrize("args", [["predict", "{wav}", "--json"], ["info", "default"]], ids=["predict", "info"])
+@pytest.mark.parametrize("args", [["predict", "{wav}", "--json"], ["info", "default"],
+                                  ["deploy", "arduino", "default", "--out", "{tmp}/sketch"]],
+                         ids=["predict", "info", "deploy"])
 def test_core_commands_run_without_the_extras(args, tmp_path):
-    """The default model's predict and info with every extra's module (and SciPy, cmsisdsp) hidden."""
+    """The default model's predict, info and deploy with every extra's module (and SciPy, cmsisdsp) hidden."""
     wav = write_speechlike(tmp_path / "one.wav", seconds=3.0)
-    argv = [a.format(wav=wav) for a in args]
+    argv = [a.format(wav=wav, tmp=tmp_path) for a in args]
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(NOT_CORE), *argv],
                           capture_output=True, text=True, timeout=300)
     assert "IMPORTED" in done.stdout, done.stdout + done.stderr
@@ -104,3 +106,5 @@ def test_core_commands_run_without_the_extras(args, tmp_path):
     if args[0] == "predict":
         result = json.loads(head)["results"][0]
         assert result["label"] is not None and result["windows"]
+    if args[0] == "deploy":
+        assert (tmp_path / "sketch" / "sketch.ino").is_file() and (tmp_path / "sketch" / "model_data.cpp").is_file()

@@ -50,13 +50,18 @@ _LABELS_HELP = f"Label scheme: {', '.join(SCHEMES)}, or a JSON/YAML mapping file
 _PAD_HELP = f"Tail padding: {', '.join(PAD_POLICIES)}."
 _FRONTEND_HELP = f"Feature frontend: {', '.join(sorted(FRONTENDS))}."
 
-def _quiet_tensorflow() -> None:
+def _quiet_tensorflow(needed: bool = True) -> None:
     """Import TensorFlow with file descriptor 2 silenced: its C++ start-up lines
     (absl's "All log messages before absl::InitializeLog()", oneDNN's notice)
-    ignore TF_CPP_MIN_LOG_LEVEL. Later imports reuse the module, quietly."""
+    ignore TF_CPP_MIN_LOG_LEVEL. Later imports reuse the module, quietly.
+    ``needed=False``: only when it is installed (the command works without it)."""
+    import importlib.util
+
     from .audio import quiet_stderr
     from .extras import need
 
+    if not needed and importlib.util.find_spec("tensorflow") is None:
+        return
     with quiet_stderr():
         need("tensorflow", "this command")
 
@@ -528,7 +533,7 @@ def deploy_arduino_cmd(
     from .inference import check_hop, model_path
     from .tflite import read_model
 
-    _quiet_tensorflow()
+    _quiet_tensorflow(needed=False)  # code generation needs no TensorFlow
     model = model_path(model)
     _, meta = read_model(model)  # what predict cannot load is not deployed either
     window, frame = meta.segments.window, getattr(meta.frontend.config, "hop_length", 1) / meta.sample_rate
