@@ -78,14 +78,14 @@ def friendly(fn):
             return fn(*args, **kwargs)
         except TinyserError as e:
             err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
         except OSError as e:  # a path the system refuses (a folder, no permission, disk full)
             where = f"{e.filename}: " if e.filename else ""
             err.print(f"[red]error:[/red] {escape(f'{where}{e.strerror or e}')}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     return wrapper
 
 
@@ -210,7 +210,8 @@ def train_cmd(
     seed: int = typer.Option(_default(TrainConfig, "seed")),
     adaptive: float = typer.Option(0.0, help="Adaptive standardisation: time constant in seconds of voiced audio "
                                    "(0: fixed training statistics)."),
-    gate_db: float = typer.Option(DEFAULT_GATE_DB, help="Frames at least this loud (dBFS) update the adaptive statistics."),
+    gate_db: float = typer.Option(DEFAULT_GATE_DB,
+                                  help="Frames at least this loud (dBFS) update the adaptive statistics."),
     train_param: List[str] = typer.Option([], "--train-param", "-t", help="Any training setting of "
                                           f"tinyser.training.TrainConfig, e.g. -t balance={BALANCE[-1]} -t crop=0.5 "
                                           "-t mixup=0.2 -t label_smoothing=0.1 -t augment_copies=3."),
@@ -602,7 +603,8 @@ def deploy_verify_cmd(
     cmsis_dsp: bool = typer.Option(False, "--cmsis-dsp", help="Frontend on CMSIS-DSP's arm_mfcc_f32 "
                                                               "(TINYSER_USE_CMSIS_DSP; sources from cmsis_dsp/)."),
 ):
-    """Run the firmware in QEMU on real clips: outputs vs the host bit for bit, footprint, instructions, real-time factor."""
+    """Run the firmware in QEMU on real clips: outputs vs the host bit for bit, footprint, instructions,
+    real-time factor."""
     import json
 
     from .deploy.firmware import save_measurement, verify, verify_markdown

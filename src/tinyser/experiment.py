@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -27,8 +27,20 @@ from .features import FeatureSet, Frontend, config_from_dict, extract
 from .features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
-from .training import (FoldData, TrainConfig, balance_weights, clear_checkpoints, clip_labels, clip_predictions, fit,
-                       predict)
+from .training import (
+    FoldData,
+    TrainConfig,
+    balance_weights,
+    clear_checkpoints,
+    clip_labels,
+    clip_predictions,
+    fit,
+    predict,
+    quiet_keras_arrays,
+)
+
+if TYPE_CHECKING:
+    from .tflite import ModelMetadata
 
 
 @dataclass(frozen=True)
@@ -61,13 +73,13 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         d = {k: v for k, v in d.items() if k != "tinyser"}  # the version that wrote it
         d["data"], d["train"] = tuple(d["data"]), TrainConfig.from_dict(d["train"])
         return cls(**d)
 
 
-def adaptive_config(spec: dict, frontend_config) -> "AdaptiveConfig":
+def adaptive_config(spec: dict, frontend_config) -> AdaptiveConfig:
     """A run's ``adaptive`` setting as an :class:`~tinyser.features.adaptive.AdaptiveConfig`
     for its frontend (the voiced-frame gate given in dBFS becomes a c0 threshold).
 
@@ -224,7 +236,8 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
         "test_predictions": {"clip": [fs.clip_ids[i] for i in clips], "true": truth.tolist(),
                              "pred": proba.argmax(1).tolist()},
     }
-    model.save(folder / "model.keras")
+    with quiet_keras_arrays():
+        model.save(folder / "model.keras")
     atomic_write(folder / "frontend.json", lambda f: f.write(frontend.to_json().encode()))
     atomic_write(result_file, lambda f: f.write(json.dumps(result).encode()))
     clear_checkpoints(folder)  # the fold is done: only model, frontend and result stay
@@ -326,7 +339,6 @@ def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
     could be a test speaker's."""
     from .audio import load
     from .augment import AugmentConfig, augment_batch
-
     from .cache import config_digest, default_cache_dir
 
     k = max(1, cfg.train.augment_copies)
@@ -352,7 +364,7 @@ def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
         return audio_cache[c]
 
     with Bar(len(fs.clip_ids), "augmenting", enabled=True) as bar:
-        for speaker, clips in by_speaker.items():
+        for clips in by_speaker.values():
             rng = np.random.default_rng([cfg.train.seed, len(clips)])
             audio_cache.clear()
             for c in clips:
@@ -391,7 +403,8 @@ def _teacher(cfg: RunConfig, fold: int):
         if not all(same):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
                                "needs the same data, protocol, seed, frontend and normalisation")
-        models.append(keras.models.load_model(fold_dir(run, fold) / "model.keras", compile=False))
+        with quiet_keras_arrays():
+            models.append(keras.models.load_model(fold_dir(run, fold) / "model.keras", compile=False))
     return lambda x: np.mean([predict(m, x) for m in models], axis=0)
 
 
@@ -438,7 +451,8 @@ class FoldModel:
         self.report = load_report(run_dir)
         self.config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
         self.frontend = Frontend.from_json((folder / "frontend.json").read_text())
-        self.model = keras.models.load_model(folder / "model.keras", compile=False)
+        with quiet_keras_arrays():
+            self.model = keras.models.load_model(folder / "model.keras", compile=False)
         self.split = next(f for f in self.report["folds"] if f["fold"] == fold)
         self._features = None
 
@@ -462,7 +476,7 @@ class FoldModel:
         x, _, _ = self.part("train")
         return x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
 
-    def metadata(self, quant: str, blob: bytes | None) -> "ModelMetadata":
+    def metadata(self, quant: str, blob: bytes | None) -> ModelMetadata:
         """What the exported file must say about itself (``blob``: the .tflite, for its tensors;
         None: the float ONNX model)."""
         from .models import count_macs, count_params

@@ -149,8 +149,9 @@ def _readme(t: Target, b: Budget, name: str, files: list[str]) -> str:
     shown = ",".join(f"{label}:{p}" for label, p in zip(t.labels, ("0.712", "0.104")))
     example = f"label={t.labels[0]} scores={shown},... compute_ms={b.inference_ms:.0f}"
     if arduino:
-        intro = _fragment("readme_intro_arduino.md", board_name=b.board_name, hop_seconds=f"{b.inference_hop_seconds:.3f}",
-                          n_frames=t.n_frames, covered=f"{covered:.3f}", example=example)
+        intro = _fragment("readme_intro_arduino.md", board_name=b.board_name,
+                          hop_seconds=f"{b.inference_hop_seconds:.3f}", n_frames=t.n_frames, covered=f"{covered:.3f}",
+                          example=example)
         install = _fragment("readme_install_arduino.md", library_note=ARDUINO_LIBRARY_NOTE, name=name)
     else:
         intro = _fragment("readme_intro_generic.md", sample_rate=cfg.sample_rate)

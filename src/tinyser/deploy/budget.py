@@ -262,7 +262,7 @@ class Budget:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Budget":
+    def from_dict(cls, d: dict[str, Any]) -> Budget:
         """Back from :meth:`to_dict`.
 
         >>> b = Budget.from_dict(_EXAMPLE)
@@ -421,7 +421,8 @@ def budget_markdown(b: Budget) -> str:
         rows += [
             ("flash (measured)", f"{of(m.flash_total, b.board_flash_bytes)}: model {kb(m.flash.get('model', 0))}"
                                  f" + frontend tables {kb(m.flash.get('frontend_tables', 0))} + code {kb(code)} "
-                                 f"(TFLite Micro {kb(m.flash.get('tflm_interpreter', 0) + m.flash.get('tflm_kernels', 0))}"
+                                 f"(TFLite Micro "
+                                 f"{kb(m.flash.get('tflm_interpreter', 0) + m.flash.get('tflm_kernels', 0))}"
                                  f", CMSIS-NN {kb(m.flash.get('cmsis_nn', 0))})"),
             ("RAM (measured)", f"{of(m.ram_total, b.board_ram_bytes)}: firmware {kb(m.ram['product'])} "
                                f"(arena {kb(m.ram.get('arena', 0))}, stack reserve {kb(m.ram.get('stack', 0))}, "

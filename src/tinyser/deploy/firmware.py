@@ -410,8 +410,8 @@ def build_firmware(model_path: str | os.PathLike, out: str | os.PathLike, tflm: 
     >>> fw.elf.name   # doctest: +SKIP
     'tinyser.elf'
     """
-    from . import _check_out, _copy_static, _write_text, deploy_arduino, load_target
     from ..tflite import model_ops
+    from . import _check_out, _copy_static, _write_text, deploy_arduino, load_target
 
     tools = toolchain()
     tree = find_tree(tflm)
@@ -634,8 +634,8 @@ def host_pipeline(model_path: str | os.PathLike, pcm: np.ndarray, hop: float | N
     >>> y.shape, frames   # doctest: +SKIP
     ((2, 6), [125, 187])
     """
-    from . import load_target
     from ..inference import load_model
+    from . import load_target
 
     t = load_target(_model_path(model_path))
     key = ("model", hashlib.blake2b(t.blob, digest_size=8).hexdigest())
@@ -786,9 +786,9 @@ def verify(model_path: str | os.PathLike = "default", clips: list[str | os.PathL
     >>> r["pipeline"]["equal"] == r["pipeline"]["inferences"]   # doctest: +SKIP
     True
     """
-    from . import load_target
-
     import time
+
+    from . import load_target
 
     t = load_target(_model_path(model_path))
     started = time.time()
@@ -816,7 +816,7 @@ def verify(model_path: str | os.PathLike = "default", clips: list[str | os.PathL
     mismatched = []
     for c, (host_x, outputs, ends) in enumerate(host):
         bits = _score_bits(outputs, t.output_scale, t.output_zero_point)
-        for k, r in enumerate(dev["results"].get(c, [])):
+        for r in dev["results"].get(c, []):
             pipe_total += 1
             if r["frames"] not in ends:
                 mismatched.append(f"{paths[c].name}: the device scored after {r['frames']} frames, off the host's "
@@ -855,7 +855,7 @@ def verify(model_path: str | os.PathLike = "default", clips: list[str | os.PathL
     hop_seconds = t.hop_frames(hop) * t.frame_seconds
     macs = op_macs(t.blob)
     ops = []
-    for (tag, ticks), (name, m) in zip(dev["ops"], macs):
+    for (tag, ticks), (_name, m) in zip(dev["ops"], macs):
         ops.append({"op": tag, "instructions": ticks * TICK_INSTRUCTIONS, "macs": m,
                     "instructions_per_mac": ticks * TICK_INSTRUCTIONS / m if m else None})
     total_macs = sum(m for _, m in macs)

@@ -8,10 +8,10 @@ the window length; and the C tables generated from it (``tinyser_tables.h/.c``).
 from __future__ import annotations
 
 import math
-
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from ..errors import ConfigError
 from ..features import CmsisMfccConfig
 from ..tflite.metadata import ModelMetadata, read_model
 from .templates import render
+
+if TYPE_CHECKING:
+    from ..features.adaptive import AdaptiveConfig
+    from ..vad import VoiceConfig
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,8 @@ class Target:
     output_scale: float
     output_zero_point: int
     n_frames: int     # frames in one model input
-    adaptive: "AdaptiveConfig | None" = None  # adaptive standardisation (None: fixed)
-    voice: "VoiceConfig | None" = None        # voice activity (None: the defaults)
+    adaptive: AdaptiveConfig | None = None  # adaptive standardisation (None: fixed)
+    voice: VoiceConfig | None = None        # voice activity (None: the defaults)
 
     @property
     def n_features(self) -> int:
@@ -113,7 +117,6 @@ def table_arrays(t: Target) -> dict[str, np.ndarray]:
     1600
     """
     from ..features.cmsis import cmsis_tables
-
     from ..features.prosody import prosody_tables
 
     cfg = t.config

@@ -18,9 +18,22 @@ Nothing here imports TensorFlow until :func:`convert` is called.
 from .convert import MAX_REPRESENTATIVE, QUANT_MODES, convert
 from .flatbuffer import model_ops
 from .litert import LiteRTModel
-from .metadata import (CHECKSUM_KEY, METADATA_FORMAT, METADATA_NAME, Evaluation, MetadataError, ModelMetadata,
-                       TensorSpec, TrainingSummary, checksum_ok, embed_metadata, embed_unchecked, read_metadata,
-                       read_metadata_dict, read_model)
+from .metadata import (
+    CHECKSUM_KEY,
+    METADATA_FORMAT,
+    METADATA_NAME,
+    Evaluation,
+    MetadataError,
+    ModelMetadata,
+    TensorSpec,
+    TrainingSummary,
+    checksum_ok,
+    embed_metadata,
+    embed_unchecked,
+    read_metadata,
+    read_metadata_dict,
+    read_model,
+)
 from .micro import ARENA_LIMIT, DYNAMIC_RANGE_REASON, TFLMModel, arena_fits, find_arena_size, is_tflm_compatible
 
 __all__ = ["ARENA_LIMIT", "CHECKSUM_KEY", "DYNAMIC_RANGE_REASON", "MAX_REPRESENTATIVE", "METADATA_FORMAT",

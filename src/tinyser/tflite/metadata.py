@@ -74,7 +74,7 @@ class TensorSpec:
         return {"shape": list(self.shape), "dtype": self.dtype, "scale": self.scale, "zero_point": self.zero_point}
 
     @classmethod
-    def from_dict(cls, d: Any, what: str = "tensor") -> "TensorSpec":
+    def from_dict(cls, d: Any, what: str = "tensor") -> TensorSpec:
         if not isinstance(d, dict):
             raise _Bad(f"'{what}' is not a JSON object")
         shape = d.get("shape")
@@ -87,7 +87,7 @@ class TensorSpec:
         return cls(tuple(shape), d["dtype"], float(d["scale"]), int(d["zero_point"]))
 
     @classmethod
-    def from_details(cls, d: dict) -> "TensorSpec":
+    def from_details(cls, d: dict) -> TensorSpec:
         """From LiteRT's ``get_input_details()``/``get_output_details()`` entry."""
         scale, zero = d.get("quantization", (0.0, 0))
         return cls(tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name, float(scale), int(zero))
@@ -113,7 +113,7 @@ class TrainingSummary:
         return d
 
     @classmethod
-    def from_dict(cls, d: Any) -> "TrainingSummary":
+    def from_dict(cls, d: Any) -> TrainingSummary:
         if not isinstance(d, dict):
             raise _Bad("'training' is not a JSON object")
         _no_extra(d, {f.name for f in dataclasses.fields(cls)}, "training")
@@ -146,7 +146,7 @@ class Evaluation:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Evaluation":
+    def from_dict(cls, d: Any) -> Evaluation:
         if not isinstance(d, dict):
             raise _Bad("'evaluation' is not a JSON object")
         if not (all(_number(d.get(k)) for k in ("ua", "ua_std", "wa", "f1")) and isinstance(d.get("protocol"), str)):
@@ -243,7 +243,7 @@ class ModelMetadata:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: Any, where: str = "") -> "ModelMetadata":
+    def from_dict(cls, d: Any, where: str = "") -> ModelMetadata:
         """Read and check the stored JSON object; :class:`MetadataError` (one line,
         prefixed with ``where``) for another format or damaged, missing or mistyped entries."""
         if not isinstance(d, dict):
@@ -255,7 +255,7 @@ class ModelMetadata:
             raise MetadataError(f"{where}damaged model metadata: {_first_line(e)}") from None
 
     @classmethod
-    def _from_dict(cls, d: dict) -> "ModelMetadata":
+    def _from_dict(cls, d: dict) -> ModelMetadata:
         known = {f.name for f in dataclasses.fields(cls)} - {"sha256"}
         _no_extra(d, known | {"format", CHECKSUM_KEY}, "metadata")
         for key, kind in (("model", str), ("quantization", str), ("labels", list), ("frontend", dict),
@@ -426,8 +426,8 @@ def read_metadata_dict(model_bytes: bytes, path: str | os.PathLike | None = None
                 data = bytes(model.Buffers(m.Buffer()).DataAsNumpy())
                 break
     except Exception as e:
-        raise MetadataError(f"{where}damaged TFLite model: its structure cannot be read "
-                            f"({'offsets point outside the file' if type(e).__name__ in ('error', 'IndexError') else type(e).__name__})") from None
+        why = "offsets point outside the file" if type(e).__name__ in ("error", "IndexError") else type(e).__name__
+        raise MetadataError(f"{where}damaged TFLite model: its structure cannot be read ({why})") from None
     if data is None:
         raise MetadataError(f"{where}a TFLite model without tinyser metadata: tinyser runs only models it exported "
                             "(`tinyser export RUN`), which carry their labels and frontend")
