@@ -88,11 +88,10 @@ def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Pa
 
 def cost(cfg: RunConfig, n_classes: int = 6) -> dict:
     """MACs per second of audio, int8 size and TFLite Micro arena of the row's model (untrained copy)."""
-    from tinyser.features import config_from_dict
     from tinyser.models import build_model, count_macs
     from tinyser.tflite import convert, find_arena_size
 
-    fe = config_from_dict(cfg.frontend)
+    fe = cfg.frontend
     shape = (fe.n_frames(int(SEGMENTS["window"] * fe.sample_rate)), fe.n_features)
     m = build_model(cfg.model, shape, n_classes, **cfg.model_params)
     blob = convert(m, "int8", np.random.default_rng(0).standard_normal((32, *shape)).astype(np.float32))

@@ -45,7 +45,7 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
     """UA by length of one fold's ``part`` clips (``fs``: the run's features, read once per run)."""
     import keras
 
-    from tinyser.audio import SegmentConfig, load
+    from tinyser.audio import load
     from tinyser.experiment import RunConfig, run_features, speaker_streams
     from tinyser.features import FeatureSet, Frontend
     from tinyser.metrics import scores
@@ -59,7 +59,7 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
     fs = run_features(cfg) if fs is None else fs
     index = {c: i for i, c in enumerate(fs.clip_ids)}
     test = np.array([index[c] for c in result["clips"][part]])
-    seg_cfg = SegmentConfig.from_dict(cfg.segments)
+    seg_cfg = cfg.segments
     sr = frontend.config.sample_rate
     n_window = int(round(seg_cfg.window * sr))
     first = np.unique(fs.clip_index, return_index=True)[1]

@@ -7,7 +7,7 @@ import numpy as np
 from conftest import tone, toy_config, write_tone
 
 from tinyser.experiment import RunConfig, _epoch_inputs, run_features, run_training, speaker_streams
-from tinyser.features import Frontend, config_from_dict
+from tinyser.features import Frontend
 from tinyser.features.adaptive import AdaptiveConfig, AdaptiveNorm
 from tinyser.features.base import Standardizer
 from tinyser.training import TrainConfig
@@ -23,7 +23,7 @@ def test_training_learns_separable_data(toy_manifest, tmp_path):
 def _fold_inputs(cfg: RunConfig):
     fs = run_features(cfg)
     train = np.arange(len(fs.y))
-    frontend = Frontend(config_from_dict(cfg.frontend)).fitted(fs.features)
+    frontend = Frontend(cfg.frontend).fitted(fs.features)
     return fs, _epoch_inputs(cfg, fs, train, frontend), frontend.standardize(fs.features)
 
 

@@ -230,13 +230,13 @@ def train_cmd(
         aug = None
         if augment:
             from .augment import AugmentConfig
-            aug = AugmentConfig().to_dict()
+            aug = AugmentConfig()
         train = TrainConfig(**{"epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "loss": loss,
                                "focal_gamma": gamma, "patience": patience, "seed": seed, "augment": aug,
                                **_parse_params(train_param)})
         cfg = RunConfig(tuple(str(d) for d in data), model=model, model_params=_parse_params(model_param),
-                        frontend=get_config(frontend, **_parse_params(param)).to_dict(),
-                        segments={"window": window, "hop": None, "pad": pad}, labels=labels, corpus=corpus,
+                        frontend=get_config(frontend, **_parse_params(param)),
+                        segments=SegmentConfig(window=window, pad=pad), labels=labels, corpus=corpus,
                         protocol=cv, train=train,
                         adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None)
     report = run_training(cfg, out_dir, resume=resume)

@@ -23,7 +23,7 @@ from . import __version__
 from .audio import SegmentConfig
 from .cache import atomic_write
 from .errors import TinyserError
-from .features import FeatureSet, Frontend, config_from_dict, extract
+from .features import FeatureSet, Frontend, FrontendConfig, config_from_dict, extract
 from .features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
@@ -42,15 +42,23 @@ from .training import (
 if TYPE_CHECKING:
     from .tflite import ModelMetadata
 
-
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a training run (serialised to ``config.json``)."""
+    """Everything that defines a training run (serialised to ``config.json``).
+    ``frontend`` and ``segments`` may be given as their JSON dicts; they are held
+    as :class:`~tinyser.features.FrontendConfig` and :class:`~tinyser.audio.SegmentConfig`.
+
+    >>> cfg = RunConfig(("data/emodb",), frontend={"frontend": "cmsis_mfcc"}, segments={"window": 2.0})
+    >>> cfg.frontend.name, cfg.segments.window, cfg.to_dict()["segments"]
+    ('cmsis_mfcc', 2.0, {'window': 2.0, 'hop': None, 'pad': 'zero'})
+    >>> RunConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    """
 
     data: tuple[str, ...]
     model: str = "tiny"
-    frontend: dict = field(default_factory=lambda: {"frontend": "mfcc"})
-    segments: dict = field(default_factory=lambda: SegmentConfig().to_dict())
+    frontend: FrontendConfig = field(default_factory=lambda: config_from_dict({"frontend": "mfcc"}))
+    segments: SegmentConfig = field(default_factory=SegmentConfig)
     labels: str = "native"
     corpus: str = "auto"
     protocol: str = "speaker:5"
@@ -62,15 +70,18 @@ class RunConfig:
 
     def __post_init__(self):
         Protocol.parse(self.protocol)
-        config_from_dict(self.frontend)
-        SegmentConfig.from_dict(self.segments)
+        if isinstance(self.frontend, dict):  # JSON boundary: converted once, here
+            object.__setattr__(self, "frontend", config_from_dict(self.frontend))
+        if isinstance(self.segments, dict):
+            object.__setattr__(self, "segments", SegmentConfig.from_dict(self.segments))
         if self.adaptive is not None:
-            adaptive_config(self.adaptive, config_from_dict(self.frontend))
+            adaptive_config(self.adaptive, self.frontend)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["data"], d["train"] = list(self.data), self.train.to_dict()
-        return d
+        return {"data": list(self.data), "model": self.model, "frontend": self.frontend.to_dict(),
+                "segments": self.segments.to_dict(), "labels": self.labels, "corpus": self.corpus,
+                "protocol": self.protocol, "model_params": dict(self.model_params), "train": self.train.to_dict(),
+                "adaptive": None if self.adaptive is None else dict(self.adaptive)}
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -175,7 +186,7 @@ def run_features(cfg: RunConfig, progress: bool = False) -> FeatureSet:
     from .corpora import load_dataset
 
     ds = load_dataset(list(cfg.data), corpus=cfg.corpus, labels=cfg.labels)
-    fs = extract(ds.records, config_from_dict(cfg.frontend), SegmentConfig.from_dict(cfg.segments),
+    fs = extract(ds.records, cfg.frontend, cfg.segments,
                  classes=ds.labels, progress=progress)
     if len(fs.clip_ids) == 0:
         raise TinyserError(f"{', '.join(cfg.data)}: no usable audio files")
@@ -201,7 +212,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     from .models import build_model
 
     tr, va, te = (_segments_of(fs, getattr(fold, part)) for part in ("train", "val", "test"))
-    fe_config = config_from_dict(cfg.frontend)
+    fe_config = cfg.frontend
     frontend = Frontend(fe_config).fitted(fs.features[tr])  # training data only
     if cfg.adaptive is not None:
         frontend = dataclasses.replace(frontend, adaptive=adaptive_config(cfg.adaptive, fe_config))
@@ -327,12 +338,12 @@ def crop_windows(x: np.ndarray, rng: np.random.Generator, p: float, min_frames: 
 
 
 def _window(cfg: RunConfig) -> float:
-    return float(SegmentConfig.from_dict(cfg.segments).window)
+    return float(cfg.segments.window)
 
 
 def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
     """``augment_copies`` feature copies of every segment, each from independently
-    augmented audio (``augment``: an AugmentConfig dict, default the realistic
+    augmented audio (``augment``: an AugmentConfig, default the realistic
     recipe), computed once and kept in the feature cache (runs with the same
     data, features and augmentation share them), so an epoch costs what a clean one does. Babble is mixed from *the same
     speaker's* other clips: copies serve every fold, and another speaker's voice
@@ -342,16 +353,16 @@ def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
     from .cache import config_digest, default_cache_dir
 
     k = max(1, cfg.train.augment_copies)
-    key = config_digest({"frontend": cfg.frontend, "segments": cfg.segments, "augment": cfg.train.augment,
+    augment = cfg.train.augment.to_dict() if cfg.train.augment else None
+    key = config_digest({"frontend": cfg.frontend.to_dict(), "segments": cfg.segments.to_dict(), "augment": augment,
                          "copies": k, "seed": cfg.train.seed, "clips": fs.clip_ids, "version": 1})
     path = default_cache_dir() / "augmented" / f"{key}.npy"
     if path.exists():
         arr = np.load(path, mmap_mode="r")
         if arr.shape[0] == k and arr.shape[1:] == fs.features.shape:
             return [arr[i] for i in range(k)]
-    aug_cfg = AugmentConfig.from_dict(cfg.train.augment) if cfg.train.augment else AugmentConfig.realistic()
-    seg_cfg = SegmentConfig.from_dict(cfg.segments)
-    fe = config_from_dict(cfg.frontend)
+    aug_cfg = cfg.train.augment or AugmentConfig.realistic()
+    seg_cfg, fe = cfg.segments, cfg.frontend
     sr = fe.sample_rate
     out = np.empty((k, *fs.features.shape), np.float32)
     clip_groups = _clip_arrays(fs)[1]
@@ -488,11 +499,10 @@ class FoldModel:
         else:
             m = LiteRTModel(blob)
             inp, out = TensorSpec.from_details(m.input_details), TensorSpec.from_details(m.output_details)
-        seg = self.config.segments
         return ModelMetadata(
             model=self.config.model, model_params=dict(self.config.model_params or {}), quantization=quant,
             labels=tuple(self.report["labels"]), frontend=self.frontend,
-            segments=seg if isinstance(seg, SegmentConfig) else SegmentConfig.from_dict(seg),
+            segments=self.config.segments,
             input=inp, output=out, params=count_params(self.model), macs=count_macs(self.model),
             training=TrainingSummary(
                 data=tuple(str(d) for d in self.config.data), label_scheme=self.config.labels,

@@ -18,7 +18,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -30,6 +30,9 @@ LOSSES = ("crossentropy", "focal")
 SCHEDULES = ("cosine", "constant")
 #: how training windows are weighted: not at all, so that every class weighs the
 #: same, or every (corpus, class) cell (a corpus is the part of a speaker id before ":")
+if TYPE_CHECKING:
+    from .augment import AugmentConfig
+
 BALANCE = ("none", "class", "corpus_class")
 
 
@@ -47,7 +50,7 @@ class TrainConfig:
     patience: int = 15              # early stopping on validation UA
     val_fraction: float = 0.15
     seed: int = 0
-    augment: dict | None = None     # tinyser.augment.AugmentConfig as a dict, None = off
+    augment: AugmentConfig | None = None  # on-the-fly waveform augmentation (a dict is converted); None = off
     balance: str = "class"          # one of BALANCE (used when class_weights is on)
     label_smoothing: float = 0.0
     mixup: float = 0.0              # Beta(a, a) mixing of window pairs and their targets; 0 = off
@@ -62,6 +65,10 @@ class TrainConfig:
                                     # the balance weights (balanced sampling); 0: every window, weighted
 
     def __post_init__(self):
+        if isinstance(self.augment, dict):  # JSON boundary
+            from .augment import AugmentConfig
+
+            object.__setattr__(self, "augment", AugmentConfig.from_dict(self.augment))
         for name in ("learning_rate", "focal_gamma", "val_fraction", "label_smoothing", "mixup", "crop",
                      "crop_min"):
             v = getattr(self, name)
@@ -91,7 +98,9 @@ class TrainConfig:
             raise ConfigError("focal_gamma and seed must not be negative")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["augment"] = None if self.augment is None else self.augment.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
