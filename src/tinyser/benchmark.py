@@ -20,12 +20,12 @@ import numpy as np
 
 from .cache import atomic_write
 from .metrics import scores
+from .tflite.convert import QUANT_MODES
 from .training import clip_labels, clip_predictions
 
 if TYPE_CHECKING:
     from .tflite import ModelMetadata
 
-QUANTS = ("float32", "float16", "dynamic", "int8")
 
 
 def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100, micro_clips: int = 40) -> dict:
@@ -42,9 +42,9 @@ def benchmark_run(run_dir: str | os.PathLike, fold: int = 0, repeats: int = 100,
 
     run_dir = Path(run_dir)
     fm = load_fold(run_dir, fold)
-    paths = ensure_exported(fm, QUANTS)
+    paths = ensure_exported(fm, QUANT_MODES)
     x, y, clip = fm.part("test")
-    rows = _agreement([_variant(paths[q], x, y, clip, fm.report["labels"], repeats, micro_clips) for q in QUANTS])
+    rows = _agreement([_variant(paths[q], x, y, clip, fm.report["labels"], repeats, micro_clips) for q in QUANT_MODES])
     return {"run": str(run_dir), "fold": fold, "model": fm.config.model, "labels": fm.report["labels"],
             "test_clips": int(len(np.unique(clip))), "test_speakers": fm.split["speakers"]["test"],
             "protocol": fm.config.protocol, "variants": rows}

@@ -95,7 +95,8 @@ def _kind(path: Path) -> str | None:
 
 def check_output(path: str | os.PathLike | None, force: bool) -> None:
     """Refuse, before any work, an output that exists (unless ``force``) or that
-    is not a regular file (even with ``force``): see :func:`output_target`."""
+    is not a regular file (even with ``force``): see :func:`output_target`.
+    The one overwrite guard of every command that writes files."""
     if path is None:
         return
     path = Path(path)
@@ -103,6 +104,12 @@ def check_output(path: str | os.PathLike | None, force: bool) -> None:
     if (path.exists() or path.is_symlink()) and not force:
         raise TinyserError(f"{path}: already exists; pass --force to overwrite")
     del target
+
+
+def check_outputs(paths, force: bool) -> None:
+    """:func:`check_output` for each of ``paths``, all before any is written."""
+    for path in paths:
+        check_output(path, force)
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:

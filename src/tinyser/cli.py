@@ -28,6 +28,7 @@ from .features.adaptive import DEFAULT_GATE_DB
 from .labels import SCHEMES
 from .models import MODELS
 from .protocols import PROTOCOLS
+from .tflite.convert import QUANT_MODES
 from .training import BALANCE, LOSSES, TrainConfig
 
 app = typer.Typer(help="Speech emotion recognition that runs on microcontrollers.",
@@ -257,7 +258,7 @@ def evaluate_cmd(run_dir: Path = typer.Argument(..., help="A finished run folder
 @friendly
 def export_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
-    quant: str = typer.Option("float32,float16,dynamic,int8", help="Comma-separated: float32, float16, dynamic, int8."),
+    quant: str = typer.Option(",".join(QUANT_MODES), help=f"Comma-separated: {', '.join(QUANT_MODES)}."),
     fold: int = typer.Option(0, help="Which fold's model to export."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default RUN_DIR/export/fold_NN)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .cache import atomic_write
+from .cache import atomic_write, check_outputs
 from .errors import ConfigError, TinyserError
 from .experiment import FoldModel, default_export_dir, load_fold
 from .tflite import METADATA_NAME
@@ -48,9 +48,7 @@ def export_fold(fold_data: FoldModel, quants: Sequence[str], out: str | os.PathL
     out = Path(out) if out else default_export_dir(fold_data.run_dir, fold_data.fold)
     targets = {q: out / f"{fold_data.config.model}-{q}.tflite" for q in quants}
     onnx_path = out / f"{fold_data.config.model}-float32.onnx"
-    existing = [str(p) for p in [*targets.values(), *([onnx_path] if onnx else [])] if p.exists()]
-    if existing and not overwrite:
-        raise TinyserError(f"{existing[0]}: already exists; pass --force to overwrite")
+    check_outputs([*targets.values(), *([onnx_path] if onnx else [])], overwrite)
     written = []
     for quant, path in targets.items():
         blob = convert(fold_data.model, quant, fold_data.representative() if quant == "int8" else None)

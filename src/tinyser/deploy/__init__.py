@@ -21,7 +21,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from ..cache import atomic_write
+from ..cache import atomic_write, check_outputs
 from ..errors import ConfigError, TinyserError
 from .budget import BOARDS, CYCLES_PER_MAC, Budget, budget, budget_markdown, get_board, target_budget
 from .model_data import write_c_arrays
@@ -55,9 +55,7 @@ def write_frontend(model_path: str | os.PathLike, folder: str | os.PathLike, boa
     t = load_target(model_path)
     folder = Path(folder)
     names = [*FRONTEND_FILES, "tinyser_tables.h", "tinyser_tables.c", "tinyser_config.h"]
-    existing = [folder / n for n in names if (folder / n).exists()]
-    if existing and not overwrite:
-        raise TinyserError(f"{existing[0]}: already exists; pass --force to overwrite")
+    check_outputs([folder / n for n in names], overwrite)
     return _write_frontend(t, folder, target_budget(t, board, hop))
 
 
