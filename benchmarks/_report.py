@@ -160,3 +160,28 @@ def timed_training(cfg, out: Path) -> dict:
 def wall_seconds(run: Path) -> float:
     """Training wall time of a run made by :func:`timed_training`."""
     return json.loads((Path(run) / "wall.json").read_text())["seconds"]
+
+
+def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs: str) -> None:
+    """The command line of a benchmark made of resumable training runs: train the
+    ``--only`` keys in the order given (all by default), then tabulate every finished
+    one into docs/<name>.json and its section of docs/results.md.
+    ``result(key, data, runs, train)`` gives a row or None; ``markdown(rows, data)`` the section."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    add_data_argument(ap)
+    ap.add_argument("--runs", type=Path, default=Path(default_runs))
+    ap.add_argument("--only", "--rows", default=",".join(keys), help="runs to train, comma-separated, in this order")
+    ap.add_argument("--table-only", action="store_true", help="tabulate finished runs, train nothing")
+    args = ap.parse_args()
+    wanted = [k.strip() for k in args.only.split(",") if k.strip()]
+    unknown = [k for k in wanted if k not in keys]
+    if unknown:
+        raise SystemExit(f"unknown run(s) {', '.join(unknown)}; choose from {', '.join(keys)}")
+    if not args.table_only:
+        for k in wanted:
+            result(k, args.data, args.runs, train=True)
+    rows = [result(k, args.data, args.runs, train=False) for k in keys]
+    write(name, {"rows": [r for r in rows if r]}, markdown(rows, args.data), page="results.md")
+

@@ -14,7 +14,6 @@ section of docs/results.md, with the openSMILE eGeMAPS + SVM baseline beside it.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -188,22 +187,7 @@ def _loco_rows(runs_root: Path | None) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    _report.add_data_argument(ap)
-    ap.add_argument("--runs", type=Path, default=Path("runs/ablation"))
-    ap.add_argument("--rows", default=",".join(ROWS), help="rows to train, comma-separated")
-    ap.add_argument("--table-only", action="store_true", help="tabulate finished rows, train nothing")
-    args = ap.parse_args()
-    wanted = [k.strip() for k in args.rows.split(",") if k.strip()]
-    unknown = [k for k in wanted if k not in ROWS]
-    if unknown:
-        raise SystemExit(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
-    if not args.table_only:
-        for k in wanted:  # train in the order asked, then tabulate every finished row
-            row_result(k, args.data, args.runs, train=True)
-    rows = [row_result(k, args.data, args.runs, train=False) for k in ROWS]
-    _report.write("ablation", {"rows": [r for r in rows if r]}, markdown(rows, args.data), page="results.md")
-
+    _report.train_and_tabulate("ablation", __doc__, list(ROWS), row_result, markdown, "runs/ablation")
 
 if __name__ == "__main__":
     main()

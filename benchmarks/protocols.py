@@ -16,7 +16,6 @@ docs/protocols.json and the protocols section of docs/results.md.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -124,22 +123,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    _report.add_data_argument(ap)
-    ap.add_argument("--runs", type=Path, default=Path("runs/protocols"))
-    ap.add_argument("--only", default=",".join(SETUPS), help="setups to train, comma-separated, in this order")
-    ap.add_argument("--table-only", action="store_true", help="tabulate finished setups, train nothing")
-    args = ap.parse_args()
-    wanted = [k.strip() for k in args.only.split(",") if k.strip()]
-    unknown = [k for k in wanted if k not in SETUPS]
-    if unknown:
-        raise SystemExit(f"unknown setup(s) {', '.join(unknown)}; choose from {', '.join(SETUPS)}")
-    if not args.table_only:
-        for k in wanted:
-            result(k, args.data, args.runs, train=True)
-    rows = [result(k, args.data, args.runs, train=False) for k in SETUPS]
-    _report.write("protocols", {"rows": [r for r in rows if r]}, markdown(rows, args.data), page="results.md")
-
+    _report.train_and_tabulate("protocols", __doc__, list(SETUPS), result, markdown, "runs/protocols")
 
 if __name__ == "__main__":
     main()
