@@ -124,6 +124,14 @@ def provenance(data: Path | list[Path] | None = None) -> dict:
             "data": (sums[0] if len(sums) == 1 else sums) if sums else None}
 
 
+def add_device_arguments(ap) -> None:
+    """``--tflm`` (the third-party sources: TFLite Micro, CMSIS-NN, ...), ``--clips`` and ``--jobs``
+    of the benchmarks that run firmware on the emulated Cortex-M4."""
+    ap.add_argument("--tflm", type=Path, default=Path(os.environ.get("TINYSER_THIRD_PARTY", "../shared/third_party")))
+    ap.add_argument("--clips", type=int, default=30)
+    ap.add_argument("--jobs", type=int, default=2)
+
+
 def write(name: str, results: dict, markdown: str, page: str = "benchmarks.md",
           data: Path | list[Path] | None = None) -> None:
     """Write docs/NAME.json (``results`` plus ``provenance``) and NAME's section of docs/PAGE.

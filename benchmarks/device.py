@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import re
 import sys
 import tempfile
@@ -228,9 +227,7 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     _report.add_data_argument(ap)
-    ap.add_argument("--tflm", type=Path, default=Path(os.environ.get("TINYSER_THIRD_PARTY", "../shared/third_party")))
-    ap.add_argument("--clips", type=int, default=30)
-    ap.add_argument("--jobs", type=int, default=2)
+    _report.add_device_arguments(ap)
     ap.add_argument("--no-arduino", action="store_true",
                     help="skip the default model on Arduino_TensorFlowLite (TFLM folder/Arduino_TensorFlowLite)")
     args = ap.parse_args()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import tempfile
 import time
@@ -357,9 +356,7 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     _report.add_data_argument(ap)
-    ap.add_argument("--tflm", type=Path, default=Path(os.environ.get("TINYSER_THIRD_PARTY", "../shared/third_party")))
-    ap.add_argument("--clips", type=int, default=30)
-    ap.add_argument("--jobs", type=int, default=2)
+    _report.add_device_arguments(ap)
     ap.add_argument("--no-dsp", action="store_true", help="only the portable C frontend")
     ap.add_argument("--no-profile", action="store_true", help="skip the per-function profile of the analysis")
     ap.add_argument("--markdown-only", action="store_true",
