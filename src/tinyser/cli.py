@@ -516,6 +516,31 @@ def listen_cmd(
            on_warning=lambda text: err.print(f"[yellow]warning:[/yellow] {text}", highlight=False))
 
 
+@app.command("serve")
+@friendly
+def serve_cmd(
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (another than 127.0.0.1 lets other "
+                                                "machines in: no authentication)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    max_upload_mb: float = typer.Option(64.0, "--max-upload-mb", help="Largest upload (MiB)."),
+    max_seconds: float = typer.Option(1200.0, "--max-seconds", help="Longest upload (seconds of audio)."),
+    max_streams: int = typer.Option(4, "--max-streams", help="Live streams at once."),
+):
+    """A local web page and HTTP API: record or drop audio in a browser, watch the emotion timeline live."""
+    from .web.core import Limits
+
+    if not (max_upload_mb > 0 and max_seconds > 0 and max_streams > 0):
+        raise TinyserError("--max-upload-mb, --max-seconds and --max-streams must be positive")
+    from .web.server import serve
+
+    limits = Limits(max_bytes=int(max_upload_mb * 2**20), max_seconds=max_seconds, max_streams=max_streams)
+    err.print(f"tinyser serve: open http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops)",
+              highlight=False)
+    serve(model, host, port, limits,
+          warn=lambda text: err.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False))
+
+
 deploy_app = typer.Typer(help="Generate code that runs a model on a microcontroller.", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")
 

@@ -22,6 +22,7 @@ EXTRA_OF: dict[str, str] = {
     "sounddevice": "live",
     "matplotlib": "plot",
     "ray": "scale",
+    "starlette": "web", "uvicorn": "web", "python_multipart": "web", "websockets": "web",
 }
 
 

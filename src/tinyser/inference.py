@@ -486,6 +486,17 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
             results.append(model.predict_file(path, window, hop, allow_short=allow_short, timeline=timeline))
         except TinyserError as e:
             failed.append({"path": str(path), "reason": getattr(e, "reason", None) or str(e)})
+    return prediction(model, results, failed)
+
+
+def prediction(model: Model, results: list[dict], failed: list[dict]) -> dict:
+    """The document ``tinyser predict --json`` writes (and ``POST /api/predict`` answers):
+    the model, its labels, one :meth:`Model.predict_file` result per file, and the files
+    skipped with their reasons.
+
+    >>> prediction(load_model(), [], [])["labels"][:2]
+    ['neutral', 'happy']
+    """
     return {"model": str(model.path), "labels": model.labels, "results": results, "failed": failed}
 
 
