@@ -46,6 +46,12 @@ def test_listen_without_sounddevice_names_live(monkeypatch):
     one_line_error(runner.invoke(app, ["listen"]), "live", "sounddevice")
 
 
+@pytest.mark.parametrize("module", ["starlette", "uvicorn"])
+def test_serve_without_the_web_stack_names_web(monkeypatch, module):
+    hide(monkeypatch, module)
+    one_line_error(runner.invoke(app, ["serve"]), "web", module)
+
+
 def test_plot_without_matplotlib_names_plot(monkeypatch, tmp_path):
     hide(monkeypatch, "matplotlib", "matplotlib.pyplot")
     wav = write_speechlike(tmp_path / "a.wav", seconds=2.5)

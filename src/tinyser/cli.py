@@ -532,8 +532,11 @@ def serve_cmd(
 
     if not (max_upload_mb > 0 and max_seconds > 0 and max_streams > 0):
         raise TinyserError("--max-upload-mb, --max-seconds and --max-streams must be positive")
+    from .extras import need
     from .web.server import serve
 
+    for module in ("starlette", "uvicorn"):  # a missing [web] extra: one line, before "open http://…"
+        need(module, "tinyser serve")
     limits = Limits(max_bytes=int(max_upload_mb * 2**20), max_seconds=max_seconds, max_streams=max_streams)
     err.print(f"tinyser serve: open http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops)",
               highlight=False)
