@@ -128,6 +128,7 @@ def measure(kind: str, source: Path, commit: str | None, work: Path, wav: Path, 
         "packages": len(packages),
         "versions": {p["name"]: p["version"] for p in packages},
         "largest": largest(site),
+        "repeat": repeat,
         "predict_first_seconds": round(times[0], 3),
         "predict_median_seconds": round(statistics.median(times[1:]), 3),
         "predict_best_seconds": round(min(times[1:]), 3),
@@ -154,8 +155,8 @@ def markdown(res: dict, cmd: str) -> str:
         f"commit named in the table; {res['machine']}. Size: every file of the environment (pip and setuptools "
         "included). Install time: `pip install` alone, downloads included (no pip cache here). `predict`: wall "
         "time of `tinyser predict one.wav --json` on a 3 s speech-like WAV, interpreter start-up, imports, model "
-        f"load, features, inference and output included: the first run, then the median of {res['repeat']} more, "
-        "and that run's CPU time (user + system). This machine is shared with a training job (load average in "
+        "load, features, inference and output included: the first run, then the median of the next ones (`repeat` "
+        "in docs/install.json) and their median CPU time (user + system). This machine is shared with a training job (load average in "
         "the table, 2 cores), so wall times are inflated; the CPU time is what an idle machine's wall time "
         "would be close to.",
         "",
