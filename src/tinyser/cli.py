@@ -568,7 +568,10 @@ def deploy_arduino_cmd(
     _, meta = read_model(model)  # what predict cannot load is not deployed either
     window, frame = meta.segments.window, getattr(meta.frontend.config, "hop_length", 1) / meta.sample_rate
     if hop is not None:
-        check_hop(hop, frame, window)
+        try:
+            check_hop(hop, frame, window)
+        except TinyserError as e:  # name the option, as the other CLI errors do
+            raise TinyserError(f"--hop: {e}") from None
     b = budget(model, board=board, hop=hop)
     if b.fits is False:
         out.print(budget_markdown(b), highlight=False)
