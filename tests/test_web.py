@@ -259,3 +259,28 @@ def test_serve_refuses_bad_limits_and_warns_off_loopback(monkeypatch):
     assert seen["host"] == "0.0.0.0" and seen["port"] == 8123 and "no authentication" in warnings[0]
     server.serve("default", "127.0.0.1", 8123, warn=warnings.append)
     assert len(warnings) == 1 and seen["ws_max_queue"] == server.WS_MAX_QUEUE
+
+
+def test_concurrent_uploads_and_streams_give_the_sequential_results(client, model, clips):
+    """One model serves every request: LiteRT's interpreter is shared, so calls take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["talk16k.wav", "stereo44k.wav", "mono8k.flac"] * 2
+    expected = {n: model.predict_file(clips / n) for n in set(names)}
+    pcm, sr, ch = _pcm16(clips / "talk16k.wav")
+    alone = _no_time([m for m in _stream(client, pcm, f"?sample_rate={sr}") if "start" in m])
+
+    def upload(name):
+        r = client.post(f"/api/predict?name={name}", content=(clips / name).read_bytes())
+        assert r.status_code == 200, r.text
+        return name, r.json()["results"][0]
+
+    def stream(_):
+        return _no_time([m for m in _stream(client, pcm, f"?sample_rate={sr}", chunk=1600) if "start" in m])
+
+    with ThreadPoolExecutor(6) as pool:
+        ups = pool.map(upload, names)
+        live = pool.map(stream, range(3))
+        for name, got in ups:
+            _same(got, expected[name], name)
+        assert all(rows == alone for rows in live)

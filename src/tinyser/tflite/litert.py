@@ -6,6 +6,8 @@ example; ``predict`` loops over a batch.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..errors import ConfigError, TinyserError
@@ -100,6 +102,7 @@ class LiteRTModel(_Runner):
         if reference is None:
             reference = _full_int8(parsed)
         self._bytes = bytes(model_bytes)
+        self._lock = threading.Lock()
         resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
         try:
             with _quiet_fds():
@@ -122,9 +125,11 @@ class LiteRTModel(_Runner):
         >>> LiteRTModel(blob).predict_raw(np.zeros((1, 122, 40), np.int8))
         array([[  70, -127,  -98, -128, -127, -102]], dtype=int8)
         """
-        self._interp.reset_all_variables()
-        self._interp.set_tensor(self.input_details["index"], np.asarray(x, self.input_details["dtype"]))
-        self._interp.invoke()
-        return self._interp.get_tensor(self.output_details["index"]).copy()
+        x = np.asarray(x, self.input_details["dtype"])
+        with self._lock:  # one interpreter, one tensor arena: threads (tinyser serve) take turns
+            self._interp.reset_all_variables()
+            self._interp.set_tensor(self.input_details["index"], x)
+            self._interp.invoke()
+            return self._interp.get_tensor(self.output_details["index"]).copy()
 
 
