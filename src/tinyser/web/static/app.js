@@ -57,8 +57,9 @@ function drawTimeline(canvas, rows, pxPerS, hop, widthMin, t0 = 0) {
   if (canvas.width !== width) canvas.width = width;
   const g = canvas.getContext("2d"), h = canvas.height, axis = 16, top = h - axis;
   g.clearRect(0, 0, width, h);
-  for (const r of rows) {
-    const x = Math.floor((r.start - t0) * pxPerS), w = Math.max(1, Math.ceil(hop * pxPerS));
+  for (let i = 0; i < rows.length; i++) {  // a column from a window's start to the next one's (the last: its end)
+    const r = rows[i], until = i + 1 < rows.length ? rows[i + 1].start : Math.max(r.end, r.start + hop);
+    const x = Math.floor((r.start - t0) * pxPerS), w = Math.max(1, Math.ceil((until - r.start) * pxPerS));
     if (x + w < 0 || x > width) continue;
     let y = top;
     for (const l of labels) {
