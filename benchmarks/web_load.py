@@ -181,7 +181,8 @@ def main():
         *(f"| {p['concurrency']} | {p['requests_per_s']:.1f} | {p['p50_ms']:.0f} ms | {p['p95_ms']:.0f} ms |"
           for p in predict), "",
         f"**Live streams sustained in real time: {best}{'+' if limit_hit else ''}** "
-        f"({args.seconds:g} s of 16 kHz PCM per stream in 0.1 s chunks, paced at real time; sustained: every "
+        f"(the server run with `--max-streams {args.max_streams}`, its default being 4; "
+        f"{args.seconds:g} s of 16 kHz PCM per stream in 0.1 s chunks, paced at real time; sustained: every "
         "row arrived and the 95th percentile of lateness, from the last sample of a window sent to its row "
         "received, stays under one hop, 1 s" + ("; the doubling stopped at `--max-streams`" if limit_hit else "")
         + ").", "",

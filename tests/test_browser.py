@@ -156,3 +156,29 @@ def test_dropped_file_shows_predicts_label(browser, server, tmp_path):
     canvases = browser.execute_script(
         "return [...document.querySelectorAll('.result canvas')].map((c) => c.width)")
     assert len(canvases) == 2 and min(canvases) > 0  # waveform and timeline drawn
+
+
+@pytest.mark.parametrize("setting,device,words", [("denied", True, "refused"), ("granted", False, "No microphone")])
+def test_the_page_says_when_the_microphone_is_refused_or_absent(server, setting, device, words):
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    if device:  # a (fake) microphone the user refuses; without it this machine has none
+        opts.add_argument("--use-fake-device-for-media-stream")
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    try:
+        driver.execute_cdp_cmd("Browser.setPermission", {"permission": {"name": "microphone"},
+                                                         "setting": setting, "origin": server})
+        driver.get(server + "/")
+        driver.find_element(By.TAG_NAME, "body").send_keys("m")  # the keyboard shortcut
+        status = _wait(lambda: (lambda t: t if words in t else None)(driver.find_element(By.ID, "mic-status").text),
+                       15)
+        assert status and words in status, driver.find_element(By.ID, "mic-status").text
+        assert "error" in driver.find_element(By.ID, "mic-status").get_attribute("class")
+        assert driver.find_element(By.ID, "mic").get_attribute("aria-pressed") == "false"
+    finally:
+        driver.quit()
