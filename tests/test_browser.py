@@ -182,3 +182,25 @@ def test_the_page_says_when_the_microphone_is_refused_or_absent(server, setting,
         assert driver.find_element(By.ID, "mic").get_attribute("aria-pressed") == "false"
     finally:
         driver.quit()
+
+
+def test_a_ten_minute_file_fits_then_zooms_and_scrolls(browser, server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    clip = write_speechlike(tmp_path / "ten-minutes.wav", 600.0, 8000, subtype="PCM_16")
+    browser.get(server + "/")
+    _drop(browser, clip)
+    assert _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".verdict[data-label]"), 60), \
+        browser.find_element(By.ID, "results").text
+    size = "const s = document.querySelector('.result .scroll'), c = s.querySelectorAll('canvas')[1];" \
+           "return [c.width, s.clientWidth, s.scrollWidth];"
+    assert _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".result canvas[data-px-per-s]"), 30)
+    fit, view, _ = browser.execute_script(size)
+    assert fit <= view  # the whole 10 minutes at once
+    zoom_in = browser.find_element(By.CSS_SELECTOR, ".result .tools button[aria-label='zoom in']")
+    for _ in range(3):
+        zoom_in.click()
+    wide, view, scroll = browser.execute_script(size)
+    assert wide >= 7 * fit and scroll > view  # zoomed: one window is several pixels, scrolled sideways
+    browser.find_element(By.CSS_SELECTOR, ".result .scroll").send_keys("-")  # the keyboard zooms out
+    assert browser.execute_script(size)[0] < wide

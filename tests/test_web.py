@@ -284,3 +284,51 @@ def test_concurrent_uploads_and_streams_give_the_sequential_results(client, mode
         for name, got in ups:
             _same(got, expected[name], name)
         assert all(rows == alone for rows in live)
+
+
+def test_uploads_are_decoded_in_memory(monkeypatch, model, clips):
+    """Nothing written to disk: the upload is an anonymous memory file (Linux), never a temporary file."""
+    import os
+    import tempfile
+
+    from tinyser.web import core
+
+    def no_disk(*a, **k):
+        raise AssertionError("an upload was written to disk")
+
+    if hasattr(os, "memfd_create"):
+        monkeypatch.setattr(tempfile, "TemporaryDirectory", no_disk)
+        monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_disk)
+        with core.in_memory_file(b"abc") as path:
+            assert path.startswith("/proc/self/fd/") and open(path, "rb").read() == b"abc"
+    doc = core.predict_upload(model, (clips / "talk16k.wav").read_bytes(), "talk16k.wav")
+    _same(doc["results"][0], model.predict_file(clips / "talk16k.wav"), "talk16k.wav")
+
+
+def test_shutdown_closes_open_streams(model):
+    """A real server (uvicorn): stopping it closes the live streams that are open, with a close code."""
+    import socket
+    import threading
+
+    uvicorn = pytest.importorskip("uvicorn")
+    ws_client = pytest.importorskip("websockets.sync.client")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    with ws_client.connect(f"ws://127.0.0.1:{port}/api/stream?sample_rate=16000") as ws:
+        assert json.loads(ws.recv(timeout=10))["event"] == "ready"
+        ws.send((speechlike(1.0) * 32767).astype("<i2").tobytes())
+        server.should_exit = True
+        with pytest.raises(Exception) as e:  # websockets' ConnectionClosed once the server has gone
+            while True:
+                ws.recv(timeout=10)
+        assert getattr(e.value, "rcvd", None) is not None and e.value.rcvd.code in (1001, 1012), e.value
+    thread.join(10)
+    assert not thread.is_alive()

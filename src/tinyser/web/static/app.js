@@ -266,6 +266,7 @@ async function predictFile(file) {
     px = Math.min(px, MAX_CANVAS / Math.max(res.duration, 0.1));
     if (samples) drawWave(wave, samples, px, rate, scroll.clientWidth - 2);
     drawTimeline(tl, res.windows, px, hop, scroll.clientWidth - 2);
+    tl.dataset.pxPerS = px.toFixed(3);  // drawn (and at what zoom)
   };
   zin.onclick = () => { px *= 2; draw(); };
   zout.onclick = () => { px = Math.max(fit(), px / 2); draw(); };
