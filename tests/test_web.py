@@ -332,3 +332,18 @@ def test_shutdown_closes_open_streams(model):
         assert getattr(e.value, "rcvd", None) is not None and e.value.rcvd.code in (1001, 1012), e.value
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_bad_audio_gets_predicts_own_reasons(client, model, tmp_path):
+    """The one line the API answers is the reason `tinyser predict` gives for the same file."""
+    from tinyser.inference import predict_files
+
+    good = _wav_bytes(1.0)
+    bad = {"cut.wav": good[:-4000], "notes.wav": b"hello, this is a text file and not audio at all\n" * 4,
+           "silent.wav": _wav_bytes(1.0, y=np.zeros(16000, np.float32)), "short.wav": _wav_bytes(0.01),
+           "noise.wav": bytes(range(256)) * 8}
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+        reason = predict_files(model, [tmp_path / name], progress=False)["failed"][0]["reason"]
+        r = client.post(f"/api/predict?name={name}", content=data)
+        assert r.status_code in (415, 422) and r.json()["error"] == f"{name}: {reason}", (r.text, reason)

@@ -39,8 +39,9 @@ GOING_AWAY, POLICY, TRY_LATER = 1001, 1008, 1013
 
 def create_app(model: Model | str = "default", limits: Limits = Limits(), workers: int = 2):
     """The application serving ``model`` (a :class:`~tinyser.inference.Model` or a path,
-    ``"default"``: the shipped model) within ``limits``; ``workers``: uploads decoded and
-    predicted at once (the others wait their turn)."""
+    ``"default"``: the shipped model) within ``limits``; ``workers``: uploads read, decoded and
+    predicted at once (the others wait their turn, their bodies unread), so uploads hold at
+    most ``workers`` times twice ``limits.max_bytes`` of memory."""
     need("starlette", "tinyser serve")
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -86,11 +87,11 @@ def create_app(model: Model | str = "default", limits: Limits = Limits(), worker
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise WebError(413, f"upload of {int(declared):,} bytes; at most {limits.max_bytes:,} bytes")
-            body = await _read(request, limit, limits.max_bytes)
-            name = q.get("name")
-            if multipart:
-                body, name = _multipart(ctype, body)
-            async with slots:
+            async with slots:  # bodies are read only when a slot is free: bounded memory however many post
+                body = await _read(request, limit, limits.max_bytes)
+                name = q.get("name")
+                if multipart:
+                    body, name = _multipart(ctype, body)
                 result = await run_in_threadpool(predict_upload, m, body, name or "upload", limits,
                                                  window, hop, allow_short)
         except WebError as e:
