@@ -252,6 +252,8 @@ def test_serve_refuses_bad_limits_and_warns_off_loopback(monkeypatch):
 
     r = CliRunner().invoke(cli, ["serve", "--max-streams", "0"])
     assert r.exit_code == 1 and "must be positive" in r.output
+    r = CliRunner().invoke(cli, ["serve", "--model", "no-such-model"])
+    assert r.exit_code == 1 and "no such model" in r.output and "open http" not in r.output
     seen = {}
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
     warnings = []

@@ -520,8 +520,8 @@ def listen_cmd(
 @friendly
 def serve_cmd(
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (another than 127.0.0.1 lets other "
-                                                "machines in: no authentication)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (any but 127.0.0.1 lets other machines "
+                                                "in, and there is no authentication)."),
     port: int = typer.Option(8000, help="TCP port."),
     max_upload_mb: float = typer.Option(64.0, "--max-upload-mb", help="Largest upload (MiB)."),
     max_seconds: float = typer.Option(1200.0, "--max-seconds", help="Longest upload (seconds of audio)."),
@@ -533,14 +533,18 @@ def serve_cmd(
     if not (max_upload_mb > 0 and max_seconds > 0 and max_streams > 0):
         raise TinyserError("--max-upload-mb, --max-seconds and --max-streams must be positive")
     from .extras import need
+    from .inference import load_model
     from .web.server import serve
 
     for module in ("starlette", "uvicorn"):  # a missing [web] extra: one line, before "open http://…"
         need(module, "tinyser serve")
+    if not 0 < port < 65536:
+        raise TinyserError(f"--port must be 1-65535, not {port}")
+    m = load_model(model)  # a bad model: one line, before "open http://…"
     limits = Limits(max_bytes=int(max_upload_mb * 2**20), max_seconds=max_seconds, max_streams=max_streams)
     err.print(f"tinyser serve: open http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops)",
               highlight=False)
-    serve(model, host, port, limits,
+    serve(m, host, port, limits,
           warn=lambda text: err.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False))
 
 

@@ -12,6 +12,7 @@ import ipaddress
 from typing import Callable
 
 from ..extras import need
+from ..inference import Model
 from .core import Limits
 
 #: bytes in one WebSocket message, and messages queued unread per stream
@@ -32,9 +33,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(model: str = "default", host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits(),
+def serve(model: Model | str = "default", host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits(),
           warn: Callable[[str], None] | None = None, log_level: str = "info") -> None:
-    """Serve the page and the API on ``host:port`` until interrupted."""
+    """Serve the page and the API for ``model`` (a loaded model or a path, ``"default"``) on
+    ``host:port`` until interrupted."""
     need("starlette", "tinyser serve")
     uvicorn = need("uvicorn", "tinyser serve")
     from .app import create_app
