@@ -284,7 +284,7 @@ function handleFiles(files) { for (const f of files) predictFile(f); }
 $("mic").addEventListener("click", () => (live.on ? stopMic() : startMic()));
 document.addEventListener("keydown", (e) => {
   if ((e.key === "m" || e.key === "M") && !e.ctrlKey && !e.metaKey && !e.altKey
-      && !/INPUT|TEXTAREA|BUTTON/.test(document.activeElement.tagName)) {
+      && !/INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName)) {
     live.on ? stopMic() : startMic();
   }
 });
