@@ -14,6 +14,7 @@ section of docs/results.md, with the openSMILE eGeMAPS + SVM baseline beside it.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -107,12 +108,27 @@ def row_result(key: str, data: Path, runs: Path, train: bool) -> dict | None:
     if not (out / "report.json").exists():
         _report.timed_training(cfg, out)
     rep = load_report(out)
-    return {"key": key, "label": label, "run": str(out), "config": cfg.to_dict(), **cost(cfg),
+    return {"key": key, "label": label, "run": str(out), "config": cfg.to_dict(), **cost(cfg), **val_scores(out),
             **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std")},
             "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
             "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
             "epochs_run": [f["epochs_run"] for f in rep["folds"]],
             "wall_s": _report.wall_seconds(out)}
+
+
+def val_scores(run: Path) -> dict:
+    """Validation speakers' UA of a finished row on whole clips and on the same clips cut to
+    their loudest 1.0 s (``benchmarks/lengths.py``, cached in the run folder)."""
+    import lengths
+
+    val = lengths.run_scores(run, part="val")["rows"]
+    return {"val_whole": val["whole"]["ua_mean_over_folds"], "val_1s": val["1.0"]["ua_mean_over_folds"]}
+
+
+def recipe_score(row: dict) -> float:
+    """What ``recipes/default_model.py`` ranks rows by: the mean of the validation speakers' UA
+    on whole clips and on the same clips cut to their loudest 1.0 s."""
+    return (row["val_whole"] + row["val_1s"]) / 2
 
 
 def markdown(rows: list[dict], data: Path) -> str:
@@ -124,19 +140,31 @@ def markdown(rows: list[dict], data: Path) -> str:
              f"(width {TINY['width']}, time pooled first); up to {BASE_TRAIN['epochs']} epochs, patience "
              f"{BASE_TRAIN['patience']}. Sizes and arenas: full-int8 flatbuffer in the TFLite Micro interpreter. "
              "Each row adds one step to the row above; the distillation, pooling and prosody rows each add theirs to the crops row. Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds.", "",
-             "| step | UA % | WA % | macro-F1 % | val UA % | best epoch / run | MACs / s audio | int8 model | TFLM arena | wall |",
-             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+             "| step | UA % | WA % | macro-F1 % | val UA % | recipe score (val: whole / 1.0 s) | best epoch / run | "
+             "MACs / s audio | int8 model | TFLM arena | wall |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in rows:
         if r is None:
             continue
         be = ", ".join(f"{b}/{e}" for b, e in zip(r["best_epochs"], r["epochs_run"]))
         lines.append(f"| {r['label']} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
                      f"{100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} | {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | "
-                     f"{100 * r['val_ua']:.1f} | {be} | {r['macs_per_second'] / 1e6:.1f} M | "
+                     f"{100 * r['val_ua']:.1f} | {100 * recipe_score(r):.1f} ({100 * r['val_whole']:.1f} / "
+                     f"{100 * r['val_1s']:.1f}) | {be} | {r['macs_per_second'] / 1e6:.1f} M | "
                      f"{r['int8_bytes'] / 1024:.1f} KB | {r['arena_bytes'] / 1024:.1f} KB | {r['wall_s'] / 60:.0f} min |")
     lines.append(f"| baseline: openSMILE eGeMAPS v02 + RBF SVM, global / per-speaker standardisation | "
-                 f"{BASELINE['global']} / {BASELINE['per_speaker']} | | | | | | | | |")
+                 f"{BASELINE['global']} / {BASELINE['per_speaker']} | | | | | | | | | |")
     done = [r for r in rows if r is not None]
+    eligible = [r for r in done if "distill" not in ROWS[r["key"]][1].get("train", {})]
+    if eligible:
+        pick = max(eligible, key=recipe_score)
+        shipped = re.search(r"ablation row `(\w+)`", (_report.DOCS / "model-card.md").read_text())
+        lines += ["", f"`recipes/default_model.py` picks the row with the highest recipe score (distilled rows "
+                  f"excluded: their teachers would have to be trained again under every protocol): **{pick['key']}** "
+                  f"({100 * recipe_score(pick):.1f}). The shipped default model comes from row "
+                  f"`{shipped.group(1) if shipped else '?'}` (docs/model-card.md)"
+                  + ("." if shipped and shipped.group(1) == pick["key"] else
+                     "; it has not been re-made since the pick changed.")]
     if done:
         best = max(done, key=lambda r: r["ua"])
         lines += ["", "Goals (benchmark goals, not tests):", "",

@@ -55,17 +55,12 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     The score is the mean of two validation UAs (speakers carved from each fold's
     training part; never the test fold): whole clips, and the same clips cut to
     their loudest 1.0 s, because users speak in short bursts as well as long ones."""
-    import lengths
-
     # a distilled row is left out: its teachers would have to be trained again under every protocol
     done = {k: load_report(runs / k) for k, (_, spec) in ablation.ROWS.items()
             if (runs / k / "report.json").exists() and "distill" not in spec.get("train", {})}
     if not done:
         raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
-    val = {}
-    for k in done:
-        rows = lengths.run_scores(runs / k, part="val")["rows"]
-        val[k] = (rows["whole"]["ua_mean_over_folds"] + rows["1.0"]["ua_mean_over_folds"]) / 2
+    val = {k: ablation.recipe_score(ablation.val_scores(runs / k)) for k in done}
     best = max(val, key=val.get)
     print("validation UA (mean of whole clips and 1.0 s) by row: "
           + ", ".join(f"{k} {100 * v:.1f}" for k, v in val.items()) + f"; chosen: {best}")
