@@ -1,12 +1,17 @@
 """Shared fixtures: where the real corpora are, synthesised audio, an isolated cache."""
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from speechlike import speechlike  # noqa: E402,F401  (one definition: the CI's core check writes it too)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TINYSER_DATA", REPO.parent / "shared" / "data"))
@@ -36,22 +41,6 @@ def tone(seconds: float, sample_rate: int = 16000, freq: float = 220.0, channels
     rng = np.random.default_rng(seed)
     y = 0.3 * np.sin(2 * np.pi * freq * t) + 0.1 * np.sin(2 * np.pi * 2.5 * freq * t)
     y = (y + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
-    return y if channels == 1 else np.stack([y * (1 - 0.2 * c) for c in range(channels)], axis=1)
-
-
-def speechlike(seconds: float, sample_rate: int = 16000, freq: float = 150.0, channels: int = 1,
-               seed: int = 0) -> np.ndarray:
-    """Syllables of a harmonic voice (F0 gliding around ``freq``, about four a second, rising
-    from and falling to a quiet floor) with a little noise: what tinyser's voice activity
-    calls speech, where a steady tone is not (see tinyser.vad)."""
-    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
-    rng = np.random.default_rng(seed)
-    f0 = freq * (1 + 0.1 * np.sin(2 * np.pi * 0.8 * t + seed))
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 12) if k * freq < 0.45 * sample_rate)
-    envelope = np.sin(np.pi * ((4.0 * t) % 1.0)) ** 2  # a syllable every 0.25 s
-    y = 0.25 * voice * envelope + 0.003 * rng.standard_normal(t.size)
-    y = y.astype(np.float32)
     return y if channels == 1 else np.stack([y * (1 - 0.2 * c) for c in range(channels)], axis=1)
 
 
@@ -115,3 +104,31 @@ def toy_run(toy_manifest, tmp_path_factory) -> tuple[Path, dict]:
 
     out = tmp_path_factory.mktemp("runs") / "toy"
     return out, run_training(toy_config(toy_manifest), out, progress=False)
+
+
+@contextlib.contextmanager
+def serve_in_thread(app):
+    """A real uvicorn server for ``app`` on a free 127.0.0.1 port, in a thread:
+    yields (port, server, thread); stopped (and joined) on exit."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield port, server, thread
+    finally:
+        server.should_exit = True
+        thread.join(10)
+

@@ -14,13 +14,11 @@ import collections
 import json
 import os
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import write_speechlike
+from conftest import serve_in_thread, write_speechlike
 from typer.testing import CliRunner
 
 pytest.importorskip("starlette")
@@ -48,19 +46,8 @@ def clip(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(load_model()), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(create_app(load_model())) as (port, _, _):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import DATA, speechlike, write_speechlike
+from conftest import DATA, serve_in_thread, speechlike, write_speechlike
 from typer.testing import CliRunner
 
 pytest.importorskip("starlette")
@@ -309,30 +309,17 @@ def test_uploads_are_decoded_in_memory(monkeypatch, model, clips):
 
 def test_shutdown_closes_open_streams(model):
     """A real server (uvicorn): stopping it closes the live streams that are open, with a close code."""
-    import socket
-    import threading
-
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     ws_client = pytest.importorskip("websockets.sync.client")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    with ws_client.connect(f"ws://127.0.0.1:{port}/api/stream?sample_rate=16000") as ws:
-        assert json.loads(ws.recv(timeout=10))["event"] == "ready"
-        ws.send((speechlike(1.0) * 32767).astype("<i2").tobytes())
-        server.should_exit = True
-        with pytest.raises(Exception) as e:  # websockets' ConnectionClosed once the server has gone
-            while True:
-                ws.recv(timeout=10)
-        assert getattr(e.value, "rcvd", None) is not None and e.value.rcvd.code in (1001, 1012), e.value
-    thread.join(10)
+    with serve_in_thread(create_app(model)) as (port, server, thread):
+        with ws_client.connect(f"ws://127.0.0.1:{port}/api/stream?sample_rate=16000") as ws:
+            assert json.loads(ws.recv(timeout=10))["event"] == "ready"
+            ws.send((speechlike(1.0) * 32767).astype("<i2").tobytes())
+            server.should_exit = True
+            with pytest.raises(Exception) as e:  # websockets' ConnectionClosed once the server has gone
+                while True:
+                    ws.recv(timeout=10)
+            assert getattr(e.value, "rcvd", None) is not None and e.value.rcvd.code in (1001, 1012), e.value
     assert not thread.is_alive()
 
 
