@@ -165,6 +165,25 @@ def timed_training(cfg, out: Path) -> dict:
     return report
 
 
+def finished_run(cfg, out: Path, train: bool) -> dict | None:
+    """A training run's table fields: trained (or resumed) first when ``train``; None when
+    it is not finished and ``train`` is off. Scores are mean ± std over folds."""
+    import numpy as np
+
+    from tinyser.experiment import load_report
+
+    if not (out / "report.json").exists():
+        if not train:
+            return None
+        timed_training(cfg, out)
+    rep = load_report(out)
+    return {"run": str(out), "config": cfg.to_dict(), "classes": rep["labels"],
+            **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std", "n_clips")},
+            "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
+            "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
+            "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": wall_seconds(out)}
+
+
 def wall_seconds(run: Path) -> float:
     """Training wall time of a run made by :func:`timed_training`."""
     return json.loads((Path(run) / "wall.json").read_text())["seconds"]

@@ -101,19 +101,9 @@ def cost(cfg: RunConfig, n_classes: int = 6) -> dict:
 
 def row_result(key: str, data: Path, runs: Path, train: bool) -> dict | None:
     label, spec = ROWS[key]
-    out = runs / key
-    if not (out / "report.json").exists() and not train:
-        return None
     cfg = run_config(data, spec, runs=runs)
-    if not (out / "report.json").exists():
-        _report.timed_training(cfg, out)
-    rep = load_report(out)
-    return {"key": key, "label": label, "run": str(out), "config": cfg.to_dict(), **cost(cfg), **val_scores(out),
-            **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std")},
-            "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
-            "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
-            "epochs_run": [f["epochs_run"] for f in rep["folds"]],
-            "wall_s": _report.wall_seconds(out)}
+    run = _report.finished_run(cfg, runs / key, train)
+    return None if run is None else {"key": key, "label": label, **run, **cost(cfg), **val_scores(runs / key)}
 
 
 def val_scores(run: Path) -> dict:

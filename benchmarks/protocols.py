@@ -19,13 +19,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 import ablation  # noqa: E402
-
-from tinyser.experiment import load_report  # noqa: E402
 
 
 def _spec(row: str, **changes) -> dict:
@@ -68,21 +64,13 @@ def setup_config(name: str, data: Path):
 
 
 def result(name: str, data: Path, runs: Path, train: bool) -> dict | None:
-    out = runs / name
-    if not (out / "report.json").exists() and not train:
-        return None
     cfg = setup_config(name, data)
-    if not (out / "report.json").exists():
-        _report.timed_training(cfg, out)
-    rep = load_report(out)
+    run = _report.finished_run(cfg, runs / name, train)
+    if run is None:
+        return None
     corpora, labels, protocol, _, recipe, reference = SETUPS[name]
-    return {"key": name, "corpora": list(corpora), "labels": labels, "classes": rep["labels"], "protocol": protocol,
-            "recipe": recipe, "reference": reference, "run": str(out), "config": cfg.to_dict(),
-            **ablation.cost(cfg, len(rep["labels"])),
-            **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std", "n_clips")},
-            "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
-            "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
-            "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": _report.wall_seconds(out)}
+    return {"key": name, "corpora": list(corpora), "labels": labels, "protocol": protocol, "recipe": recipe,
+            "reference": reference, **run, **ablation.cost(cfg, len(run["classes"]))}
 
 
 def markdown(rows: list[dict | None], data: Path) -> str:

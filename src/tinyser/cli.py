@@ -563,17 +563,16 @@ def deploy_arduino_cmd(
     force: bool = typer.Option(False, "--force", help="Write into an existing non-empty folder."),
 ):
     """Write the C frontend, TFLite Micro runtime and sketch or library for a model, with its memory budget."""
-    from .deploy import budget, budget_markdown, deploy_arduino
-    from .inference import check_hop, model_path
+    from .deploy import budget, budget_markdown, deploy_arduino, load_target
+    from .inference import model_path
     from .tflite import read_model
 
     _quiet_tensorflow(needed=False)  # code generation needs no TensorFlow
     model = model_path(model)
     _, meta = read_model(model)  # what predict cannot load is not deployed either
-    window, frame = meta.segments.window, getattr(meta.frontend.config, "hop_length", 1) / meta.sample_rate
     if hop is not None:
         try:
-            check_hop(hop, frame, window)
+            load_target(model).hop_frames(hop)  # the one hop rule (inference.check_hop)
         except TinyserError as e:  # name the option, as the other CLI errors do
             raise TinyserError(f"--hop: {e}") from None
     b = budget(model, board=board, hop=hop)

@@ -7,7 +7,6 @@ the window length; and the C tables generated from it (``tinyser_tables.h/.c``).
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +69,10 @@ class Target:
         >>> load_target(DEFAULT_MODEL).hop_frames(1.0)
         62
         """
-        seconds = hop if hop is not None else self.segments.window / 2
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ConfigError(f"inference hop must be positive, not {seconds} s")
+        from ..inference import check_hop  # the one hop rule of predict, listen and the device
+
+        seconds = check_hop(hop if hop is not None else self.segments.window / 2, self.frame_seconds,
+                            self.segments.window)
         return max(1, int(round(seconds / self.frame_seconds)))
 
 
