@@ -26,6 +26,7 @@ import _report  # noqa: E402
 
 from tinyser.experiment import RunConfig, load_report  # noqa: E402
 from tinyser.features import get_config  # noqa: E402
+from tinyser.search import BOARDS, HAND_GRID  # noqa: E402
 from tinyser.training import TrainConfig  # noqa: E402
 
 CORPORA = ("emodb", "ravdess")
@@ -33,18 +34,16 @@ LABELS = "common6"
 FRONTEND = get_config("cmsis_mfcc").to_dict()
 SEGMENTS = {"window": 2.0, "hop": None, "pad": "drop"}  # the clips here are 2.0 s (EMO-DB) and 2.4 s (RAVDESS)
 PROTOCOL = "speaker:5"
-BUDGET = {"arena": 64 * 1024, "model": 128 * 1024, "macs_per_second": 8e6}
+_LIMITS = BOARDS["nano33ble"]  # the board's limits have one owner: tinyser.search
+BUDGET = {"arena": _LIMITS.arena_bytes, "model": _LIMITS.model_bytes, "macs_per_second": _LIMITS.macs_per_second}
 EPOCHS = {"tiny": (80, 20), "light_sernet": (80, 20)}  # max epochs, patience (2 CPU cores)
 
-#: name -> (model, model_params); the first is tiny's current default
+#: name -> (model, model_params): the hand-written grid (width x input pooling), owned by
+#: tinyser.search, which trains the same points beside its own candidates
 CANDIDATES = {
-    "tiny-w0.25-p2x1": ("tiny", {"width": 0.25, "input_pool": [2, 1]}),
-    "tiny-w0.25-p2x2": ("tiny", {"width": 0.25, "input_pool": [2, 2]}),
-    "tiny-w0.375-p2x2": ("tiny", {"width": 0.375, "input_pool": [2, 2]}),
-    "tiny-w0.5-p2x2": ("tiny", {"width": 0.5, "input_pool": [2, 2]}),
-    "tiny-w0.375-p2x1": ("tiny", {"width": 0.375, "input_pool": [2, 1]}),
-    "tiny-w0.25-none": ("tiny", {"width": 0.25, "input_pool": None}),
-}
+    f"tiny-w{c.width:g}-" + ("none" if c.input_pool is None else "p{}x{}".format(*c.input_pool)):
+        ("tiny", {"width": c.width, "input_pool": None if c.input_pool is None else list(c.input_pool)})
+    for c in HAND_GRID}
 REFERENCE = {"light_sernet": ("light_sernet", {})}
 
 

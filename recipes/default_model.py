@@ -9,6 +9,11 @@
    best *validation* score is the recipe: the mean of the validation speakers' UA
    on whole clips and on the same clips cut to 1.0 s (test UA is reported, never
    used to choose).
+   The model's shape and frontend are those ``tinyser search`` chose
+   (``benchmarks/search.py``: the best validation UA among the candidates that
+   fit the Nano 33 BLE Sense, ``runs/search/search.json``); without a finished
+   search, the shape the ablation rows were trained with. A shape other than
+   the rows' is cross-validated once more (speaker:5) for the model card.
 2. The same recipe under leave-one-corpus-out (protocol ``corpus``), for the
    model card's cross-corpus scores.
 3. The recipe trained once more on every speaker (protocol ``final``: all but
@@ -42,6 +47,7 @@ from tinyser.experiment import RunConfig, load_report, run_features  # noqa: E40
 from tinyser.export import export_run  # noqa: E402
 from tinyser.inference import DEFAULT_MODEL  # noqa: E402
 from tinyser.protocols import corpus_of  # noqa: E402
+from tinyser.search import Candidate, chosen  # noqa: E402
 from tinyser.tflite import Evaluation, ModelMetadata, embed_metadata, find_arena_size, read_metadata  # noqa: E402
 
 LICENCES = {"emodb": "EMO-DB (Burkhardt et al., Interspeech 2005): free for research with citation",
@@ -67,6 +73,28 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     return best, done[best]
 
 
+def shape(search: Path) -> Candidate | None:
+    """The searched shape (model and frontend) when it differs from the rows'; None otherwise."""
+    if not (search / "search.json").exists():
+        print(f"no finished search in {search}: the ablation rows' shape")
+        return None
+    c = chosen(search)
+    print(f"searched shape: {c.name}")
+    return None if c == Candidate() else c
+
+
+def row_config(data: Path, key: str, protocol: str, c: Candidate | None) -> RunConfig:
+    """Ablation row ``key``'s run settings under ``protocol``, in shape ``c`` (None: the row's own)."""
+    cfg = ablation.run_config(data, ablation.ROWS[key][1], protocol=protocol)
+    if c is None:
+        return cfg
+    return dataclasses.replace(c.run_config(cfg), protocol=protocol)
+
+
+def run_name(kind: str, key: str, c: Candidate | None) -> str:
+    return f"{kind}-{key}" + ("" if c is None else f"-{c.name}")
+
+
 def per_corpus(cfg: RunConfig, run: Path, report: dict) -> dict[str, float]:
     """UA of a cross-validation run's pooled test predictions (``fold_NN/result.json``), per corpus."""
     from tinyser.metrics import scores
@@ -85,18 +113,18 @@ def per_corpus(cfg: RunConfig, run: Path, report: dict) -> dict[str, float]:
     return out
 
 
-def corpus_run(key: str, data: Path, runs: Path) -> dict:
+def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None) -> dict:
     """Leave-one-corpus-out scores of the recipe: UA per left-out corpus."""
-    out = runs / f"corpus-{key}"
+    out = runs / run_name("corpus", key, c)
     if not (out / "report.json").exists():
-        _report.timed_training(ablation.run_config(data, ablation.ROWS[key][1], protocol="corpus"), out)
+        _report.timed_training(row_config(data, key, "corpus", c), out)
     rep = load_report(out)
     return {corpus_of(f["speakers"]["test"])[0]: f["ua"] for f in rep["folds"]}
 
 
-def train_final(key: str, data: Path, runs: Path) -> tuple[Path, RunConfig]:
-    out = runs / f"final-{key}"
-    cfg = ablation.run_config(data, ablation.ROWS[key][1], protocol="final")
+def train_final(key: str, data: Path, runs: Path, c: Candidate | None = None) -> tuple[Path, RunConfig]:
+    out = runs / run_name("final", key, c)
+    cfg = row_config(data, key, "final", c)
     if not (out / "report.json").exists():
         _report.timed_training(cfg, out)
     return out, cfg
@@ -227,11 +255,14 @@ def main():
     ap.add_argument("--no-corpus", action="store_true", help="skip the leave-one-corpus-out run")
     args = ap.parse_args()
     key, cv = choose(args.data, args.runs / "ablation")
-    cv_cfg = ablation.run_config(args.data, ablation.ROWS[key][1])
-    loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default")
-    final_run, cfg = train_final(key, args.data, args.runs / "default")
-    meta = export_default(final_run, cv, per_corpus(cv_cfg, args.runs / "ablation" / key, cv), loco, DEFAULT_MODEL,
-                          args.force)
+    c = shape(args.runs / "search")
+    cv_cfg, cv_run = row_config(args.data, key, ablation.PROTOCOL, c), args.runs / "ablation" / key
+    if c is not None:  # the rows were cross-validated in their own shape: this one is, once more
+        cv_run = args.runs / "default" / run_name("cv", key, c)
+        cv = _report.timed_training(cv_cfg, cv_run) if not (cv_run / "report.json").exists() else load_report(cv_run)
+    loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
+    final_run, cfg = train_final(key, args.data, args.runs / "default", c)
+    meta = export_default(final_run, cv, per_corpus(cv_cfg, cv_run, cv), loco, DEFAULT_MODEL, args.force)
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob))
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))

@@ -26,7 +26,7 @@ KB = 1024
 #: 3 s at 16 kHz, hop 256, centred frames
 FULL = (188, 40)
 TFLM_INT8_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "RESHAPE", "SOFTMAX",
-                 "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "STRIDED_SLICE",
+                 "AVERAGE_POOL_2D", "MAX_POOL_2D", "REDUCE_MAX", "CONCATENATION", "STRIDED_SLICE",
                  "UNIDIRECTIONAL_SEQUENCE_LSTM"}
 
 
@@ -162,6 +162,25 @@ def test_tiny_defaults_meet_microcontroller_budgets():
     assert tflite.TFLMModel(blob, arena_size=2 * arena).arena_used() == arena
     micro = tflite.TFLMModel(blob, arena_size=arena)
     assert micro.predict(_inputs(FULL, 1)[0]).shape == (7,)
+
+
+@pytest.mark.parametrize("params", [{"first": "channels"}, {"depth": 2, "kernels": [[7, 1], [1, 5]]},
+                                    {"first": "channels", "pooling": "meanmax", "input_pool": None}])
+def test_tiny_search_knobs_build_full_int8_models_tflm_runs(params):
+    """The knobs `tinyser search` turns give models TFLite Micro runs in int8 like the reference kernels;
+    coefficients-as-channels leaves no one-input-channel convolution (CMSIS-NN's slow case)."""
+    from tinyser.search import op_work
+
+    keras.utils.set_random_seed(0)
+    shape = (122, 40)
+    model = _trained_like(build_model("tiny", shape, 6, width=0.375, **params))
+    blob = tflite.convert(model, "int8", _inputs(shape, 16))
+    assert tflite.is_tflm_compatible(blob) == (True, "ok") and set(tflite.model_ops(blob)) <= TFLM_INT8_OPS
+    one_channel = [w for _, kind, w in op_work(blob) if kind == "CONV_2D/1ch"]
+    assert (not one_channel) == (params.get("first") == "channels")
+    q = tflite.LiteRTModel(blob, reference=True).quantise(_inputs(shape, 1))
+    micro, ref = tflite.TFLMModel(blob), tflite.LiteRTModel(blob, reference=True)
+    assert np.abs(micro.predict_raw(q).astype(int) - ref.predict_raw(q).astype(int)).max() <= 1
 
 
 # ----------------------------------------------------------------------------- int8 in TFLite Micro

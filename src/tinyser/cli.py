@@ -28,6 +28,7 @@ from .features.adaptive import DEFAULT_GATE_DB
 from .labels import SCHEMES
 from .models import MODELS
 from .protocols import PROTOCOLS
+from .search import BOARDS as SEARCH_BOARDS
 from .tflite.convert import QUANT_MODES
 from .training import BALANCE, LOSSES, TrainConfig
 
@@ -245,6 +246,67 @@ def train_cmd(
     out.print(f"report: {out_dir / 'report.md'}", highlight=False)
 
 
+@app.command("search")
+@friendly
+def search_cmd(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Search folder (continued when it exists)."),
+    data: List[Path] = typer.Option([], "--data", "-d", help="Corpus folder or CSV manifest; repeat to combine."),
+    recipe: Optional[Path] = typer.Option(None, help="Base recipe: a run folder or its config.json (its data, "
+                                                     "labels, training and normalisation settings)."),
+    labels: str = typer.Option("common6", help=_LABELS_HELP),
+    board: str = typer.Option("nano33ble", help=f"Board whose limits candidates must fit: {', '.join(SEARCH_BOARDS)}."),
+    arena_kb: Optional[float] = typer.Option(None, "--arena-kb", help="Override the board's arena limit (KB)."),
+    flash_kb: Optional[float] = typer.Option(None, "--flash-kb", help="Override the board's model-size limit (KB)."),
+    ram_kb: Optional[float] = typer.Option(None, "--ram-kb", help="Override the board's RAM limit (KB)."),
+    rtf: Optional[float] = typer.Option(None, "--rtf", help="Override the board's real-time-factor limit."),
+    trials: int = typer.Option(12, help="Candidates drawn from the space that fit, trained beside the "
+                                         "hand-written grid."),
+    no_grid: bool = typer.Option(False, "--no-grid", help="Do not train the hand-written grid."),
+    epochs: int = typer.Option(_default(TrainConfig, "epochs"), help="Maximum epochs per trial (no --recipe)."),
+    seed: int = typer.Option(0, help="Seed of the random draw of candidates."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: a local Ray on this "
+                                                     "machine's cores)."),
+    cpus_per_trial: int = typer.Option(1, help="CPU cores per trial."),
+):
+    """Hardware-aware search: the best `tiny` that fits a board, trained with Ray Tune (ASHA) on validation UA."""
+    from .experiment import RunConfig
+    from .search import HAND_GRID, markdown, plot, search
+
+    _quiet_tensorflow()
+    if recipe is not None:
+        path = recipe / "config.json" if recipe.is_dir() else recipe
+        try:
+            base = RunConfig.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise TinyserError(f"{path}: not a tinyser run configuration ({e})") from None
+        if data:
+            base = dataclasses.replace(base, data=tuple(str(d) for d in data))
+    elif not data:
+        raise TinyserError("give at least one --data PATH (or --recipe RUN)")
+    else:
+        from .features import get_config
+
+        base = RunConfig(tuple(str(d) for d in data), frontend=get_config("cmsis_mfcc"), labels=labels,
+                         train=TrainConfig(epochs=epochs))
+    if board not in SEARCH_BOARDS:
+        raise TinyserError(f"unknown board {board!r}; choose one of {', '.join(SEARCH_BOARDS)}")
+    overrides = {"arena_bytes": arena_kb and int(arena_kb * 1024), "model_bytes": flash_kb and int(flash_kb * 1024),
+                 "ram_bytes": ram_kb and int(ram_kb * 1024), "real_time_factor": rtf}
+    limits = dataclasses.replace(SEARCH_BOARDS[board], **{k: v for k, v in overrides.items() if v is not None})
+    result = search(base, out_dir, board=board, limits=limits, trials=trials, include=() if no_grid else HAND_GRID,
+                    seed=seed, address=address, cpus_per_trial=cpus_per_trial)
+    md = markdown(result)
+    from .cache import atomic_write
+
+    atomic_write(out_dir / "search.md", lambda f: f.write((md + "\n").encode()))
+    try:
+        plot(result, out_dir / "frontier.png")
+    except TinyserError as e:  # no matplotlib: the table is enough
+        err.print(f"no plot: {e}", highlight=False)
+    out.print(md, highlight=False)
+    out.print(f"chosen: {result['chosen']} -> {result['exported'][0]}; table {out_dir / 'search.md'}", highlight=False)
+
+
 @app.command("evaluate")
 @friendly
 def evaluate_cmd(run_dir: Path = typer.Argument(..., help="A finished run folder.")):
@@ -357,18 +419,34 @@ def predict_cmd(
                                                    "(default: half a window)."),
     allow_short: bool = typer.Option(False, "--allow-short-window",
                                      help="Accept a --window shorter than the model's input (zero-padded)."),
-    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON/CSV/table here, not stdout."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON/CSV/table here, not stdout; "
+                                            "a .jsonl or .parquet file: one row per file, written as files finish "
+                                            "and resumed by the same command (archive mode)."),
     plot_dir: Optional[Path] = typer.Option(None, "--plot", help="Also save one PNG per file in this folder."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out / plot files that exist (regular files only)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out / plot files that exist (regular files only); "
+                                                      "archive mode: start over instead of resuming."),
     strict: bool = typer.Option(False, "--strict", help=f"Exit with status {EXIT_SKIPPED} when any input was "
                                                         "skipped (without it: 0 if at least one file was predicted)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Archive mode: processes on this machine "
+                                          "(default 1), or Ray workers with --address (default: the cluster's CPUs)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Archive mode on Ray (the scale extra): 'local' (a "
+                                          "Ray started here), 'auto' (the cluster this machine belongs to), "
+                                          "HOST:PORT or ray://HOST:PORT."),
 ):
     """Recognise the emotion in recordings of any length, rate, channel count and format.
 
     Exit status: 0 done; 1 an error, or no file could be predicted; 3 with --strict, some inputs skipped.
     """
+    from .archive import is_archive_output
     from .inference import audio_inputs, load_model, predict_files, to_csv
 
+    if is_archive_output(out_file):
+        if as_json or as_csv or plot_dir is not None:
+            raise TinyserError(f"--out {out_file.name} writes one row per file; --json, --csv and --plot do not "
+                               "apply (use another --out for them)")
+        return _predict_archive(paths, model, out_file, window, hop, allow_short, force, strict, workers, address)
+    if workers is not None or address is not None:
+        raise TinyserError("--workers and --address need --out FILE.jsonl or FILE.parquet (archive mode)")
     if as_json and as_csv:
         raise TinyserError("choose one of --json and --csv")
     check_output(out_file, force)
@@ -393,6 +471,22 @@ def predict_cmd(
     if not result["results"]:
         raise typer.Exit(1)
     if strict and result["failed"]:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+def _predict_archive(paths, model, out_file, window, hop, allow_short, force, strict, workers, address) -> None:
+    """``predict --out X.jsonl|X.parquet``: one row per file, resumable, on processes or Ray."""
+    from .archive import predict_archive, summary_line
+    from .inference import load_model
+
+    m = load_model(model)
+    s = predict_archive(m, paths, out_file, workers=workers, address=address, window=window, hop=hop,
+                        allow_short=allow_short, progress=True, restart=force)
+    err.print(summary_line(s), highlight=False, markup=False)
+    err.print(f"wrote {out_file}", highlight=False, markup=False)
+    if s["rows"] == s["bad_rows"]:  # nothing in the output could be predicted
+        raise typer.Exit(1)
+    if strict and s["bad_rows"]:
         raise typer.Exit(EXIT_SKIPPED)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -450,20 +450,45 @@ def audio_inputs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[d
     >>> audio_inputs(["talks/"])   # doctest: +SKIP
     ([PosixPath('talks/a.wav'), PosixPath('talks/b/c.flac')], [])
     """
+    files, missing = [], []
+    for x in iter_inputs(paths):
+        (missing if isinstance(x, dict) else files).append(x)
+    return files, missing
+
+
+def iter_inputs(paths: Iterable[str | os.PathLike]) -> Iterator[Path | dict]:
+    """:func:`audio_inputs` one at a time, as the folders are walked (sorted, so the order
+    is the same on every run): an audio file's Path, or ``{"path", "reason"}`` for a path
+    that names none. Nothing is read but the folder listings.
+
+    >>> next(iter_inputs(["no/such.wav"]))
+    {'path': 'no/such.wav', 'reason': 'no such file or folder'}
+    """
     from .corpora import iter_audio
 
-    files, missing = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            found = list(iter_audio(p))
-            files += found
+            found = False
+            for f in iter_audio(p):
+                found = True
+                yield f
             if not found:
-                missing.append({"path": str(p), "reason": "folder holds no audio files"})
+                yield {"path": str(p), "reason": "folder holds no audio files"}
         elif p.exists():
-            files.append(p)
+            yield p
         else:
-            missing.append({"path": str(p), "reason": "no such file or folder"})
-    return files, missing
+            yield {"path": str(p), "reason": "no such file or folder"}
+
+
+def skipped(path: str | os.PathLike, error: TinyserError) -> dict:
+    """A file predict could not use: ``{"path", "reason"}``, the reason in one line
+    (an AudioError's reason without the path it already names).
+
+    >>> from .errors import AudioError
+    >>> skipped("a.wav", AudioError("a.wav", "file is empty (0 bytes)"))
+    {'path': 'a.wav', 'reason': 'file is empty (0 bytes)'}
+    """
+    return {"path": str(path), "reason": getattr(error, "reason", None) or str(error)}
 
 
 def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: float | None = None,
@@ -485,7 +510,7 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
         try:
             results.append(model.predict_file(path, window, hop, allow_short=allow_short, timeline=timeline))
         except TinyserError as e:
-            failed.append({"path": str(path), "reason": getattr(e, "reason", None) or str(e)})
+            failed.append(skipped(path, e))
     return prediction(model, results, failed)
 
 

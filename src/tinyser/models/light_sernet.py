@@ -35,10 +35,12 @@ def _conv_bn_relu(x, filters, kernel, reg, name):
 
 
 POOLING = ("mean", "meanmax")
+FIRST = ("parallel", "channels")
 
 
 def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, dropout: float = 0.3,
-          l2: float = 1e-6, pooling: str = "mean", name: str = "light_sernet") -> keras.Model:
+          l2: float = 1e-6, pooling: str = "mean", depth: int = len(_BLOCKS), kernels=_PATHS,
+          first: str = "parallel", name: str = "light_sernet") -> keras.Model:
     """Light-SERNet for ``input_shape = (frames, coeffs)``.
 
     ``width`` scales every layer's filters (1.0: the paper's 32-filter paths);
@@ -49,6 +51,14 @@ def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, d
     pooling that TFLite Micro runs in int8: MEAN and MAX_POOL_2D), so that a
     short burst of emotional speech is not averaged away by a long quiet rest.
 
+    The search space of ``tinyser search``: ``depth`` keeps the first 1-4 of the
+    3x3 blocks; ``kernels`` are the first layer's kernel shapes (one parallel path
+    each); ``first="channels"`` replaces the parallel one-input-channel paths by
+    one convolution over time with the coefficients as input channels (kernel
+    ``kernels[0]``'s time extent), which CMSIS-NN runs at its multi-channel rate
+    (the one-channel paths measured ~11.5 instructions per MAC on a Cortex-M4,
+    the multi-channel convolutions ~2; docs/results.md).
+
     >>> m = build((188, 40), 7)
     >>> m.output_shape, m.count_params()
     ((None, 7), 463335)
@@ -57,17 +67,31 @@ def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, d
         raise ConfigError(f"{name}: width must be > 0, got {width!r}")
     if pooling not in POOLING:
         raise ConfigError(f"{name}: pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
+    if first not in FIRST:
+        raise ConfigError(f"{name}: first must be one of {', '.join(FIRST)}, not {first!r}")
+    if not 1 <= int(depth) <= len(_BLOCKS):
+        raise ConfigError(f"{name}: depth must be 1-{len(_BLOCKS)}, not {depth!r}")
+    kernels = tuple(tuple(int(v) for v in k) for k in kernels)
+    if not kernels or any(len(k) != 2 or min(k) < 1 for k in kernels):
+        raise ConfigError(f"{name}: kernels must be (time, frequency) pairs of positive sizes, not {kernels!r}")
     frames, coeffs = input_shape
     inp = keras.Input((frames, coeffs), name="features")
-    x = layers.Reshape((frames, coeffs, 1), name="to_image")(inp)
-    if input_pool:
-        x = layers.AveragePooling2D(tuple(input_pool), padding="same", name="input_pool")(x)
-    paths = []
-    for i, kernel in enumerate(_PATHS):
-        p = _conv_bn_relu(x, _scaled(32, width), kernel, l2, f"path{i}")
-        paths.append(layers.AveragePooling2D(2, padding="same", name=f"path{i}_pool")(p))
-    x = layers.Concatenate(name="paths")(paths)
-    for i, (filters, pool) in enumerate(_BLOCKS):
+    if first == "channels":  # coefficients as input channels: (frames, 1, coeffs)
+        x = layers.Reshape((frames, 1, coeffs), name="to_channels")(inp)
+        if input_pool:
+            x = layers.AveragePooling2D((tuple(input_pool)[0], 1), padding="same", name="input_pool")(x)
+        x = _conv_bn_relu(x, _scaled(32, width) * len(kernels), (kernels[0][0], 1), l2, "path0")
+        x = layers.AveragePooling2D(2, padding="same", name="path0_pool")(x)
+    else:
+        x = layers.Reshape((frames, coeffs, 1), name="to_image")(inp)
+        if input_pool:
+            x = layers.AveragePooling2D(tuple(input_pool), padding="same", name="input_pool")(x)
+        paths = []
+        for i, kernel in enumerate(kernels):
+            p = _conv_bn_relu(x, _scaled(32, width), kernel, l2, f"path{i}")
+            paths.append(layers.AveragePooling2D(2, padding="same", name=f"path{i}_pool")(p))
+        x = layers.Concatenate(name="paths")(paths) if len(paths) > 1 else paths[0]
+    for i, (filters, pool) in enumerate(_BLOCKS[:int(depth)]):
         x = _conv_bn_relu(x, _scaled(filters, width), (3, 3), l2, f"block{i}")
         x = layers.AveragePooling2D(pool, padding="same", name=f"block{i}_pool")(x)
     x = _conv_bn_relu(x, _scaled(320, width), (1, 1), l2, "head")
