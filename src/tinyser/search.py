@@ -36,7 +36,6 @@ import os
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -569,8 +568,3 @@ def chosen(out: str | os.PathLike) -> Candidate:
     r = load_result(out)
     return Candidate.from_dict(next(x["candidate"] for x in r["rows"] if x["name"] == r["chosen"]))
 
-
-def describe(candidate: Candidate) -> dict[str, Any]:
-    """The candidate's model parameters and frontend knobs, as the recipe applies them."""
-    return {"model_params": candidate.model_params(),
-            "frontend": {k: getattr(candidate, k) for k in ("n_mfcc", "hop_length")}, "window": candidate.window}
