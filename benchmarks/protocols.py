@@ -49,7 +49,8 @@ SETUPS: dict[str, tuple] = {
                             "`tiny`, crops recipe", "published 76.2 % accuracy (random split)"),
     "emodb-light_sernet": (("emodb",), "native", "speaker",
                            _spec("crops", train={**_EMODB, "epochs": 12, "patience": 5}, model="light_sernet",
-                                 model_params={}), "`light_sernet`, crops recipe", "eGeMAPS + SVM 65.2 / 78.7"),
+                                 model_params={}), "`light_sernet`, crops recipe (at most 12 epochs, patience 5, for time; "
+                           "`tiny` 25 / 8)", "eGeMAPS + SVM 65.2 / 78.7"),
     "emodb-tiny-prosody": (("emodb",), "native", "speaker",
                            _spec("crops", train=_EMODB, frontend={"prosody": True}),
                            "`tiny` + prosody channels, crops recipe", "eGeMAPS + SVM 65.2 / 78.7"),
