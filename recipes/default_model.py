@@ -150,6 +150,7 @@ def export_default(final_run: Path, cv: dict, corpora: dict, loco: dict, target:
 
 def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: dict, size: int, arena: int) -> str:
     ev = meta.evaluation
+    fe = meta.frontend.config
     win = float(meta.segments.window)
     pc = "\n".join(f"| {k} | {100 * v['precision']:.1f} | {100 * v['recall']:.1f} | {100 * v['f1']:.1f} "
                    f"| {v['support']} |" for k, v in ev.per_class.items())
@@ -179,8 +180,8 @@ Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().iso
   {meta.params:,} parameters, {meta.macs / 1e6:.1f} M MACs per {win:g} s window
   ({meta.macs / win / 1e6:.1f} M per second of audio).
 - Input: {win:g} s windows at 16 kHz; shorter clips and tails are zero-padded (silence), in training as in
-  `predict`. `cmsis_mfcc` features (CMSIS-DSP `arm_mfcc_f32` definition: 1024-sample Hann frames every
-  256 samples, 40 HTK-mel bands 40-7600 Hz, natural log, 40 DCT coefficients{', plus prosody channels' if getattr(meta.frontend.config, 'prosody', False) else ''}),
+  `predict`. `cmsis_mfcc` features (CMSIS-DSP `arm_mfcc_f32` definition: {fe.frame_length}-sample {fe.window.capitalize()} frames every
+  {fe.hop_length} samples, {fe.n_mels} HTK-mel bands {fe.fmin:g}-{fe.fmax:g} Hz, natural log, {fe.n_mfcc} DCT coefficients{', plus prosody channels' if getattr(fe, 'prosody', False) else ''}),
   standardised per coefficient with {norm}; quantised to int8
   (scale {meta.input.scale:.5f}, zero point {meta.input.zero_point}).
 - Output: 6 classes, `common6`: {', '.join(meta.labels)}.
