@@ -68,6 +68,8 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
     audio = {int(c): load(fs.paths[c], sr) for c in test}
     for length in LENGTHS:
         n = int(round(length * sr))
+        if n > n_window:  # a model with a shorter window than this length: not one window
+            continue
         windows = np.zeros((len(test), n_window), np.float32)
         for i, c in enumerate(test):
             cut = loudest(audio[int(c)], n)
@@ -107,7 +109,7 @@ def run_scores(run: Path, part: str = "test") -> dict:
     folds = [fold_scores(run, f["fold"], part, fs) for f in report["folds"]]
     classes = folds[0]["classes"]
     rows = {}
-    for key in [*map(str, LENGTHS), "whole"]:
+    for key in [k for k in [*map(str, LENGTHS), "whole"] if k in folds[0]]:
         pred = np.concatenate([f[key]["pred"] for f in folds])
         truth = np.concatenate([f[key]["truth"] for f in folds])
         top = np.bincount(pred, minlength=len(classes))

@@ -36,6 +36,7 @@ import os
 import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -289,6 +290,7 @@ def measure(candidate: Candidate, base: RunConfig, n_classes: int, rates: dict[s
 def search(base: RunConfig, out: str | os.PathLike, *, board: str = "nano33ble", limits: Limits | None = None,
            trials: int = 12, include: tuple[Candidate, ...] = HAND_GRID, seed: int = 0,
            address: str | None = None, cpus_per_trial: int = 1, grace_epochs: int = 6,
+           score: Callable[[Path], float] | None = None, score_name: str = "validation UA",
            progress: bool = True) -> dict:
     """Search for the best `tiny` within ``limits`` (default: ``board``'s).
 
@@ -296,9 +298,10 @@ def search(base: RunConfig, out: str | os.PathLike, *, board: str = "nano33ble",
     candidates drawn from :data:`SPACE` that fit; candidates that do not fit are
     drawn too, reported and skipped. Returns (and writes to ``out/search.json``)
     every candidate with its cost, status and validation UA, the Pareto frontier
-    (validation UA against latency, RAM and flash) and the chosen candidate (the
-    best validation UA among the trials that finished, not stopped early), which
-    is exported full-int8 to ``out/best/``.
+    (validation UA against latency, RAM and flash) and the chosen candidate: the
+    trial that finished (was not stopped early) with the best ``score`` of its run
+    folder (default: its validation UA; a recipe may weigh, say, short clips too,
+    as long as it reads validation data only), exported full-int8 to ``out/best/``.
 
     >>> search(RunConfig(("data/emodb",), frontend={"frontend": "cmsis_mfcc"}), "runs/search")  # doctest: +SKIP
     """
@@ -350,13 +353,16 @@ def search(base: RunConfig, out: str | os.PathLike, *, board: str = "nano33ble",
     if not finished:
         raise TinyserError(f"{out}: no trial finished" + (f"; first error: {next(iter(errors.values()))}"
                                                           if errors else ""))
+    for r in finished:
+        r["score"] = float(score(out / "trials" / r["name"])) if score else r["val_ua"]
     front = pareto(trained)
-    chosen = max(finished, key=lambda r: (r["val_ua"], -r["latency_ms"]))
+    chosen = max(finished, key=lambda r: (r["score"], -r["latency_ms"]))
     for r in rows:
         r["pareto"] = r["name"] in front
     result = {"board": board, "limits": dataclasses.asdict(limits), "trials": trials, "seed": seed,
               "base": base.to_dict(), "protocol": "final (validation speakers only; no test set)",
               "grace_epochs": grace_epochs, "rows": rows, "frontier": front, "chosen": chosen["name"],
+              "score": score_name,
               "exported": [str(p) for p in _export_best(out, chosen["name"])]}
     atomic_write(out / "search.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
     return result
@@ -505,12 +511,15 @@ def _export_best(out: Path, name: str) -> list[Path]:
 def markdown(result: dict) -> str:
     """The search's table: every candidate with cost, status and validation UA."""
     lines = ["| candidate | from | params | MACs / s | int8 model | arena | RAM | est. latency | est. RTF "
-             "| val UA % | epochs | status |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in sorted(result["rows"], key=lambda r: (r.get("val_ua") is None, -(r.get("val_ua") or 0))):
+             f"| val UA % | {result.get('score', 'validation UA')} % | epochs | status |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in sorted(result["rows"], key=lambda r: (r.get("val_ua") is None, r.get("score") is None,
+                                                   -(r.get("score") or 0), -(r.get("val_ua") or 0))):
         mark = (" **(chosen)**" if r["name"] == result["chosen"] else "") + (" (Pareto)" if r.get("pareto") else "")
         status = (f"skipped: {r['skipped']}" if not r["fits"] else "finished" if r.get("finished") else
                   f"failed: {r['error']}" if r.get("error") else f"stopped early (ASHA) at epoch {r.get('epochs', 0)}")
         val = f"{100 * r['val_ua']:.1f}" if r.get("val_ua") is not None else "–"
+        val += f" | {100 * r['score']:.1f}" if r.get("score") is not None else " | –"
         lines.append(f"| `{r['name']}`{mark} | {r['origin']} | {r['params']:,} | {r['macs_per_second'] / 1e6:.1f} M "
                      f"| {_kb(r['model_bytes'])} | {_kb(r['arena_bytes'])} | {_kb(r['ram_bytes'])} "
                      f"| {r['latency_ms']:.0f} ms | {r['real_time_factor']:.2f} | {val} "
