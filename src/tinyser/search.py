@@ -510,16 +510,18 @@ def _export_best(out: Path, name: str) -> list[Path]:
 
 def markdown(result: dict) -> str:
     """The search's table: every candidate with cost, status and validation UA."""
+    own = result.get("score", "validation UA") != "validation UA"  # a score column of its own
     lines = ["| candidate | from | params | MACs / s | int8 model | arena | RAM | est. latency | est. RTF "
-             f"| val UA % | {result.get('score', 'validation UA')} % | epochs | status |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| val UA % | " + (f"{result['score']} % | " if own else "") + "epochs | status |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if own else "") + "---:|---|"]
     for r in sorted(result["rows"], key=lambda r: (r.get("val_ua") is None, r.get("score") is None,
                                                    -(r.get("score") or 0), -(r.get("val_ua") or 0))):
         mark = (" **(chosen)**" if r["name"] == result["chosen"] else "") + (" (Pareto)" if r.get("pareto") else "")
         status = (f"skipped: {r['skipped']}" if not r["fits"] else "finished" if r.get("finished") else
                   f"failed: {r['error']}" if r.get("error") else f"stopped early (ASHA) at epoch {r.get('epochs', 0)}")
         val = f"{100 * r['val_ua']:.1f}" if r.get("val_ua") is not None else "–"
-        val += f" | {100 * r['score']:.1f}" if r.get("score") is not None else " | –"
+        if own:
+            val += f" | {100 * r['score']:.1f}" if r.get("score") is not None else " | –"
         lines.append(f"| `{r['name']}`{mark} | {r['origin']} | {r['params']:,} | {r['macs_per_second'] / 1e6:.1f} M "
                      f"| {_kb(r['model_bytes'])} | {_kb(r['arena_bytes'])} | {_kb(r['ram_bytes'])} "
                      f"| {r['latency_ms']:.0f} ms | {r['real_time_factor']:.2f} | {val} "
