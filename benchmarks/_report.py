@@ -189,11 +189,12 @@ def wall_seconds(run: Path) -> float:
     return json.loads((Path(run) / "wall.json").read_text())["seconds"]
 
 
-def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs: str) -> None:
+def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs: str, more=None) -> None:
     """The command line of a benchmark made of resumable training runs: train the
     ``--only`` keys in the order given (all by default), then tabulate every finished
     one into docs/<name>.json and its section of docs/results.md.
-    ``result(key, data, runs, train)`` gives a row or None; ``markdown(rows, data)`` the section."""
+    ``result(key, data, runs, train)`` gives a row or None; ``markdown(rows, data)`` the section.
+    ``more``: (add its arguments to the parser, train what they ask for given the parsed arguments)."""
     import argparse
 
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
@@ -201,6 +202,8 @@ def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs
     ap.add_argument("--runs", type=Path, default=Path(default_runs))
     ap.add_argument("--only", "--rows", default=",".join(keys), help="runs to train, comma-separated, in this order")
     ap.add_argument("--table-only", action="store_true", help="tabulate finished runs, train nothing")
+    if more:
+        more[0](ap)
     args = ap.parse_args()
     wanted = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in wanted if k not in keys]
@@ -209,6 +212,8 @@ def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs
     if not args.table_only:
         for k in wanted:
             result(k, args.data, args.runs, train=True)
+        if more:
+            more[1](args)
     rows = [result(k, args.data, args.runs, train=False) for k in keys]
     write(name, {"rows": [r for r in rows if r]}, markdown(rows, args.data), page="results.md")
 

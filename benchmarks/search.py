@@ -1,6 +1,6 @@
 """`tinyser search` on the four shared corpora for the Arduino Nano 33 BLE Sense (issue 13).
 
-    python benchmarks/search.py [--data ../shared/data] [--out runs/search] [--trials 14] [--table-only]
+    python benchmarks/search.py [--data ../shared/data] [--out runs/search] [--trials 14] [--cross-validate] [--table-only]
 
 Base recipe: the shipped default model's (the ablation's ``crops`` row: `tiny`
 on EMO-DB, RAVDESS actors 1-20, TESS and SAVEE under ``common6``, adaptive
@@ -20,9 +20,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
 import _report  # noqa: E402
 import ablation  # noqa: E402
+import default_model  # noqa: E402
+import lengths  # noqa: E402
 
+from tinyser.experiment import load_report  # noqa: E402
 from tinyser.search import HAND_GRID, Candidate, load_result, markdown, plot, search  # noqa: E402
 
 RECIPE = "crops"  # the shipped default model's ablation row
@@ -44,7 +48,20 @@ def run(data: Path, out: Path, trials: int) -> dict:
                   score_name=SCORE)
 
 
-def comparison(result: dict) -> str:
+def cv_run(runs: Path, row: dict) -> Path:
+    """Where the chosen shape is cross-validated (speaker:5): the run ``recipes/default_model.py`` makes."""
+    return runs / "default" / default_model.run_name("cv", RECIPE, Candidate.from_dict(row["candidate"]))
+
+
+def cross_validate(data: Path, runs: Path, result: dict) -> None:
+    """Train the chosen shape under the ablation's protocol, as the recipe would (resumable)."""
+    row = next(r for r in result["rows"] if r["name"] == result["chosen"])
+    if row["name"] != SHIPPED.name and not (cv_run(runs, row) / "report.json").exists():
+        cfg = default_model.row_config(data, RECIPE, ablation.PROTOCOL, Candidate.from_dict(row["candidate"]))
+        _report.timed_training(cfg, cv_run(runs, row))
+
+
+def comparison(result: dict, runs: Path) -> str:
     rows = {r["name"]: r for r in result["rows"]}
     best, hand = rows[result["chosen"]], rows[SHIPPED.name]
     grid = [r for r in result["rows"] if r["origin"] == "grid" and r.get("val_ua") is not None]
@@ -67,25 +84,26 @@ def comparison(result: dict) -> str:
              f"UA" + (f", {100 * (best['score'] - hand['score']):+.1f} of {SCORE}" if hand.get("score") is not None
                       else "") + f", at {'equal or lower' if cheaper(best, hand) else '**higher**'} cost (latency, RAM, "
              "flash, arena)."]
-    earlier = Path("runs/default/final-crops/report.json")
-    if earlier.exists():  # the same configuration, trained before under the same protocol: the noise
-        import json
-
-        v = json.loads(earlier.read_text())["folds"][0]["val_ua"]
+    earlier = runs / "default" / default_model.run_name("final", RECIPE, None)
+    if (earlier / "report.json").exists():  # the same configuration, trained before under the same protocol
+        v = load_report(earlier)["folds"][0]["val_ua"]
         lines.append(f"- The same configuration as the hand choice, trained earlier under the same protocol "
-                     f"(`runs/default/final-crops`, the shipped model's final run) reached {100 * v:.1f}: "
+                     f"(`{earlier}`, the shipped model's final run) reached {100 * v:.1f}: "
                      "differences of a few points between these candidates are run-to-run noise.")
-    cv, shipped_cv = Path(f"runs/default/cv-{RECIPE}-{best['name']}/report.json"), Path(f"runs/ablation/{RECIPE}/report.json")
-    if best["name"] != SHIPPED.name and cv.exists() and shipped_cv.exists():
-        import json
-
-        c, h = json.loads(cv.read_text()), json.loads(shipped_cv.read_text())
-        lines.append(f"- Cross-validated under the ablation's protocol (speaker:5 over the four corpora, test speakers never "
-                     f"seen; `{cv.parent}`, as `recipes/default_model.py` runs it): the chosen shape reaches test UA "
-                     f"**{100 * c['ua']:.1f} ± {100 * c['ua_std']:.1f}** against the shipped shape's {100 * h['ua']:.1f} ± "
-                     f"{100 * h['ua_std']:.1f} (ablation row `{RECIPE}`): the same accuracy at "
+    cv, shipped_cv = cv_run(runs, best), runs / "ablation" / RECIPE
+    if best["name"] != SHIPPED.name and (cv / "report.json").exists() and (shipped_cv / "report.json").exists():
+        c, h = load_report(cv), load_report(shipped_cv)
+        gap = c["ua"] - h["ua"]
+        verdict = ("within the folds' spread" if abs(gap) <= max(c["ua_std"], h["ua_std"])
+                   else f"{100 * gap:+.1f} points")
+        one_s = [lengths.run_scores(r)["rows"]["1.0"]["ua_mean_over_folds"] for r in (cv, shipped_cv)]
+        lines.append(f"- Cross-validated under the ablation's protocol (speaker:5 over the four corpora, test speakers "
+                     f"never seen; `{cv}`, as `recipes/default_model.py` runs it; `--cross-validate`): the chosen "
+                     f"shape reaches test UA **{100 * c['ua']:.1f} ± {100 * c['ua_std']:.1f}** against the shipped "
+                     f"shape's {100 * h['ua']:.1f} ± {100 * h['ua_std']:.1f} (ablation row `{RECIPE}`), {verdict}, at "
                      f"{best['latency_ms'] / hand['latency_ms']:.0%} of the latency and "
-                     f"{best['model_bytes'] / hand['model_bytes']:.0%} of the flash" + _one_second(cv.parent, shipped_cv.parent))
+                     f"{best['model_bytes'] / hand['model_bytes']:.0%} of the flash; on test clips cut to their loudest "
+                     f"1.0 s it reaches {100 * one_s[0]:.1f} against {100 * one_s[1]:.1f} (`benchmarks/lengths.py`).")
     if best["name"] != SHIPPED.name:
         lines.append("- The shipped default model has not been re-made in the chosen shape; "
                      "`recipes/default_model.py` takes its shape from this search and cross-validates it first.")
@@ -95,24 +113,12 @@ def comparison(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _one_second(chosen_run: Path, shipped_run: Path) -> str:
-    """The two runs' UA on test clips cut to 1.0 s (``benchmarks/lengths.py``), when it was measured."""
-    import json
-
-    files = [r / "lengths.json" for r in (chosen_run, shipped_run)]
-    if not all(f.exists() for f in files):
-        return "."
-    c, h = (json.loads(f.read_text())["rows"]["1.0"]["ua_mean_over_folds"] for f in files)
-    return (f"; on test clips cut to their loudest 1.0 s it reaches {100 * c:.1f} against {100 * h:.1f} "
-            "(`benchmarks/lengths.py`, the short-utterance table).")
-
-
-def section(result: dict, data: Path, trials: int) -> str:
+def section(result: dict, data: Path, trials: int, runs: Path) -> str:
     n_fit = sum(r["fits"] for r in result["rows"])
     n_skip = len(result["rows"]) - n_fit
     return "\n".join([
         "## Hardware-aware search (`benchmarks/search.py`, `tinyser search`)", "",
-        f"Reproduce: `python benchmarks/search.py --data {data} --trials {trials}` on {_report.machine()} "
+        f"Reproduce: `python benchmarks/search.py --data {data} --trials {trials} --cross-validate` on {_report.machine()} "
         "(Ray Tune on a local Ray, two trials at a time, one core each). Board: Arduino Nano 33 BLE Sense "
         "limits (arena ≤ 64 KB, int8 model ≤ 128 KB, RAM ≤ 256 KB, estimated real-time factor < 1, ≤ 8 M "
         "MACs per second of audio). Every candidate's cost is measured before training: int8 flatbuffer, TFLite "
@@ -131,7 +137,7 @@ def section(result: dict, data: Path, trials: int) -> str:
         f"plus {trials} candidates drawn at random (seed {result['seed']}) from the space that fit the board; "
         f"{n_fit} trained, {n_skip} skipped over budget. The validation set is 5 speakers: differences of a few "
         "points are within its noise, and the best of many trials is optimistic (the winner's curse).", "",
-        comparison(result), "",
+        comparison(result, runs), "",
         "![search frontier](search-frontier.png)", "",
         markdown(result)])
 
@@ -141,11 +147,16 @@ def main():
     _report.add_data_argument(ap)
     ap.add_argument("--out", type=Path, default=Path("runs/search"))
     ap.add_argument("--trials", type=int, default=14)
+    ap.add_argument("--cross-validate", action="store_true",
+                    help="also train the chosen shape under speaker:5, as recipes/default_model.py does")
     ap.add_argument("--table-only", action="store_true", help="tabulate a finished search without training")
     args = ap.parse_args()
+    runs = args.out.parent  # beside runs/ablation and runs/default
     result = load_result(args.out) if args.table_only else run(args.data, args.out, args.trials)
+    if args.cross_validate and not args.table_only:
+        cross_validate(args.data, runs, result)
     plot(result, _report.DOCS / "search-frontier.png")
-    _report.write("search", result, section(result, args.data, args.trials), page="results.md")
+    _report.write("search", result, section(result, args.data, args.trials, runs), page="results.md")
     print("wrote docs/search.json, docs/search-frontier.png and the search section of docs/results.md")
 
 

@@ -28,7 +28,6 @@ from .features.adaptive import DEFAULT_GATE_DB
 from .labels import SCHEMES
 from .models import MODELS
 from .protocols import PROTOCOLS
-from .search import BOARDS as SEARCH_BOARDS
 from .tflite.convert import QUANT_MODES
 from .training import BALANCE, LOSSES, TrainConfig
 
@@ -254,7 +253,8 @@ def search_cmd(
     recipe: Optional[Path] = typer.Option(None, help="Base recipe: a run folder or its config.json (its data, "
                                                      "labels, training and normalisation settings)."),
     labels: str = typer.Option("common6", help=_LABELS_HELP),
-    board: str = typer.Option("nano33ble", help=f"Board whose limits candidates must fit: {', '.join(SEARCH_BOARDS)}."),
+    board: str = typer.Option("nano33ble", help="Board whose limits candidates must fit (an unknown name lists "
+                                                "the boards)."),
     arena_kb: Optional[float] = typer.Option(None, "--arena-kb", help="Override the board's arena limit (KB)."),
     flash_kb: Optional[float] = typer.Option(None, "--flash-kb", help="Override the board's model-size limit (KB)."),
     ram_kb: Optional[float] = typer.Option(None, "--ram-kb", help="Override the board's RAM limit (KB)."),
@@ -270,7 +270,7 @@ def search_cmd(
 ):
     """Hardware-aware search: the best `tiny` that fits a board, trained with Ray Tune (ASHA) on validation UA."""
     from .experiment import RunConfig
-    from .search import HAND_GRID, markdown, plot, search
+    from .search import HAND_GRID, board_limits, markdown, plot, search
 
     _quiet_tensorflow()
     if recipe is not None:
@@ -288,11 +288,9 @@ def search_cmd(
 
         base = RunConfig(tuple(str(d) for d in data), frontend=get_config("cmsis_mfcc"), labels=labels,
                          train=TrainConfig(epochs=epochs))
-    if board not in SEARCH_BOARDS:
-        raise TinyserError(f"unknown board {board!r}; choose one of {', '.join(SEARCH_BOARDS)}")
-    overrides = {"arena_bytes": arena_kb and int(arena_kb * 1024), "model_bytes": flash_kb and int(flash_kb * 1024),
-                 "ram_bytes": ram_kb and int(ram_kb * 1024), "real_time_factor": rtf}
-    limits = dataclasses.replace(SEARCH_BOARDS[board], **{k: v for k, v in overrides.items() if v is not None})
+    limits = board_limits(board, arena_bytes=arena_kb and int(arena_kb * 1024),
+                          model_bytes=flash_kb and int(flash_kb * 1024), ram_bytes=ram_kb and int(ram_kb * 1024),
+                          real_time_factor=rtf)
     result = search(base, out_dir, board=board, limits=limits, trials=trials, include=() if no_grid else HAND_GRID,
                     seed=seed, address=address, cpus_per_trial=cpus_per_trial)
     md = markdown(result)

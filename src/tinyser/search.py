@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import itertools
 import json
@@ -149,27 +150,33 @@ BOARDS: dict[str, Limits] = {"nano33ble": Limits(), "generic": Limits(None, None
 CLOCK_HZ = 64e6
 
 
+def board_limits(board: str, **overrides) -> Limits:
+    """``board``'s :class:`Limits`, with the given fields replaced (``None`` keeps the board's).
+
+    >>> board_limits("nano33ble", arena_bytes=32768).arena_bytes
+    32768
+    """
+    if board not in BOARDS:
+        raise ConfigError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    return dataclasses.replace(BOARDS[board], **{k: v for k, v in overrides.items() if v is not None})
+
+
 def _kb(n: float) -> str:
     return f"{n / 1024:.1f} KB"
 
 
-def sample(n: int, seed: int = 0, exclude: tuple[Candidate, ...] = ()) -> list[Candidate]:
-    """``n`` distinct candidates drawn uniformly from :data:`SPACE` (seeded), none in ``exclude``.
+def sample(n: int | None, seed: int = 0, exclude: tuple[Candidate, ...] = ()) -> list[Candidate]:
+    """``n`` distinct candidates drawn uniformly from :data:`SPACE` (seeded), none in
+    ``exclude``; ``None``: the whole space in a seeded random order.
 
     >>> [c.name for c in sample(2, seed=1)] == [c.name for c in sample(2, seed=1)]
     True
     """
     points = list(itertools.product(*SPACE.values()))
-    order = np.random.default_rng(seed).permutation(len(points))
-    seen, out = set(exclude), []
-    for i in order:
-        c = Candidate(**dict(zip(SPACE, points[i])))
-        if c not in seen:
-            seen.add(c)
-            out.append(c)
-        if len(out) == n:
-            break
-    return out
+    excluded = set(exclude)
+    drawn = (Candidate(**dict(zip(SPACE, points[i]))) for i in np.random.default_rng(seed).permutation(len(points)))
+    out = [c for c in drawn if c not in excluded]
+    return out if n is None else out[:n]
 
 
 # --- cost, measured before training -------------------------------------------------------------
@@ -238,29 +245,33 @@ def estimate_instructions(blob: bytes, rates: dict[str, float]) -> float:
                      for _, kind, w in op_work(blob)))
 
 
-def frontend_instructions_per_second(cfg) -> float:
-    """Frontend instructions per second of audio: the shipped model's measured
-    figure, scaled by the ratio of counted float operations (an estimate)."""
-    from .deploy.budget import CYCLES_PER_FLOP, CYCLES_PER_LOG, CYCLES_PER_SQRT_OR_DIV, frontend_ops
+def _frontend_cycles_per_second(cfg) -> float:
+    from .deploy.budget import frontend_cycles_per_frame, frontend_ops
+
+    return frontend_cycles_per_frame(frontend_ops(types.SimpleNamespace(config=cfg))) * cfg.sample_rate / cfg.hop_length
+
+
+@functools.lru_cache(maxsize=1)
+def _frontend_reference() -> tuple[float, float]:
+    """The shipped model's measured frontend instructions per second of audio, and its estimated cycles."""
     from .deploy.firmware import find_measurement
     from .inference import DEFAULT_MODEL, load_model
 
-    ref = load_model(DEFAULT_MODEL).metadata.frontend.config
-
-    def cycles_per_second(c):
-        ops = frontend_ops(types.SimpleNamespace(config=c))
-        frame = (ops["flops"] * CYCLES_PER_FLOP + ops["sqrt_div"] * CYCLES_PER_SQRT_OR_DIV
-                 + ops["log"] * CYCLES_PER_LOG)
-        return frame * c.sample_rate / c.hop_length
-
     measured = find_measurement(DEFAULT_MODEL.read_bytes())["instructions"]["frontend_per_audio_second"]
-    return measured * cycles_per_second(cfg) / cycles_per_second(ref)
+    return measured, _frontend_cycles_per_second(load_model(DEFAULT_MODEL).metadata.frontend.config)
+
+
+def frontend_instructions_per_second(cfg) -> float:
+    """Frontend instructions per second of audio: the shipped model's measured
+    figure, scaled by the ratio of counted float operations (an estimate)."""
+    measured, cycles = _frontend_reference()
+    return measured * _frontend_cycles_per_second(cfg) / cycles
 
 
 def measure(candidate: Candidate, base: RunConfig, n_classes: int, rates: dict[str, float]) -> dict:
     """The device cost of ``candidate`` (weights untrained: size, arena, MACs and
     latency do not depend on them), with ``base``'s frontend otherwise."""
-    from .deploy.budget import arena_margin, audio_ring_samples, frontend_state_bytes, window_bytes
+    from .deploy.budget import ram_budget
     from .models import build_model, count_macs, count_params
     from .tflite import convert, find_arena_size
 
@@ -275,9 +286,8 @@ def measure(candidate: Candidate, base: RunConfig, n_classes: int, rates: dict[s
     inference_s = instructions / CLOCK_HZ
     hop_s = window / 2  # the deployed sketch infers every half window
     frontend_s = frontend_instructions_per_second(cfg) / CLOCK_HZ
-    target = types.SimpleNamespace(config=cfg, n_frames=frames, adaptive=base.adaptive)
-    ram = (arena_margin(arena) + window_bytes(target) + frontend_state_bytes(target)
-           + 2 * audio_ring_samples(inference_s, target))
+    ram = ram_budget(types.SimpleNamespace(config=cfg, n_frames=frames, adaptive=base.adaptive), arena,
+                     inference_s).total
     macs = count_macs(model)
     return {"params": count_params(model), "macs": macs, "macs_per_second": macs / window,
             "model_bytes": len(blob), "arena_bytes": arena, "ram_bytes": ram,
@@ -308,9 +318,7 @@ def search(base: RunConfig, out: str | os.PathLike, *, board: str = "nano33ble",
     from .corpora import load_dataset
     from .progress import track
 
-    if board not in BOARDS:
-        raise ConfigError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
-    limits = limits or BOARDS[board]
+    limits = limits or board_limits(board)
     if base.frontend.name != "cmsis_mfcc":
         raise ConfigError(f"search: the frontend must be cmsis_mfcc (the device's), not {base.frontend.name}")
     out = Path(out)
@@ -328,13 +336,10 @@ def search(base: RunConfig, out: str | os.PathLike, *, board: str = "nano33ble",
             atomic_write(costs_file, lambda f: f.write(json.dumps(costs, indent=1).encode()))
         return costs[c.name]
 
-    rows, fitting = [], []
-    drawn = sample(len(list(itertools.product(*SPACE.values()))), seed, exclude=tuple(include))
-    pool = [(c, "grid") for c in include] + [(c, "search") for c in drawn]
-    with_progress = track(pool, total=len(include) + trials, description="measuring candidates",
-                          enabled=progress)
-    for c, origin in with_progress:
-        if origin == "search" and sum(r["origin"] == "search" for r in fitting) >= trials:
+    rows, fitting, drawn_fitting = [], [], 0
+    pool = [(c, "grid") for c in include] + [(c, "search") for c in sample(None, seed, exclude=tuple(include))]
+    for c, origin in track(pool, total=len(include) + trials, description="measuring candidates", enabled=progress):
+        if origin == "search" and drawn_fitting >= trials:
             break
         problems = limits.problems(cost(c))
         row = {"name": c.name, "origin": origin, "candidate": c.to_dict(), **costs[c.name],
@@ -342,6 +347,7 @@ def search(base: RunConfig, out: str | os.PathLike, *, board: str = "nano33ble",
         rows.append(row)
         if not problems:
             fitting.append(row)
+            drawn_fitting += origin == "search"
     errors = _tune(base, out, [Candidate.from_dict(r["candidate"]) for r in fitting], address, cpus_per_trial,
                    grace_epochs, progress)
     for r in rows:
@@ -385,10 +391,15 @@ def pareto(rows: list[dict]) -> list[str]:
     return [r["name"] for r in rows if not any(beats(o, r) for o in rows if o is not r)]
 
 
+def _result(folder: Path) -> Path:
+    """A trial's finished-run marker (its fold's ``result.json``; protocol ``final`` has one fold)."""
+    return folder / "fold_00" / "result.json"
+
+
 def trial_scores(folder: Path) -> dict:
     """A trial's validation UA (best epoch so far), epochs run and whether it finished
     (a trial ASHA stopped keeps its checkpoint state at the epoch it stopped)."""
-    result, state = folder / "fold_00" / "result.json", folder / "fold_00" / "state.json"
+    result, state = _result(folder), folder / "fold_00" / "state.json"
     if result.exists():
         r = json.loads(result.read_text())
         return {"val_ua": r["val_ua"], "best_epoch": r["best_epoch"] + 1, "epochs": r["epochs_run"],
@@ -409,22 +420,22 @@ def _tune(base: RunConfig, out: Path, candidates: list[Candidate], address: str 
     from .extras import need
 
     need("ray", "tinyser search")
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-
-    todo = [c for c in candidates if not (out / "trials" / c.name / "fold_00" / "result.json").exists()]
+    todo = [c for c in candidates if not _result(out / "trials" / c.name).exists()]
     for cfg in {c.run_config(base).frontend: c.run_config(base) for c in todo}.values():
         run_features(cfg, progress)  # every frontend's features, once, before trials share the cache
     ray, started = ray_init(address or "local", None, "tinyser search")
     try:
-        return _fit(tune, ASHAScheduler, base, out, candidates, cpus_per_trial, grace_epochs, progress)
+        return _fit(base, out, candidates, cpus_per_trial, grace_epochs, progress)
     finally:
         if started:
             ray.shutdown()
 
 
-def _fit(tune, ASHAScheduler, base: RunConfig, out: Path, candidates: list[Candidate], cpus_per_trial: int,
-         grace_epochs: int, progress: bool) -> dict[str, str]:
+def _fit(base: RunConfig, out: Path, candidates: list[Candidate], cpus_per_trial: int, grace_epochs: int,
+         progress: bool) -> dict[str, str]:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
     from .progress import Bar
 
     epochs = base.train.epochs
@@ -437,7 +448,7 @@ def _fit(tune, ASHAScheduler, base: RunConfig, out: Path, candidates: list[Candi
     scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_ua", mode="max", max_t=epochs + 1,
                               grace_period=min(grace_epochs, epochs), reduction_factor=2)
     with Bar(len(candidates) * epochs, "search trials (epochs)", enabled=progress) as bar:
-        callbacks = [_Progress(bar)]
+        callbacks = [_progress_callback(bar)]
         path = out.resolve() / "tune"
         names = sorted(c.name for c in candidates)
         if tune.Tuner.can_restore(str(path)) and json.loads((out / "tune-trials.json").read_text()) == names:
@@ -456,17 +467,15 @@ def _fit(tune, ASHAScheduler, base: RunConfig, out: Path, candidates: list[Candi
     return errors
 
 
-class _Progress:
+def _progress_callback(bar):
     """A Ray Tune callback that advances a tinyser progress bar per reported epoch."""
+    from ray.tune import Callback
 
-    def __new__(cls, bar):
-        from ray.tune import Callback
+    class Progress(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            bar.advance(1, f"{trial.config['candidate']} epoch {result['training_iteration']}")
 
-        class _Cb(Callback):
-            def on_trial_result(self, iteration, trials, trial, result, **info):
-                bar.advance(1, f"{trial.config['candidate']} epoch {result['training_iteration']}")
-
-        return _Cb()
+    return Progress()
 
 
 def _trial(config: dict, *, root: str, base: dict, candidates: dict, cpus: int) -> None:
@@ -489,8 +498,7 @@ def _trial(config: dict, *, root: str, base: dict, candidates: dict, cpus: int) 
         best = max(best, float(record["val_ua"]))
         tune.report({"val_ua": best, "epoch_val_ua": float(record["val_ua"]), "epoch": int(record["epoch"]) + 1})
 
-    done = folder / "fold_00" / "result.json"
-    state = folder / "fold_00" / "state.json"
+    done, state = _result(folder), folder / "fold_00" / "state.json"
     if done.exists() or state.exists():
         for record in json.loads((done if done.exists() else state).read_text())["history"]:
             report(record)

@@ -304,6 +304,21 @@ def budget(model_path: str | os.PathLike, board: str = "nano33ble", hop: float |
     return target_budget(load_target(model_path), board, hop, cycles_per_mac)
 
 
+def frontend_cycles_per_frame(ops: dict[str, int]) -> float:
+    """Estimated Cortex-M4F cycles of one frame's :func:`frontend_ops`."""
+    return ops["flops"] * CYCLES_PER_FLOP + ops["sqrt_div"] * CYCLES_PER_SQRT_OR_DIV + ops["log"] * CYCLES_PER_LOG
+
+
+def ram_budget(t: Target, arena: int, inference_seconds: float, audio_ring: bool = True) -> Ram:
+    """RAM of a deployed model: the measured ``arena`` with the deploy margin, the audio
+    ring (boards that buffer audio during an inference of ``inference_seconds``), the
+    feature window and the frontend's state. ``t`` needs ``config``, ``n_frames`` and
+    ``adaptive`` (an untrained candidate's stand-in will do)."""
+    ring = 2 * audio_ring_samples(inference_seconds, t) if audio_ring else 0
+    parts = (arena_margin(arena), ring, window_bytes(t), frontend_state_bytes(t))
+    return Ram(*parts, sum(parts))
+
+
 def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
                   cycles_per_mac: float = CYCLES_PER_MAC) -> Budget:
     """:func:`budget` for an already loaded :class:`~tinyser.deploy.target.Target`.
@@ -323,14 +338,12 @@ def target_budget(t: Target, board: str = "nano33ble", hop: float | None = None,
         raise ConfigError(f"{t.path}: the metadata gives no MAC count")
     inference_s = macs * cycles_per_mac / spec.clock_hz
     ops = frontend_ops(t)
-    frame_cycles = (ops["flops"] * CYCLES_PER_FLOP + ops["sqrt_div"] * CYCLES_PER_SQRT_OR_DIV
-                    + ops["log"] * CYCLES_PER_LOG)
+    frame_cycles = frontend_cycles_per_frame(ops)
     frames_per_second = 1.0 / t.frame_seconds
     frontend_s = frame_cycles * frames_per_second / spec.clock_hz  # per second of audio
     ring = audio_ring_samples(inference_s, t)
     flash = Flash(len(t.blob), tables_bytes(t), len(t.blob) + tables_bytes(t))
-    parts = (arena_margin(arena), 2 * ring if spec.has_audio_ring else 0, window_bytes(t), frontend_state_bytes(t))
-    ram = Ram(*parts, sum(parts))
+    ram = ram_budget(t, arena, inference_s, spec.has_audio_ring)
     real_time_factor = inference_s / hop_seconds + frontend_s
     fits = None if spec.ram_bytes is None else bool(ram.total <= spec.ram_bytes and
                                                      flash.total <= spec.flash_bytes and real_time_factor < 1)

@@ -23,8 +23,8 @@ from keras import layers
 
 from ..errors import ConfigError
 
-_PATHS = ((11, 1), (1, 9), (3, 3))
-_BLOCKS = ((64, (2, 2)), (96, (2, 2)), (128, (2, 1)), (160, (2, 1)))
+PATHS = ((11, 1), (1, 9), (3, 3))
+BLOCKS = ((64, (2, 2)), (96, (2, 2)), (128, (2, 1)), (160, (2, 1)))
 
 
 def _conv_bn_relu(x, filters, kernel, reg, name):
@@ -39,7 +39,7 @@ FIRST = ("parallel", "channels")
 
 
 def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, dropout: float = 0.3,
-          l2: float = 1e-6, pooling: str = "mean", depth: int = len(_BLOCKS), kernels=_PATHS,
+          l2: float = 1e-6, pooling: str = "mean", depth: int = len(BLOCKS), kernels=PATHS,
           first: str = "parallel", name: str = "light_sernet") -> keras.Model:
     """Light-SERNet for ``input_shape = (frames, coeffs)``.
 
@@ -69,8 +69,8 @@ def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, d
         raise ConfigError(f"{name}: pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
     if first not in FIRST:
         raise ConfigError(f"{name}: first must be one of {', '.join(FIRST)}, not {first!r}")
-    if not 1 <= int(depth) <= len(_BLOCKS):
-        raise ConfigError(f"{name}: depth must be 1-{len(_BLOCKS)}, not {depth!r}")
+    if not 1 <= int(depth) <= len(BLOCKS):
+        raise ConfigError(f"{name}: depth must be 1-{len(BLOCKS)}, not {depth!r}")
     kernels = tuple(tuple(int(v) for v in k) for k in kernels)
     if not kernels or any(len(k) != 2 or min(k) < 1 for k in kernels):
         raise ConfigError(f"{name}: kernels must be (time, frequency) pairs of positive sizes, not {kernels!r}")
@@ -91,7 +91,7 @@ def build(input_shape, n_classes: int, *, width: float = 1.0, input_pool=None, d
             p = _conv_bn_relu(x, _scaled(32, width), kernel, l2, f"path{i}")
             paths.append(layers.AveragePooling2D(2, padding="same", name=f"path{i}_pool")(p))
         x = layers.Concatenate(name="paths")(paths) if len(paths) > 1 else paths[0]
-    for i, (filters, pool) in enumerate(_BLOCKS[:int(depth)]):
+    for i, (filters, pool) in enumerate(BLOCKS[:int(depth)]):
         x = _conv_bn_relu(x, _scaled(filters, width), (3, 3), l2, f"block{i}")
         x = layers.AveragePooling2D(pool, padding="same", name=f"block{i}_pool")(x)
     x = _conv_bn_relu(x, _scaled(320, width), (1, 1), l2, "head")

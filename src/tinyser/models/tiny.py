@@ -29,8 +29,8 @@ from . import light_sernet
 
 
 def build(input_shape, n_classes: int, *, width: float = 0.25, input_pool=(2, 1),
-          dropout: float = 0.3, pooling: str = "mean", depth: int = 4, kernels=((11, 1), (1, 9), (3, 3)),
-          first: str = "parallel") -> keras.Model:
+          dropout: float = 0.3, pooling: str = "mean", depth: int = len(light_sernet.BLOCKS),
+          kernels=light_sernet.PATHS, first: str = "parallel") -> keras.Model:
     """A ``tiny`` model for ``input_shape = (frames, coeffs)``.
 
     >>> m = build((188, 40), 7)
