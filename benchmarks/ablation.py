@@ -64,6 +64,9 @@ ROWS: dict[str, tuple[str, dict]] = {
                "model_params": {**TINY, "pooling": "meanmax"}}),
     "prosody": ("crops row + prosody channels (log-F0, voicing, loudness)",
                 {"train": {"balance": "corpus_class", **CROPS}, "adaptive": ADAPTIVE, "frontend": {"prosody": True}}),
+    "short": ("balanced row + short-utterance crops on 80 % of windows, SpecAugment, mixup, label smoothing "
+              "(fixed standardisation: the adaptive row did not help)",
+              {"train": {"balance": "corpus_class", **CROPS, "crop": 0.8}}),
 }
 
 
