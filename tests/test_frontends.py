@@ -445,6 +445,27 @@ def test_prosody_noise_and_silence_are_unvoiced():
     assert loud == pytest.approx(-3.01, abs=0.05)  # a full-scale sine in the band: -3 dB
 
 
+def test_prosody_autocorrelation_from_a_quarter_length_transform():
+    """The even lags from the DCT-I through a real FFT of N/4 points, and the odd lags summed
+    directly, equal the band power's cosine sums in float64 (to float32 rounding)."""
+    from tinyser.features import prosody as pr
+
+    t = pr.prosody_tables(get_config("cmsis_mfcc", prosody=True))
+    p = np.zeros((4, t["q"] + 1), np.float32)
+    p[:, t["k_lo"]:t["k_hi"] + 1] = np.random.default_rng(0).random((4, t["k_hi"] - t["k_lo"] + 1)) ** 4
+    k = np.arange(t["q"] + 1)
+
+    def exact(lag: int) -> np.ndarray:
+        return p.astype(np.float64) @ np.cos(2 * np.pi * k * lag / 1024)
+
+    scale = exact(0)[:, None]
+    even = pr._even_lags(p, t, t["m_hi"] + 1)
+    want = np.stack([exact(2 * m) for m in range(t["m_hi"] + 2)], 1)
+    assert np.abs(even - want).max() < 1e-5 * scale.max()
+    for lag in (t["lag0"] + 1, 101, 2 * t["m_hi"] + 1):
+        np.testing.assert_allclose(pr._lag(p, t, np.full(4, lag)), exact(lag), atol=1e-5 * scale.max())
+
+
 def test_prosody_config_and_arithmetic():
     """The option round-trips through the frontend dict (absent when off, so older
     models keep theirs), refuses q15, and the channels are the documented float32

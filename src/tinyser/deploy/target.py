@@ -128,6 +128,7 @@ def table_arrays(t: Target) -> dict[str, np.ndarray]:
         "dct": tables["dct_f32"].ravel(), "mean": t.mean, "std": t.std,
         "twiddle": np.stack([np.cos(angle), np.sin(angle)], axis=1).ravel().astype(np.float32),
         "lag_corr": prosody_tables(_analysis_config(cfg))["lag_corr"],
+        "p_cos": prosody_tables(_analysis_config(cfg))["cos"],
     }
     norm = _adaptive_norm(t)
     if norm is not None:
@@ -170,7 +171,8 @@ def frontend_macros(t: Target) -> dict[str, str | int]:
     v = t.voice or VoiceConfig()
     hop_s = t.frame_seconds
     macros: dict[str, str | int] = {
-        "P_K_LO": p["k_lo"], "P_K_HI": p["k_hi"], "P_LAG_MIN": p["lag_min"], "P_LAG_MAX": p["lag_max"],
+        "P_K_LO": p["k_lo"], "P_K_HI": p["k_hi"], "P_Q": p["q"], "P_M_LO": p["m_lo"], "P_M_HI": p["m_hi"],
+        "P_LAG0": p["lag0"],
         "P_LOUD_SCALE": _c_float(p["loud_scale"]), "P_LOUDNESS_FLOOR": _c_float(pr.LOUDNESS_FLOOR),
         "P_DB_SCALE": _c_float(p["db_scale"]), "P_ST_K": _c_float(p["st_k"]), "P_ST_SCALE": _c_float(p["st_scale"]),
         "P_OCTAVE_RATIO": _c_float(pr.OCTAVE_RATIO), "P_VOICING_THRESHOLD": _c_float(pr.VOICING_THRESHOLD),
@@ -192,7 +194,7 @@ def tables_bytes(t: Target) -> int:
     >>> from tinyser.inference import DEFAULT_MODEL
     >>> target = load_target(DEFAULT_MODEL)
     >>> tables_bytes(target)
-    20636
+    24744
     """
     labels = sum(len(s.encode()) + 1 + 4 for s in t.labels)  # strings + pointers (32-bit)
     return sum(a.size * 4 for a in table_arrays(t).values()) + labels
@@ -201,14 +203,16 @@ def tables_bytes(t: Target) -> int:
 _SIZES = {"window_coefs": "TINYSER_FRAME_LENGTH", "filter_pos": "TINYSER_N_MELS", "filter_len": "TINYSER_N_MELS",
           "filter_coefs": "TINYSER_N_FILTER_COEFS", "dct": "TINYSER_N_MFCC * TINYSER_N_MELS",
           "mean": "TINYSER_N_FEATURES", "std": "TINYSER_N_FEATURES", "twiddle": "TINYSER_FRAME_LENGTH",
-          "lag_corr": "TINYSER_P_LAG_MAX - TINYSER_P_LAG_MIN + 3", "adapt_alpha": "TINYSER_N_FRAMES + 1",
+          "lag_corr": "2 * TINYSER_P_M_HI + 3 - TINYSER_P_LAG0",
+          "p_cos": "TINYSER_FRAME_LENGTH", "adapt_alpha": "TINYSER_N_FRAMES + 1",
           "adapt_floor": "TINYSER_N_FEATURES"}
 _NOTES = {"window_coefs": "analysis window", "filter_pos": "first FFT bin of each mel filter",
           "filter_len": "bins in each mel filter", "filter_coefs": "the mel filters' weights, packed",
           "dct": "DCT-II, n_mfcc x n_mels, row-major", "mean": "standardisation: mean per coefficient",
           "std": "standardisation: standard deviation per coefficient",
           "twiddle": "portable FFT: cos, sin of 2 pi k / FRAME_LENGTH, k < FRAME_LENGTH / 2",
-          "lag_corr": "prosody: window correction Rw[0] / Rw[lag], lags P_LAG_MIN-1 .. P_LAG_MAX+1",
+          "lag_corr": "prosody: window correction Rw[0] / Rw[lag], lags P_LAG0 .. 2 P_M_HI + 2",
+          "p_cos": "prosody: cos(2 pi i / FRAME_LENGTH), i < FRAME_LENGTH",
           "adapt_alpha": "adaptive standardisation: alpha[n] for n new voiced frames",
           "adapt_floor": "adaptive standardisation: variance floor per feature"}
 

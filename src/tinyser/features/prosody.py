@@ -12,31 +12,39 @@ One frame ``x`` of ``N`` samples (float32; ``sr`` the sample rate):
 2. Power in the pitch band: ``P[k] = A[k]·A[k]`` for ``k_lo <= k <= k_hi``
    (``k_lo`` the first bin at or above :data:`LOW_CUT_HZ`, so DC and its window
    leakage are not "periodic"; ``k_hi`` the last bin at or below
-   :data:`HIGH_CUT_HZ`), else 0.
-3. Autocorrelation as the DFT of the even power spectrum: ``Q`` = ``P`` mirrored
-   to ``N`` points (``Q[N-k] = P[k]``), ``R = arm_rfft_fast_f32(Q)``; ``R[τ]``
-   (the real parts) is ``N`` times the circular autocorrelation of the
-   band-limited, windowed frame.
+   :data:`HIGH_CUT_HZ` and ``sr/4``), else 0.
+3. Autocorrelation at even lags: ``H[τ] = Σ_k P[k]·cos(2πkτ/N)`` (half the DFT
+   of ``P`` mirrored to ``N`` points). The band ending at or below ``sr/4``,
+   ``H[2m]`` for ``m = 0..q`` (``q = N/4``) is the DCT-I of ``P[0..q]``, computed
+   with ``arm_rfft_fast_f32`` of ``q`` points (a quarter of the frame's transform):
+   ``y_j = (0.5·(P_j + P_{q-j})) - s_j·(P_j - P_{q-j})`` with ``s_j = sin(πj/q)``;
+   ``H[4i] = Re Y_i + 0.5·(P_0 + P_q)``; ``H[2] = (P_0 - P_q) + Σ_{j} P_j·cos(πj/q)``
+   (summed in order over the band) and ``H[4i+2] = H[4i-2] - Im Y_i``.
 4. Normalised and corrected for the window (Boersma 1993):
-   ``r[τ] = (R[τ]·(1/R[0]))·c[τ]`` with ``c[τ] = Rw[0]/Rw[τ]``, ``Rw`` the
-   circular autocorrelation of the window (a table), for
-   ``τ = lag_min-1 .. lag_max+1``; ``lag_min = floor(sr/F0_MAX)``,
-   ``lag_max = ceil(sr/F0_MIN)``.
-5. Peak: local maxima ``r[τ-1] < r[τ] >= r[τ+1]`` for ``lag_min <= τ <= lag_max``;
-   ``best`` their largest value, if positive (else there is no peak); the chosen lag is the *smallest* ``τ`` whose
-   peak reaches ``OCTAVE_RATIO·best`` (the octave guard: a period's multiples
+   ``r[τ] = (H[τ]·(1/H[0]))·c[τ]`` with ``c[τ] = Rw[0]/Rw[τ]``, ``Rw`` the
+   circular autocorrelation of the window (a table), for even ``τ = 2m``,
+   ``m = m_lo-1 .. m_hi+1`` (``2 m_lo >= lag_min = floor(sr/F0_MAX)``,
+   ``2 m_hi >= lag_max = ceil(sr/F0_MIN)``).
+5. Peak: local maxima ``r[τ-2] < r[τ] >= r[τ+2]`` for ``m_lo <= m <= m_hi``, each
+   weighed by the height of the parabola through its three points (6.), which
+   a sharp peak between two even lags needs; ``best`` the largest height, if
+   positive (else there is no peak); the chosen ``τ`` is the *smallest* whose
+   height reaches ``OCTAVE_RATIO·best`` (the octave guard: a period's multiples
    peak about as high as the period itself, so the shortest wins).
-6. Parabolic interpolation with ``a, b, c = r[τ-1], r[τ], r[τ+1]``:
-   ``den = (a + c) - (b + b)``; ``d = (0.5·(a - c))/den`` (0 unless ``den < 0``);
-   ``lag = τ + d``; ``strength = b - (0.25·(a - c))·d``, clipped to [0, 1]
-   (0 when there is no peak or ``R[0] <= 0``).
+6. Full resolution: ``H[τ-1]`` and ``H[τ+1]`` summed directly (``Σ_{k_lo}^{k_hi}``
+   in order, ``cos`` from a table of ``N`` values), normalised as in 4.; ``t`` the
+   largest of ``r[τ-1], r[τ], r[τ+1]`` (the first on a tie); parabolic
+   interpolation with ``a, b, c = r[t-1], r[t], r[t+1]``:
+   ``den = (a + c) - (b + b)``; ``d = (0.5·(a - c))/den`` (0 unless ``den < 0``,
+   clipped to ±0.5); ``lag = t + d``; ``strength = b - (0.25·(a - c))·d``,
+   clipped to [0, 1] (0 when there is no peak or ``H[0] <= 0``).
 7. Voiced when ``strength >= VOICING_THRESHOLD`` and loudness ``>= MIN_LEVEL_DB``.
 8. Channels (float32; ``ln`` is C's ``logf``: cmsisdsp's ``arm_vlog_f32`` here):
 
    * ``semitones = ln(K/lag)·(12/ln 2)`` with ``K = sr/REF_HZ`` (F0 in semitones
      above :data:`REF_HZ`, 3.2..39.9 for 60..500 Hz); **0 when unvoiced**;
    * ``strength`` (the voicing strength of 6.);
-   * ``loudness = ln(R[0]·S + 1e-10)·(10/ln 10)``, ``S = 1/(N·Σw²)``: the
+   * ``loudness = ln(H[0]·S + 1e-10)·(10/ln 10)``, ``S = 2/(N·Σw²)``: the
      band's mean square in dB (a full-scale sine in the band reads -3 dB).
 
 Measured (``benchmarks/prosody.py``, docs/results.md): F0 within 0.90 % on
@@ -84,38 +92,46 @@ def _tables(sr: int, n: int, window: str) -> dict:
 
     w = _window64(window, n)
     k = np.arange(n // 2 + 1) * sr / n
+    q = n // 4  # the band ends at or below sr/4: its autocorrelation's even lags take a DCT-I of q + 1 points
     k_lo = int(np.flatnonzero(k >= LOW_CUT_HZ)[0])
-    k_hi = int(np.flatnonzero(k <= min(HIGH_CUT_HZ, sr / 2))[-1])
+    k_hi = int(np.flatnonzero(k <= min(HIGH_CUT_HZ, sr / 4))[-1])
     lag_min = int(np.floor(sr / F0_MAX))
     lag_max = int(np.ceil(sr / F0_MIN))
-    if not (2 <= lag_min and lag_max + 1 < n // 2 and k_lo < k_hi):
-        raise ValueError(f"prosody needs frames longer than 2 x {lag_max + 1} samples at {sr} Hz")
+    m_lo, m_hi = (lag_min + 1) // 2, (lag_max + 1) // 2  # even lags 2m covering lag_min..lag_max
+    lag0 = 2 * m_lo - 2  # the first lag any step reads
+    if not (2 <= lag_min and 2 * m_hi + 2 < n // 2 and k_lo < k_hi and q >= 32):
+        raise ValueError(f"prosody needs frames longer than 2 x {2 * m_hi + 2} samples at {sr} Hz")
     lin = np.correlate(w, w, mode="full")[n - 1:]  # Rw_lin[τ], τ = 0..n-1
     circ = lin + np.concatenate([[0.0], lin[:0:-1]])  # + Rw_lin[n - τ]
-    lags = np.arange(lag_min - 1, lag_max + 2)
+    lags = np.arange(lag0, 2 * m_hi + 3)
+    cos = np.cos(2 * np.pi * np.arange(n) / n)
+    cos[np.abs(cos) < 1e-9] = 0.0  # exact zeros at a quarter and three quarters of a turn
     t = {
-        "k_lo": k_lo, "k_hi": k_hi, "lag_min": lag_min, "lag_max": lag_max,
-        "lag_corr": (circ[0] / circ[lags]).astype(np.float32),
-        "loud_scale": np.float32(1.0 / (n * np.sum(w * w))),
+        "k_lo": k_lo, "k_hi": k_hi, "lag_min": lag_min, "lag_max": lag_max, "q": q, "m_lo": m_lo, "m_hi": m_hi,
+        "lag0": lag0, "lag_corr": (circ[0] / circ[lags]).astype(np.float32), "cos": cos.astype(np.float32),
+        "loud_scale": np.float32(2.0 / (n * np.sum(w * w))),
         "st_k": np.float32(sr / REF_HZ),
         "st_scale": np.float32(12.0 / np.log(2.0)),
         "db_scale": np.float32(10.0 / np.log(10.0)),
         "sr": np.float32(sr),
     }
     t["lag_corr"].setflags(write=False)
+    t["cos"].setflags(write=False)
     return t
 
 
 def prosody_tables(cfg) -> dict:
     """The constants of the prosody channels for a ``cmsis_mfcc`` config (the C
-    tables hold the same): band bins ``k_lo..k_hi``, lags ``lag_min..lag_max``,
-    ``lag_corr`` (float32, for lags ``lag_min-1 .. lag_max+1``), ``loud_scale``,
-    ``st_k``, ``st_scale``, ``db_scale``, ``sr`` (float32 scalars).
+    tables hold the same): band bins ``k_lo..k_hi``, lags ``lag_min..lag_max``
+    searched as even lags ``2m``, ``m_lo <= m <= m_hi``; ``q`` (the DCT-I's
+    size, N/4); ``lag_corr`` (float32, lags ``lag0 .. 2 m_hi + 2``), ``cos``
+    (float32 cos(2πi/N), i < N), ``loud_scale``, ``st_k``, ``st_scale``,
+    ``db_scale``, ``sr`` (float32 scalars).
 
     >>> from tinyser.features import get_config
     >>> t = prosody_tables(get_config("cmsis_mfcc"))
-    >>> t["k_lo"], t["k_hi"], t["lag_min"], t["lag_max"], t["lag_corr"].size
-    (4, 256, 32, 267, 238)
+    >>> t["k_lo"], t["k_hi"], t["lag_min"], t["lag_max"], t["m_lo"], t["m_hi"], t["lag_corr"].size
+    (4, 256, 32, 267, 16, 134, 241)
     """
     return _tables(cfg.sample_rate, cfg.frame_length, cfg.window)
 
@@ -188,39 +204,96 @@ def magnitudes(fr: np.ndarray, window_f32: np.ndarray) -> np.ndarray:
     return a
 
 
+def _even_lags(p: np.ndarray, t: dict, m_top: int) -> np.ndarray:
+    """Steps 3-4: ``H[2m] = Σ_k P[k] cos(2π k 2m / N)`` for ``m = 0..m_top`` (float32 ``(F, m_top+1)``) of
+    band powers ``p`` ``(F, q+1)`` (zero outside the band): the DCT-I
+    ``C[m] = Σ_{j=0}^{q} p_j cos(π j m / q)``, through a real FFT of ``q`` points:
+    ``y_j = 0.5·(p_j + p_{q-j}) - sin(π j / q)·(p_j - p_{q-j})``; ``C[2i] = Re Y_i + 0.5·(p_0 + p_q)``;
+    ``C[1] = (p_0 - p_q) + Σ_{j=1}^{q-1} p_j cos(π j / q)``; ``C[2i+1] = C[2i-1] - Im Y_i``."""
+    q, cos, n = t["q"], t["cos"], t["cos"].size
+    rev = p[:, ::-1][:, :q]  # p_{q-j}, j = 0..q-1
+    head = p[:, :q]
+    u = np.float32(0.5) * (head + rev)
+    d = head - rev
+    sin = cos[(2 * np.arange(q) - n // 4) % n]  # sin(π j / q) = cos(2π (2j - N/4) / N)
+    y = u - sin * d
+    spec = _rfft(q)(np.ascontiguousarray(y))
+    f = p.shape[0]
+    h = np.empty((f, m_top + 1), np.float32)
+    e = np.float32(0.5) * (p[:, 0] + p[:, q])
+    even = np.arange(0, m_top + 1, 2)
+    re = np.empty((f, q // 2 + 1), np.float32)
+    re[:, 0], re[:, q // 2], re[:, 1:q // 2] = spec[:, 0], spec[:, 1], spec[:, 2::2]
+    h[:, even] = re[:, even // 2] + e[:, None]
+    acc = p[:, 0] - p[:, q]
+    for j in range(t["k_lo"], min(t["k_hi"], q - 1) + 1):  # the band: other terms are exact zeros
+        acc = acc + p[:, j] * cos[2 * j]
+    for m in range(1, m_top + 1, 2):
+        if m > 1:
+            acc = acc - spec[:, m]  # Im Y_i, i = (m - 1) / 2, packed at 2i + 1 = m
+        h[:, m] = acc
+    return h
+
+
+def _lag(p: np.ndarray, t: dict, lag: np.ndarray) -> np.ndarray:
+    """``H[lag] = Σ_{k_lo}^{k_hi} P[k] cos(2π k lag / N)`` summed in order, one lag per frame (step 6)."""
+    cos, n = t["cos"], t["cos"].size
+    acc = np.zeros(p.shape[0], np.float32)
+    for k in range(t["k_lo"], t["k_hi"] + 1):
+        acc = acc + p[:, k] * cos[(k * lag) % n]
+    return acc
+
+
+def _parabola(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The offset ``d`` (in steps, within ±0.5; 0 unless the three points bend down) and the height
+    of the parabola through ``a, b, c``: ``den = (a + c) - (b + b)``, ``d = (0.5·(a - c))/den``,
+    ``height = b - (0.25·(a - c))·d``."""
+    den = (a + c) - (b + b)
+    neg = den < 0
+    d = np.zeros_like(den)
+    d[neg] = (np.float32(0.5) * (a[neg] - c[neg])) / den[neg]
+    d = np.clip(d, np.float32(-0.5), np.float32(0.5))
+    return d, b - (np.float32(0.25) * (a - c)) * d
+
+
 def from_magnitudes(a: np.ndarray, t: dict) -> dict[str, np.ndarray]:
     """Steps 2-8 for magnitudes ``(F, N/2+1)``: a dict of float32 ``semitones``,
     ``strength``, ``loudness`` and ``f0`` (Hz, 0 unvoiced), ``lag`` (samples, 0
     where there is no peak) and bool ``voiced``, each ``(F,)``."""
-    f, half = a.shape
-    n = 2 * (half - 1)
-    p = np.zeros((f, n), np.float32)
+    f = a.shape[0]
+    q, m_lo, m_hi, lag0 = t["q"], t["m_lo"], t["m_hi"], t["lag0"]
+    corr = t["lag_corr"]
+    p = np.zeros((f, q + 1), np.float32)
     band = slice(t["k_lo"], t["k_hi"] + 1)
     p[:, band] = a[:, band] * a[:, band]
-    p[:, half:] = p[:, half - 2:0:-1]  # Q[N-k] = P[k], k = 1..N/2-1
-    r = _rfft(n)(p)
-    r0 = r[:, 0]
-    lo, hi = t["lag_min"], t["lag_max"]
-    rr = r[:, 2 * (lo - 1):2 * (hi + 2):2]  # real parts, lags lo-1 .. hi+1
+    h = _even_lags(p, t, m_hi + 1)
+    r0 = h[:, 0]
     ok = r0 > 0
     inv = np.zeros_like(r0)
     inv[ok] = np.float32(1.0) / r0[ok]
-    nr = (rr * inv[:, None]) * t["lag_corr"]
-    mid, left, right = nr[:, 1:-1], nr[:, :-2], nr[:, 2:]
+    ms = np.arange(m_lo - 1, m_hi + 2)
+    nr = (h[:, ms] * inv[:, None]) * corr[2 * ms - lag0]  # even lags lag0 .. 2 m_hi + 2
+    left, mid, right = nr[:, :-2], nr[:, 1:-1], nr[:, 2:]
     peak = (mid > left) & (mid >= right) & ok[:, None]
-    best = np.where(peak, mid, np.float32(0)).max(axis=1).astype(np.float32)
+    _, height = _parabola(left, mid, right)
+    best = np.where(peak, height, np.float32(0)).max(axis=1).astype(np.float32)
     has = best > 0  # a positive peak (the best of several, or none)
-    cand = peak & (mid >= np.float32(OCTAVE_RATIO) * best[:, None])
-    j = np.argmax(cand, axis=1)  # first (smallest lag) candidate
+    cand = peak & (height >= np.float32(OCTAVE_RATIO) * best[:, None])
     rows = np.arange(f)
-    a_, b_, c_ = left[rows, j], mid[rows, j], right[rows, j]
-    den = (a_ + c_) - (b_ + b_)
-    neg = den < 0
-    d = np.zeros_like(den)
-    d[neg] = (np.float32(0.5) * (a_[neg] - c_[neg])) / den[neg]
-    d = np.clip(d, np.float32(-0.5), np.float32(0.5))
-    lag = (j + lo).astype(np.float32) + d
-    strength = b_ - (np.float32(0.25) * (a_ - c_)) * d
+    tau = 2 * (np.argmax(cand, axis=1) + m_lo)  # the first (shortest) even lag near the best
+    # step 6: the odd lags beside it from their own sums, the full-resolution peak, interpolation
+    near = [np.where(has, _lag(p, t, tau - 1) * inv * corr[tau - 1 - lag0], 0),
+            nr[rows, tau // 2 - m_lo + 1],
+            np.where(has, _lag(p, t, tau + 1) * inv * corr[tau + 1 - lag0], 0)]
+    top = np.zeros(f, np.int64)
+    top[near[1] > near[0]] = 1
+    top[(near[2] > near[0]) & (near[2] > near[1])] = 2
+    even_at = lambda lag: nr[rows, np.clip(lag // 2 - m_lo + 1, 0, nr.shape[1] - 1)]  # noqa: E731
+    a_ = np.where(top == 0, even_at(tau - 2), np.where(top == 1, near[0], near[1])).astype(np.float32)
+    b_ = np.choose(top, near).astype(np.float32)
+    c_ = np.where(top == 0, near[1], np.where(top == 1, near[2], even_at(tau + 2))).astype(np.float32)
+    d, strength = _parabola(a_, b_, c_)
+    lag = (tau - 1 + top).astype(np.float32) + d
     strength = np.where(has, np.clip(strength, np.float32(0), np.float32(1)), np.float32(0)).astype(np.float32)
     lag = np.where(has, lag, np.float32(0)).astype(np.float32)
     loud = _ln(r0 * t["loud_scale"] + np.float32(LOUDNESS_FLOOR)) * t["db_scale"]

@@ -22,14 +22,14 @@
 
 #if !defined(TINYSER_USE_CMSIS_DSP)
 
-/* In-place complex FFT of HALF_LEN points (interleaved re, im), radix 2,
- * decimation in time. Twiddles: tinyser_twiddle[2k], [2k+1] = cos, sin of
- * 2 pi k / FRAME_LEN, so W_len^j = exp(-2 pi i j / len) is entry
- * j * FRAME_LEN / len. */
-static void complex_fft(float *z) {
+/* In-place complex FFT of n points (interleaved re, im; n a power of two,
+ * at most HALF_LEN), radix 2, decimation in time. Twiddles: tinyser_twiddle[2k],
+ * [2k+1] = cos, sin of 2 pi k / FRAME_LEN, so W_len^j = exp(-2 pi i j / len) is
+ * entry j * FRAME_LEN / len. */
+static void complex_fft(float *z, uint32_t n) {
   uint32_t i, j, bit, len, start, k;
-  for (i = 1, j = 0; i < HALF_LEN; i++) { /* bit-reversed order */
-    for (bit = HALF_LEN >> 1; j & bit; bit >>= 1) j ^= bit;
+  for (i = 1, j = 0; i < n; i++) { /* bit-reversed order */
+    for (bit = n >> 1; j & bit; bit >>= 1) j ^= bit;
     j |= bit;
     if (i < j) {
       float re = z[2 * i], im = z[2 * i + 1];
@@ -39,9 +39,9 @@ static void complex_fft(float *z) {
       z[2 * j + 1] = im;
     }
   }
-  for (len = 2; len <= HALF_LEN; len <<= 1) {
+  for (len = 2; len <= n; len <<= 1) {
     uint32_t half = len >> 1, step = FRAME_LEN / len;
-    for (start = 0; start < HALF_LEN; start += len) {
+    for (start = 0; start < n; start += len) {
       for (k = 0; k < half; k++) {
         float wr = tinyser_twiddle[2 * k * step], wi = -tinyser_twiddle[2 * k * step + 1];
         float *a = z + 2 * (start + k), *b = z + 2 * (start + k + half);
@@ -55,24 +55,24 @@ static void complex_fft(float *z) {
   }
 }
 
-/* Unscaled DFT bins 0..HALF_LEN of FRAME_LEN real samples x (overwritten),
- * into spec as HALF_LEN + 1 complex values: the real samples are transformed
- * as HALF_LEN complex ones z[n] = x[2n] + i x[2n+1], whose spectrum Z splits
- * into the even- and odd-sample spectra E, O; then
- * X[k] = E[k] + exp(-2 pi i k / FRAME_LEN) O[k]. */
-static void real_fft(float *x, float *spec) {
-  uint32_t k;
-  complex_fft(x);
+/* Unscaled DFT bins 0..n/2 of n real samples x (overwritten; n a power of
+ * two, at most FRAME_LEN), into spec as n/2 + 1 complex values: the real
+ * samples are transformed as n/2 complex ones z[j] = x[2j] + i x[2j+1], whose
+ * spectrum Z splits into the even- and odd-sample spectra E, O; then
+ * X[k] = E[k] + exp(-2 pi i k / n) O[k]. */
+static void real_fft(float *x, float *spec, uint32_t n) {
+  uint32_t k, half = n / 2, step = FRAME_LEN / n;
+  complex_fft(x, half);
   spec[0] = x[0] + x[1];
   spec[1] = 0.0f;
-  spec[2 * HALF_LEN] = x[0] - x[1];
-  spec[2 * HALF_LEN + 1] = 0.0f;
-  for (k = 1; k < HALF_LEN; k++) {
+  spec[2 * half] = x[0] - x[1];
+  spec[2 * half + 1] = 0.0f;
+  for (k = 1; k < half; k++) {
     float ar = x[2 * k], ai = x[2 * k + 1];
-    float br = x[2 * (HALF_LEN - k)], bi = x[2 * (HALF_LEN - k) + 1];
+    float br = x[2 * (half - k)], bi = x[2 * (half - k) + 1];
     float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi); /* E[k] */
     float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br); /* O[k] */
-    float c = tinyser_twiddle[2 * k], s = tinyser_twiddle[2 * k + 1];
+    float c = tinyser_twiddle[2 * k * step], s = tinyser_twiddle[2 * k * step + 1];
     spec[2 * k] = er + c * or_ + s * oi;
     spec[2 * k + 1] = ei + c * oi - s * or_;
   }
@@ -93,7 +93,7 @@ void tinyser_frontend_mfcc(tinyser_frontend_t *fe) {
     for (i = 0; i < FRAME_LEN; i++) x[i] *= inv;
   }
   for (i = 0; i < FRAME_LEN; i++) x[i] *= tinyser_window_coefs[i]; /* 2. window */
-  real_fft(x, spec);                                                 /* 3. spectrum */
+  real_fft(x, spec, FRAME_LEN);                                      /* 3. spectrum */
   for (i = 0; i <= HALF_LEN; i++) {                                  /* 4. magnitude, peak undone */
     float re = spec[2 * i], im = spec[2 * i + 1];
     x[i] = sqrtf(re * re + im * im);
@@ -126,59 +126,107 @@ void tinyser_frontend_mfcc(tinyser_frontend_t *fe) {
 
 #if TINYSER_ANALYSE
 
-#define LAG_MIN TINYSER_P_LAG_MIN
-#define LAG_MAX TINYSER_P_LAG_MAX
+#define Q TINYSER_P_Q         /* FRAME_LEN / 4: the band ends at or below a quarter of the rate */
+#define M_LO TINYSER_P_M_LO   /* even lags 2m, M_LO <= m <= M_HI, cover the pitch range */
+#define M_HI TINYSER_P_M_HI
+#define LAG0 TINYSER_P_LAG0   /* the first lag tinyser_lag_corr holds: 2 M_LO - 2 */
+
+/* H[lag] = sum of P[k] cos(2 pi k lag / FRAME_LEN) over the band, in order. */
+static float band_sum(const float *p, uint32_t lag) {
+  float acc = 0.0f;
+  uint32_t k, i = (TINYSER_P_K_LO * lag) & (FRAME_LEN - 1);
+  for (k = TINYSER_P_K_LO; k <= TINYSER_P_K_HI; k++) {
+    acc = acc + p[k] * tinyser_p_cos[i];
+    i = (i + lag) & (FRAME_LEN - 1);
+  }
+  return acc;
+}
+
+/* The parabola through a, b, c: the offset of its top (in steps, within
+ * +-0.5; 0 unless it bends down) into *d, its height returned. */
+static float parabola(float a, float b, float c, float *d) {
+  float den = (a + c) - (b + b);
+  *d = 0.0f;
+  if (den < 0.0f) *d = (0.5f * (a - c)) / den;
+  if (*d < -0.5f) *d = -0.5f;
+  if (*d > 0.5f) *d = 0.5f;
+  return b - (0.25f * (a - c)) * *d;
+}
 
 /* Prosody of one frame, the float32 steps of tinyser/features/prosody.py:
- * power in the pitch band (from the magnitude the MFCC left in fe->frame),
- * autocorrelation as the DFT of the power spectrum mirrored to FRAME_LEN
- * points, normalised and window-corrected for lags LAG_MIN-1..LAG_MAX+1, the
- * shortest-lag peak within TINYSER_P_OCTAVE_RATIO of the best, parabolic
- * interpolation; then the voice-activity floor (tinyser/vad.py). */
+ * power P in the pitch band (from the magnitude the MFCC left in fe->frame);
+ * its autocorrelation at even lags as a DCT-I of Q + 1 points through a real
+ * FFT of Q points, normalised and window-corrected; the shortest even-lag peak
+ * whose interpolated height is within TINYSER_P_OCTAVE_RATIO of the best; the
+ * odd lags beside it from their own sums, the full-resolution peak and its
+ * parabolic interpolation; then the voice-activity floor (tinyser/vad.py). */
 void tinyser_frontend_prosody(tinyser_frontend_t *fe) {
-  float *p = fe->frame, *r = fe->scratch, *nr = fe->frame;
-  float r0, inv, best = 0.0f, lag = 0.0f, strength = 0.0f, loud, semitones = 0.0f;
-  uint32_t k, j, pick = 0;
+  float *p = fe->frame, *y = fe->scratch, *spec = fe->scratch + Q, *nr = fe->frame + Q + 1;
+  float r0, inv, e, acc, best = 0.0f, lag = 0.0f, strength = 0.0f, loud, semitones = 0.0f, d;
+  uint32_t k, j, m, pick = 0;
   int has = 0, voiced;
   for (k = 0; k < TINYSER_P_K_LO; k++) p[k] = 0.0f; /* 2. the band's power */
   for (k = TINYSER_P_K_LO; k <= TINYSER_P_K_HI; k++) p[k] = p[k] * p[k];
-  for (k = TINYSER_P_K_HI + 1; k <= HALF_LEN; k++) p[k] = 0.0f;
-  for (k = 1; k < HALF_LEN; k++) p[FRAME_LEN - k] = p[k]; /* even: Q[N-k] = P[k] */
-#if defined(TINYSER_USE_CMSIS_DSP)
-  arm_rfft_fast_f32(&fe->rfft, p, r, 0); /* 3. R[t] = r[2t] (packed: r[0] = R[0]) */
-#else
-  real_fft(p, r);
-#endif
-  r0 = r[0];
-  inv = r0 > 0.0f ? 1.0f / r0 : 0.0f;
-  for (j = 0; j < LAG_MAX - LAG_MIN + 3; j++) { /* 4. lags LAG_MIN-1+j; p is free now */
-    nr[j] = (r[2 * (LAG_MIN - 1 + j)] * inv) * tinyser_lag_corr[j];
+  for (k = TINYSER_P_K_HI + 1; k <= Q; k++) p[k] = 0.0f;
+  for (j = 0; j < Q; j++) { /* 3. y[j] = (p[j] + p[Q-j]) / 2 - sin(pi j / Q) (p[j] - p[Q-j]) */
+    float u = 0.5f * (p[j] + p[Q - j]), dd = p[j] - p[Q - j];
+    y[j] = u - tinyser_p_cos[(2 * j + 3 * FRAME_LEN / 4) & (FRAME_LEN - 1)] * dd;
   }
-  if (r0 > 0.0f) { /* 5. positive local maxima, the best, then the shortest lag near it */
-    for (j = 1; j <= LAG_MAX - LAG_MIN + 1; j++) {
-      if (nr[j] > nr[j - 1] && nr[j] >= nr[j + 1] && nr[j] > best) {
-        best = nr[j];
-        has = 1;
+#if defined(TINYSER_USE_CMSIS_DSP)
+  arm_rfft_fast_f32(&fe->rfft, y, spec, 0); /* Re Y_i = spec[2i], Im Y_i = spec[2i+1], 0 < i < Q/2 */
+#else
+  real_fft(y, spec, Q);
+#endif
+  e = 0.5f * (p[0] + p[Q]);
+  r0 = spec[0] + e; /* H[0]: even lag 2m is Re Y_{m/2} + e, odd m follows from m - 2 */
+  inv = r0 > 0.0f ? 1.0f / r0 : 0.0f;
+  acc = p[0] - p[Q]; /* H[2]: the DCT-I's first odd output, summed */
+  for (k = TINYSER_P_K_LO; k <= (TINYSER_P_K_HI < Q - 1 ? TINYSER_P_K_HI : Q - 1); k++) {
+    acc = acc + p[k] * tinyser_p_cos[2 * k];
+  }
+  for (m = 1; m <= M_HI + 1; m++) { /* 4. normalised, window-corrected, even lags 2m >= LAG0 */
+    float h;
+    if (m & 1u) {
+      if (m > 1) acc = acc - spec[m];
+      h = acc;
+    } else {
+      h = spec[m] + e;
+    }
+    if (m >= M_LO - 1) nr[m - (M_LO - 1)] = (h * inv) * tinyser_lag_corr[2 * m - LAG0];
+  }
+  if (r0 > 0.0f) { /* 5. positive local maxima, the best height, then the shortest lag near it */
+    for (j = 1; j <= M_HI - M_LO + 1; j++) {
+      if (nr[j] > nr[j - 1] && nr[j] >= nr[j + 1]) {
+        float h = parabola(nr[j - 1], nr[j], nr[j + 1], &d);
+        if (h > best) {
+          best = h;
+          has = 1;
+        }
       }
     }
     if (has) {
       float want = TINYSER_P_OCTAVE_RATIO * best;
-      for (j = 1; j <= LAG_MAX - LAG_MIN + 1; j++) {
-        if (nr[j] > nr[j - 1] && nr[j] >= nr[j + 1] && nr[j] >= want) {
+      for (j = 1; j <= M_HI - M_LO + 1; j++) {
+        if (nr[j] > nr[j - 1] && nr[j] >= nr[j + 1] && parabola(nr[j - 1], nr[j], nr[j + 1], &d) >= want) {
           pick = j;
           break;
         }
       }
     }
   }
-  if (has) { /* 6. parabolic interpolation */
-    float a = nr[pick - 1], b = nr[pick], c = nr[pick + 1];
-    float den = (a + c) - (b + b), d = 0.0f;
-    if (den < 0.0f) d = (0.5f * (a - c)) / den;
-    if (d < -0.5f) d = -0.5f;
-    if (d > 0.5f) d = 0.5f;
-    lag = (float)(LAG_MIN - 1 + pick) + d;
-    strength = b - (0.25f * (a - c)) * d;
+  if (has) { /* 6. the odd lags beside it, the full-resolution peak, parabolic interpolation */
+    uint32_t tau = 2 * (M_LO - 1 + pick), top = 0;
+    float near[3], a, b, c;
+    near[0] = (band_sum(p, tau - 1) * inv) * tinyser_lag_corr[tau - 1 - LAG0];
+    near[1] = nr[pick];
+    near[2] = (band_sum(p, tau + 1) * inv) * tinyser_lag_corr[tau + 1 - LAG0];
+    if (near[1] > near[0]) top = 1;
+    if (near[2] > near[0] && near[2] > near[1]) top = 2;
+    a = top == 0 ? nr[pick - 1] : near[top - 1];
+    b = near[top];
+    c = top == 2 ? nr[pick + 1] : near[top + 1];
+    strength = parabola(a, b, c, &d);
+    lag = (float)(tau - 1 + top) + d;
     if (strength < 0.0f) strength = 0.0f;
     if (strength > 1.0f) strength = 1.0f;
   }
@@ -224,7 +272,7 @@ int tinyser_frontend_init(tinyser_frontend_t *fe) {
     return -1;
   }
 #if TINYSER_ANALYSE
-  if (arm_rfft_fast_init_f32(&fe->rfft, FRAME_LEN) != ARM_MATH_SUCCESS) return -1;
+  if (arm_rfft_fast_init_f32(&fe->rfft, FRAME_LEN / 4) != ARM_MATH_SUCCESS) return -1;
 #endif
 #endif
   return 0;
