@@ -511,3 +511,13 @@ def test_prosody_deltas_are_within_the_window():
     assert np.all(x[0, 43:] == 0)
     np.testing.assert_array_equal(x[1:, 43:], x[1:, 40:43] - x[:-1, 40:43])
     assert np.median(x[1:, 43]) > 0  # a rising glide: the semitone delta is positive
+
+
+def test_feature_caches_are_keyed_by_the_prosody_analysis():
+    """A change to the prosody analysis (its version) must not reuse cached channels; configs
+    without prosody keep their caches."""
+    from tinyser.features import prosody as pr
+    from tinyser.features.pipeline import code_key
+
+    assert code_key(get_config("cmsis_mfcc")) == {} and code_key(get_config("mfcc")) == {}
+    assert code_key(get_config("cmsis_mfcc", prosody=True)) == {"prosody_analysis": pr.ANALYSIS_VERSION}

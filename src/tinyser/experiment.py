@@ -25,6 +25,7 @@ from .cache import atomic_write
 from .errors import TinyserError
 from .features import FeatureSet, Frontend, FrontendConfig, config_from_dict, extract
 from .features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
+from .features.pipeline import code_key
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
 from .training import (
@@ -355,7 +356,8 @@ def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
     k = max(1, cfg.train.augment_copies)
     augment = cfg.train.augment.to_dict() if cfg.train.augment else None
     key = config_digest({"frontend": cfg.frontend.to_dict(), "segments": cfg.segments.to_dict(), "augment": augment,
-                         "copies": k, "seed": cfg.train.seed, "clips": fs.clip_ids, "version": 1})
+                         "copies": k, "seed": cfg.train.seed, "clips": fs.clip_ids, "version": 1,
+                         **code_key(cfg.frontend)})
     path = default_cache_dir() / "augmented" / f"{key}.npy"
     if path.exists():
         arr = np.load(path, mmap_mode="r")

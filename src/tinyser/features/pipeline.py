@@ -20,6 +20,14 @@ from .base import FrontendConfig
 FEATURES_VERSION = 1
 
 
+def code_key(frontend: FrontendConfig) -> dict:
+    """What, besides its config, decides a frontend's features: the prosody analysis's version
+    for a config with prosody channels (empty otherwise, so other caches stay valid)."""
+    from .prosody import ANALYSIS_VERSION
+
+    return {"prosody_analysis": ANALYSIS_VERSION} if getattr(frontend, "prosody", False) else {}
+
+
 @dataclass
 class Failure:
     path: str
@@ -98,7 +106,7 @@ def extract(records: Sequence, frontend: FrontendConfig, segments: SegmentConfig
     >>> fs = extract(load_dataset("emodb").records, get_config("mfcc"))   # doctest: +SKIP
     """
     key_config = {"frontend": frontend.to_dict(), "segments": segments.to_dict(),
-                  "features_version": FEATURES_VERSION}
+                  "features_version": FEATURES_VERSION, **code_key(frontend)}
     cache = FeatureCache(cache_dir, key_config) if use_cache else None
     set_key = _set_key(cache, records)
     per_record = cache.get_set(set_key) if set_key else None

@@ -83,6 +83,9 @@ VOICING_THRESHOLD = 0.5
 MIN_LEVEL_DB = -60.0   #: quieter frames are unvoiced whatever their periodicity
 LOUDNESS_FLOOR = 1e-10  #: added before the log: silence reads -100 dB
 N_CHANNELS = 3
+#: bump when a change alters the channels a config gives (feature caches are keyed by it):
+#: 2 = even lags from the DCT-I through a quarter-length transform (1 = a full-length transform)
+ANALYSIS_VERSION = 2
 CHANNELS = ("semitones", "voicing", "loudness_db")
 
 
