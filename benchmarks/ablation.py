@@ -85,9 +85,7 @@ def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Pa
                corpora: tuple[str, ...] = CORPORA, labels: str = LABELS) -> RunConfig:
     """A row's run settings (``spec``: "train", "model", "model_params", "frontend", "adaptive")."""
     train = {**BASE_TRAIN, **spec.get("train", {})}
-    if "distill" in train:  # teachers are rows of this protocol's runs
-        if protocol != PROTOCOL:
-            raise SystemExit(f"a distilled row needs its teachers trained under {protocol}; only {PROTOCOL} has them")
+    if "distill" in train:  # "@name": a finished run beside this one (same protocol, folds and seed: checked)
         train["distill"] = {**train["distill"], "teacher": [str(runs / t[1:]) if t.startswith("@") else t
                                                             for t in train["distill"]["teacher"]]}
     train = TrainConfig(**train)
