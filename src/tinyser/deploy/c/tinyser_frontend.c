@@ -39,12 +39,12 @@ static void complex_fft(float *z, uint32_t n) {
       z[2 * j + 1] = im;
     }
   }
-  for (len = 2; len <= n; len <<= 1) {
+  for (len = 2; len <= n; len <<= 1) { /* each twiddle read once a stage, for all its butterflies */
     uint32_t half = len >> 1, step = FRAME_LEN / len;
-    for (start = 0; start < n; start += len) {
-      for (k = 0; k < half; k++) {
-        float wr = tinyser_twiddle[2 * k * step], wi = -tinyser_twiddle[2 * k * step + 1];
-        float *a = z + 2 * (start + k), *b = z + 2 * (start + k + half);
+    for (k = 0; k < half; k++) {
+      float wr = tinyser_twiddle[2 * k * step], wi = -tinyser_twiddle[2 * k * step + 1];
+      for (start = k; start < n; start += len) {
+        float *a = z + 2 * start, *b = z + 2 * (start + half);
         float tr = b[0] * wr - b[1] * wi, ti = b[0] * wi + b[1] * wr;
         b[0] = a[0] - tr;
         b[1] = a[1] - ti;
@@ -168,9 +168,14 @@ void tinyser_frontend_prosody(tinyser_frontend_t *fe) {
   for (k = 0; k < TINYSER_P_K_LO; k++) p[k] = 0.0f; /* 2. the band's power */
   for (k = TINYSER_P_K_LO; k <= TINYSER_P_K_HI; k++) p[k] = p[k] * p[k];
   for (k = TINYSER_P_K_HI + 1; k <= Q; k++) p[k] = 0.0f;
-  for (j = 0; j < Q; j++) { /* 3. y[j] = (p[j] + p[Q-j]) / 2 - sin(pi j / Q) (p[j] - p[Q-j]) */
-    float u = 0.5f * (p[j] + p[Q - j]), dd = p[j] - p[Q - j];
-    y[j] = u - tinyser_p_cos[(2 * j + 3 * FRAME_LEN / 4) & (FRAME_LEN - 1)] * dd;
+  /* 3. y[j] = (p[j] + p[Q-j]) / 2 - sin(pi j / Q) (p[j] - p[Q-j]); y[Q-j] shares both terms
+   * (the same float values: sin is symmetric, the difference changes sign exactly) */
+  y[0] = 0.5f * (p[0] + p[Q]);
+  y[Q / 2] = p[Q / 2];
+  for (j = 1; j < Q / 2; j++) {
+    float u = 0.5f * (p[j] + p[Q - j]), sd = tinyser_p_cos[2 * j + 3 * FRAME_LEN / 4] * (p[j] - p[Q - j]);
+    y[j] = u - sd;
+    y[Q - j] = u + sd;
   }
 #if defined(TINYSER_USE_CMSIS_DSP)
   arm_rfft_fast_f32(&fe->rfft, y, spec, 0); /* Re Y_i = spec[2i], Im Y_i = spec[2i+1], 0 < i < Q/2 */
