@@ -18,7 +18,7 @@ One frame ``x`` of ``N`` samples (float32; ``sr`` the sample rate):
    ``H[2m]`` for ``m = 0..q`` (``q = N/4``) is the DCT-I of ``P[0..q]``, computed
    with ``arm_rfft_fast_f32`` of ``q`` points (a quarter of the frame's transform):
    ``y_j = (0.5·(P_j + P_{q-j})) - s_j·(P_j - P_{q-j})`` with ``s_j = sin(πj/q)``;
-   ``H[4i] = Re Y_i + 0.5·(P_0 + P_q)``; ``H[2] = (P_0 - P_q) + Σ_{j} P_j·cos(πj/q)``
+   ``H[4i] = Re Y_i + 0.5·(P_0 + P_q)``; ``H[2] = Σ_{j} P_j·cos(πj/q) + (P_0 - P_q)``
    (summed in order over the band) and ``H[4i+2] = H[4i-2] - Im Y_i``.
 4. Normalised and corrected for the window (Boersma 1993):
    ``r[τ] = (H[τ]·(1/H[0]))·c[τ]`` with ``c[τ] = Rw[0]/Rw[τ]``, ``Rw`` the
@@ -212,7 +212,7 @@ def _even_lags(p: np.ndarray, t: dict, m_top: int) -> np.ndarray:
     band powers ``p`` ``(F, q+1)`` (zero outside the band): the DCT-I
     ``C[m] = Σ_{j=0}^{q} p_j cos(π j m / q)``, through a real FFT of ``q`` points:
     ``y_j = 0.5·(p_j + p_{q-j}) - sin(π j / q)·(p_j - p_{q-j})``; ``C[2i] = Re Y_i + 0.5·(p_0 + p_q)``;
-    ``C[1] = (p_0 - p_q) + Σ_{j=1}^{q-1} p_j cos(π j / q)``; ``C[2i+1] = C[2i-1] - Im Y_i``."""
+    ``C[1] = Σ_{j=1}^{q-1} p_j cos(π j / q) + (p_0 - p_q)`` (summed in order); ``C[2i+1] = C[2i-1] - Im Y_i``."""
     q, cos, n = t["q"], t["cos"], t["cos"].size
     rev = p[:, ::-1][:, :q]  # p_{q-j}, j = 0..q-1
     head = p[:, :q]
@@ -228,9 +228,10 @@ def _even_lags(p: np.ndarray, t: dict, m_top: int) -> np.ndarray:
     re = np.empty((f, q // 2 + 1), np.float32)
     re[:, 0], re[:, q // 2], re[:, 1:q // 2] = spec[:, 0], spec[:, 1], spec[:, 2::2]
     h[:, even] = re[:, even // 2] + e[:, None]
-    acc = p[:, 0] - p[:, q]
+    acc = np.zeros(f, np.float32)
     for j in range(t["k_lo"], min(t["k_hi"], q - 1) + 1):  # the band: other terms are exact zeros
         acc = acc + p[:, j] * cos[2 * j]
+    acc = acc + (p[:, 0] - p[:, q])
     for m in range(1, m_top + 1, 2):
         if m > 1:
             acc = acc - spec[:, m]  # Im Y_i, i = (m - 1) / 2, packed at 2i + 1 = m

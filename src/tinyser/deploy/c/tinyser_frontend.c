@@ -22,15 +22,29 @@
 
 #if !defined(TINYSER_USE_CMSIS_DSP)
 
+/* i with its lowest `bits` bits in reverse order (`rbit` on a Cortex-M3/M4/M7). */
+static uint32_t bit_reverse(uint32_t i, uint32_t bits) {
+#if defined(__thumb2__) && defined(__ARM_ARCH_7EM__)
+  uint32_t r;
+  __asm__("rbit %0, %1" : "=r"(r) : "r"(i));
+  return r >> (32u - bits);
+#else
+  uint32_t r = 0;
+  for (; bits != 0; bits--, i >>= 1) r = (r << 1) | (i & 1u);
+  return r;
+#endif
+}
+
 /* In-place complex FFT of n points (interleaved re, im; n a power of two,
  * at most HALF_LEN), radix 2, decimation in time. Twiddles: tinyser_twiddle[2k],
  * [2k+1] = cos, sin of 2 pi k / FRAME_LEN, so W_len^j = exp(-2 pi i j / len) is
- * entry j * FRAME_LEN / len. */
+ * entry j * FRAME_LEN / len; each is read once a stage, for all its
+ * butterflies, and the first (W = 1) multiplies nothing. */
 static void complex_fft(float *z, uint32_t n) {
-  uint32_t i, j, bit, len, start, k;
-  for (i = 1, j = 0; i < n; i++) { /* bit-reversed order */
-    for (bit = n >> 1; j & bit; bit >>= 1) j ^= bit;
-    j |= bit;
+  uint32_t i, j, bits = 0, len, start, k;
+  while ((1u << bits) < n) bits++;
+  for (i = 1; i < n; i++) { /* bit-reversed order */
+    j = bit_reverse(i, bits);
     if (i < j) {
       float re = z[2 * i], im = z[2 * i + 1];
       z[2 * i] = z[2 * j];
@@ -39,17 +53,26 @@ static void complex_fft(float *z, uint32_t n) {
       z[2 * j + 1] = im;
     }
   }
-  for (len = 2; len <= n; len <<= 1) { /* each twiddle read once a stage, for all its butterflies */
+  for (len = 2; len <= n; len <<= 1) {
     uint32_t half = len >> 1, step = FRAME_LEN / len;
-    for (k = 0; k < half; k++) {
+    for (start = 0; start < n; start += len) { /* k = 0: W = 1 */
+      float *a = z + 2 * start, *b = a + 2 * half;
+      float ar = a[0], ai = a[1], br = b[0], bi = b[1];
+      b[0] = ar - br;
+      b[1] = ai - bi;
+      a[0] = ar + br;
+      a[1] = ai + bi;
+    }
+    for (k = 1; k < half; k++) {
       float wr = tinyser_twiddle[2 * k * step], wi = -tinyser_twiddle[2 * k * step + 1];
       for (start = k; start < n; start += len) {
-        float *a = z + 2 * start, *b = z + 2 * (start + half);
-        float tr = b[0] * wr - b[1] * wi, ti = b[0] * wi + b[1] * wr;
-        b[0] = a[0] - tr;
-        b[1] = a[1] - ti;
-        a[0] += tr;
-        a[1] += ti;
+        float *a = z + 2 * start, *b = a + 2 * half;
+        float ar = a[0], ai = a[1], br = b[0], bi = b[1];
+        float tr = br * wr - bi * wi, ti = br * wi + bi * wr;
+        b[0] = ar - tr;
+        b[1] = ai - ti;
+        a[0] = ar + tr;
+        a[1] = ai + ti;
       }
     }
   }
@@ -131,15 +154,19 @@ void tinyser_frontend_mfcc(tinyser_frontend_t *fe) {
 #define M_HI TINYSER_P_M_HI
 #define LAG0 TINYSER_P_LAG0   /* the first lag tinyser_lag_corr holds: 2 M_LO - 2 */
 
-/* H[lag] = sum of P[k] cos(2 pi k lag / FRAME_LEN) over the band, in order. */
-static float band_sum(const float *p, uint32_t lag) {
-  float acc = 0.0f;
-  uint32_t k, i = (TINYSER_P_K_LO * lag) & (FRAME_LEN - 1);
+/* H[lag - 1] and H[lag + 1]: each the sum of P[k] cos(2 pi k l / FRAME_LEN)
+ * over the band, in order (one pass for both). */
+static void odd_lags(const float *p, uint32_t lag, float *below, float *above) {
+  float lo = 0.0f, hi = 0.0f;
+  uint32_t k, i = (TINYSER_P_K_LO * (lag - 1)) & (FRAME_LEN - 1), j = (TINYSER_P_K_LO * (lag + 1)) & (FRAME_LEN - 1);
   for (k = TINYSER_P_K_LO; k <= TINYSER_P_K_HI; k++) {
-    acc = acc + p[k] * tinyser_p_cos[i];
-    i = (i + lag) & (FRAME_LEN - 1);
+    lo = lo + p[k] * tinyser_p_cos[i];
+    hi = hi + p[k] * tinyser_p_cos[j];
+    i = (i + lag - 1) & (FRAME_LEN - 1);
+    j = (j + lag + 1) & (FRAME_LEN - 1);
   }
-  return acc;
+  *below = lo;
+  *above = hi;
 }
 
 /* The parabola through a, b, c: the offset of its top (in steps, within
@@ -165,8 +192,14 @@ void tinyser_frontend_prosody(tinyser_frontend_t *fe) {
   float r0, inv, e, acc, best = 0.0f, lag = 0.0f, strength = 0.0f, loud, semitones = 0.0f, d;
   uint32_t k, j, m, pick = 0;
   int has = 0, voiced;
-  for (k = 0; k < TINYSER_P_K_LO; k++) p[k] = 0.0f; /* 2. the band's power */
-  for (k = TINYSER_P_K_LO; k <= TINYSER_P_K_HI; k++) p[k] = p[k] * p[k];
+  for (k = 0; k < TINYSER_P_K_LO; k++) p[k] = 0.0f; /* 2. the band's power; H[2]'s sum on the way */
+  acc = 0.0f;
+  for (k = TINYSER_P_K_LO; k <= (TINYSER_P_K_HI < Q - 1 ? TINYSER_P_K_HI : Q - 1); k++) {
+    float v = p[k] * p[k];
+    p[k] = v;
+    acc = acc + v * tinyser_p_cos[2 * k];
+  }
+  if (TINYSER_P_K_HI == Q) p[Q] = p[Q] * p[Q];
   for (k = TINYSER_P_K_HI + 1; k <= Q; k++) p[k] = 0.0f;
   /* 3. y[j] = (p[j] + p[Q-j]) / 2 - sin(pi j / Q) (p[j] - p[Q-j]); y[Q-j] shares both terms
    * (the same float values: sin is symmetric, the difference changes sign exactly) */
@@ -185,10 +218,7 @@ void tinyser_frontend_prosody(tinyser_frontend_t *fe) {
   e = 0.5f * (p[0] + p[Q]);
   r0 = spec[0] + e; /* H[0]: even lag 2m is Re Y_{m/2} + e, odd m follows from m - 2 */
   inv = r0 > 0.0f ? 1.0f / r0 : 0.0f;
-  acc = p[0] - p[Q]; /* H[2]: the DCT-I's first odd output, summed */
-  for (k = TINYSER_P_K_LO; k <= (TINYSER_P_K_HI < Q - 1 ? TINYSER_P_K_HI : Q - 1); k++) {
-    acc = acc + p[k] * tinyser_p_cos[2 * k];
-  }
+  acc = acc + (p[0] - p[Q]); /* H[2]: the DCT-I's first odd output */
   for (m = 1; m <= M_HI + 1; m++) { /* 4. normalised, window-corrected, even lags 2m >= LAG0 */
     float h;
     if (m & 1u) {
@@ -222,9 +252,10 @@ void tinyser_frontend_prosody(tinyser_frontend_t *fe) {
   if (has) { /* 6. the odd lags beside it, the full-resolution peak, parabolic interpolation */
     uint32_t tau = 2 * (M_LO - 1 + pick), top = 0;
     float near[3], a, b, c;
-    near[0] = (band_sum(p, tau - 1) * inv) * tinyser_lag_corr[tau - 1 - LAG0];
+    odd_lags(p, tau, &near[0], &near[2]);
+    near[0] = (near[0] * inv) * tinyser_lag_corr[tau - 1 - LAG0];
     near[1] = nr[pick];
-    near[2] = (band_sum(p, tau + 1) * inv) * tinyser_lag_corr[tau + 1 - LAG0];
+    near[2] = (near[2] * inv) * tinyser_lag_corr[tau + 1 - LAG0];
     if (near[1] > near[0]) top = 1;
     if (near[2] > near[0] && near[2] > near[1]) top = 2;
     a = top == 0 ? nr[pick - 1] : near[top - 1];
