@@ -85,8 +85,9 @@ MIN_LEVEL_DB = -60.0   #: quieter frames are unvoiced whatever their periodicity
 LOUDNESS_FLOOR = 1e-10  #: added before the log: silence reads -100 dB
 N_CHANNELS = 3
 #: bump when a change alters the channels a config gives (feature caches are keyed by it):
-#: 2 = even lags from the DCT-I through a quarter-length transform (1 = a full-length transform)
-ANALYSIS_VERSION = 2
+#: 1 = a full-length transform; 2 = even lags from the DCT-I through a quarter-length transform;
+#: 3 = the same, H[2]'s end term added last (float rounding: at most 2e-4 semitone)
+ANALYSIS_VERSION = 3
 CHANNELS = ("semitones", "voicing", "loudness_db")
 
 
