@@ -72,5 +72,6 @@ def test_prosody_firmware_on_emulated_m4_matches_host(tmp_path):
     # the portable FFT rounds differently from CMSIS-DSP's (Python's): rare inputs off by 1 LSB, no voicing flip
     assert p["input_max_diff"] <= 1 and p["input_bytes_differing"] < 1e-3 * p["input_bytes"]
     assert p["equal"] >= 0.9 * p["inferences"], p["mismatched"]
-    # the analysis (a second 1024-point real FFT a frame) costs millions of instructions per second of audio
-    assert r["instructions"]["frontend_per_audio_second"] > 12e6
+    # instructions are counted exactly (QEMU -icount): the portable MFCC alone takes ~8.4 M per second of
+    # audio; the analysis through a 256-point real FFT adds ~1.9 M (docs/results.md), a 1024-point one added 6.4 M
+    assert 8e6 < r["instructions"]["frontend_per_audio_second"] < 11e6
