@@ -61,11 +61,8 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     The score is the mean of two validation UAs (speakers carved from each fold's
     training part; never the test fold): whole clips, and the same clips cut to
     their loudest 1.0 s, because users speak in short bursts as well as long ones."""
-    # a distilled row is left out: its teachers would have to be trained again under every protocol;
-    # so is a row repeated under another seed (picking the luckier seed is the winner's curse)
-    done = {k: load_report(runs / k) for k, (_, spec) in ablation.ROWS.items()
-            if (runs / k / "report.json").exists() and "distill" not in spec.get("train", {})
-            and "seed" not in spec.get("train", {})}
+    done = {k: load_report(runs / k) for k in ablation.ROWS
+            if (runs / k / "report.json").exists() and ablation.recipe_may_pick(k)}
     if not done:
         raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
     val = {k: ablation.recipe_score(ablation.val_scores(runs / k)) for k in done}
