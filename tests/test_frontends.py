@@ -462,8 +462,10 @@ def test_prosody_autocorrelation_from_a_quarter_length_transform():
     even = pr._even_lags(p, t, t["m_hi"] + 1)
     want = np.stack([exact(2 * m) for m in range(t["m_hi"] + 2)], 1)
     assert np.abs(even - want).max() < 1e-5 * scale.max()
-    for lag in (t["lag0"] + 1, 101, 2 * t["m_hi"] + 1):
-        np.testing.assert_allclose(pr._lag(p, t, np.full(4, lag)), exact(lag), atol=1e-5 * scale.max())
+    for tau in (t["lag0"] + 2, 102, 2 * t["m_hi"]):
+        below, above = pr._odd_lags(p, t, np.full(4, tau))
+        np.testing.assert_allclose(below, exact(tau - 1), atol=1e-5 * scale.max())
+        np.testing.assert_allclose(above, exact(tau + 1), atol=1e-5 * scale.max())
 
 
 def test_prosody_config_and_arithmetic():

@@ -120,15 +120,14 @@ def table_arrays(t: Target) -> dict[str, np.ndarray]:
     from ..features.prosody import prosody_tables
 
     cfg = t.config
-    tables = cmsis_tables(cfg)
+    tables, prosody = cmsis_tables(cfg), prosody_tables(_analysis_config(cfg))
     angle = 2.0 * np.pi * np.arange(cfg.frame_length // 2) / cfg.frame_length
     arrays = {
         "window_coefs": tables["window_f32"], "filter_pos": tables["filter_pos"],
         "filter_len": tables["filter_len"], "filter_coefs": tables["filter_coefs_f32"],
         "dct": tables["dct_f32"].ravel(), "mean": t.mean, "std": t.std,
         "twiddle": np.stack([np.cos(angle), np.sin(angle)], axis=1).ravel().astype(np.float32),
-        "lag_corr": prosody_tables(_analysis_config(cfg))["lag_corr"],
-        "p_cos": prosody_tables(_analysis_config(cfg))["cos"],
+        "lag_corr": prosody["lag_corr"], "p_cos": prosody["cos"],
     }
     norm = _adaptive_norm(t)
     if norm is not None:

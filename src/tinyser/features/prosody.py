@@ -227,9 +227,7 @@ def _even_lags(p: np.ndarray, t: dict, m_top: int) -> np.ndarray:
     h = np.empty((f, m_top + 1), np.float32)
     e = np.float32(0.5) * (p[:, 0] + p[:, q])
     even = np.arange(0, m_top + 1, 2)
-    re = np.empty((f, q // 2 + 1), np.float32)
-    re[:, 0], re[:, q // 2], re[:, 1:q // 2] = spec[:, 0], spec[:, 1], spec[:, 2::2]
-    h[:, even] = re[:, even // 2] + e[:, None]
+    h[:, even] = spec[:, even] + e[:, None]  # Re Y_i, packed at 2i = m (m_top < q: no Nyquist term)
     acc = np.zeros(f, np.float32)
     for j in range(t["k_lo"], min(t["k_hi"], q - 1) + 1):  # the band: other terms are exact zeros
         acc = acc + p[:, j] * cos[2 * j]
@@ -241,13 +239,16 @@ def _even_lags(p: np.ndarray, t: dict, m_top: int) -> np.ndarray:
     return h
 
 
-def _lag(p: np.ndarray, t: dict, lag: np.ndarray) -> np.ndarray:
-    """``H[lag] = Σ_{k_lo}^{k_hi} P[k] cos(2π k lag / N)`` summed in order, one lag per frame (step 6)."""
+def _odd_lags(p: np.ndarray, t: dict, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``H[τ-1]`` and ``H[τ+1]``, each ``Σ_{k_lo}^{k_hi} P[k] cos(2π k lag / N)`` summed in order, one
+    ``τ`` per frame (step 6; one pass for both, as the C frontend's ``odd_lags``)."""
     cos, n = t["cos"], t["cos"].size
-    acc = np.zeros(p.shape[0], np.float32)
+    below = np.zeros(p.shape[0], np.float32)
+    above = np.zeros(p.shape[0], np.float32)
     for k in range(t["k_lo"], t["k_hi"] + 1):
-        acc = acc + p[:, k] * cos[(k * lag) % n]
-    return acc
+        below = below + p[:, k] * cos[(k * (tau - 1)) % n]
+        above = above + p[:, k] * cos[(k * (tau + 1)) % n]
+    return below, above
 
 
 def _parabola(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -288,16 +289,15 @@ def from_magnitudes(a: np.ndarray, t: dict) -> dict[str, np.ndarray]:
     rows = np.arange(f)
     tau = 2 * (np.argmax(cand, axis=1) + m_lo)  # the first (shortest) even lag near the best
     # step 6: the odd lags beside it from their own sums, the full-resolution peak, interpolation
-    near = [np.where(has, _lag(p, t, tau - 1) * inv * corr[tau - 1 - lag0], 0),
-            nr[rows, tau // 2 - m_lo + 1],
-            np.where(has, _lag(p, t, tau + 1) * inv * corr[tau + 1 - lag0], 0)]
-    top = np.zeros(f, np.int64)
-    top[near[1] > near[0]] = 1
-    top[(near[2] > near[0]) & (near[2] > near[1])] = 2
-    even_at = lambda lag: nr[rows, np.clip(lag // 2 - m_lo + 1, 0, nr.shape[1] - 1)]  # noqa: E731
-    a_ = np.where(top == 0, even_at(tau - 2), np.where(top == 1, near[0], near[1])).astype(np.float32)
-    b_ = np.choose(top, near).astype(np.float32)
-    c_ = np.where(top == 0, near[1], np.where(top == 1, near[2], even_at(tau + 2))).astype(np.float32)
+    col = tau // 2 - m_lo + 1  # τ's column of nr
+    below, above = _odd_lags(p, t, tau)
+    # r at τ-2 .. τ+2 (the even ones from nr, the odd ones normalised as in step 4)
+    five = np.stack([nr[rows, col - 1], (below * inv) * corr[tau - 1 - lag0], nr[rows, col],
+                     (above * inv) * corr[tau + 1 - lag0], nr[rows, col + 1]], axis=1)
+    top = np.zeros(f, np.int64)  # the first maximum of r[τ-1], r[τ], r[τ+1]
+    top[five[:, 2] > five[:, 1]] = 1
+    top[(five[:, 3] > five[:, 1]) & (five[:, 3] > five[:, 2])] = 2
+    a_, b_, c_ = five[rows, top], five[rows, top + 1], five[rows, top + 2]
     d, strength = _parabola(a_, b_, c_)
     lag = (tau - 1 + top).astype(np.float32) + d
     strength = np.where(has, np.clip(strength, np.float32(0), np.float32(1)), np.float32(0)).astype(np.float32)
