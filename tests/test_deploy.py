@@ -470,20 +470,23 @@ def speechlike(seconds: float, seed: int, level_db: float = -20.0) -> np.ndarray
     return (y / np.sqrt(np.mean(y ** 2)) * 10 ** (level_db / 20)).astype(np.float32)
 
 
-def synthetic_target(prosody: bool, adaptive: bool, folder: Path, deltas: bool = False):
+def synthetic_target(prosody: bool, adaptive: bool, folder: Path, deltas: bool = False, tile: bool = False):
     """A Target for the C tables without a model: cmsis_mfcc (optionally with prosody), statistics
-    fitted on generated audio, adaptive standardisation (optionally), an int8 input quantisation."""
+    fitted on generated audio, adaptive standardisation and tiled padding (optionally), an int8
+    input quantisation."""
     from tinyser.audio import SegmentConfig
     from tinyser.deploy.target import Target
     from tinyser.features import Standardizer, get_config
     from tinyser.features.adaptive import AdaptiveConfig, gate_for_level
+    from tinyser.features.tile import TileConfig
 
     cfg = get_config("cmsis_mfcc", prosody=prosody, prosody_deltas=deltas)
     fitted = Standardizer.fit(cfg.compute(np.stack([speechlike(2.0, s) for s in range(4)])))
     mean, std = np.asarray(fitted.mean, np.float32), np.asarray(fitted.std, np.float32)
     acfg = AdaptiveConfig(time_constant=1.5, gate=gate_for_level(cfg, -45.0)) if adaptive else None
     return Target(folder / "synthetic.tflite", b"", {}, cfg, mean, std, SegmentConfig(window=2.0), ("a", "b"),
-                  0.05, -3, 1 / 256, -128, cfg.n_frames(32000), acfg, None)
+                  0.05, -3, 1 / 256, -128, cfg.n_frames(32000), acfg, None,
+                  TileConfig(gate_for_level(cfg, -45.0)) if tile else None)
 
 
 def build_host_frontend(t, folder: Path) -> Path:
@@ -509,6 +512,7 @@ def python_stream_windows(t, y: np.ndarray, hop_frames: int) -> tuple[np.ndarray
     tinyser quantises model inputs, and whether each window is speech (tinyser.vad)."""
     from tinyser.features.adaptive import AdaptiveNorm
     from tinyser.features.base import Standardizer
+    from tinyser.features.tile import tile
     from tinyser.vad import VoiceConfig
 
     raw = t.config.compute(y)
@@ -527,6 +531,8 @@ def python_stream_windows(t, y: np.ndarray, hop_frames: int) -> tuple[np.ndarray
             window[0, p + 3:] = 0
             window[1:, p + 3:] = window[1:, p:p + 3] - window[:-1, p:p + 3]
         z = norm.window(window, n if k == 0 else hop_frames) if norm else std.apply(window)
+        if t.tile is not None:
+            z = tile(z[None], window[None], t.tile)[0]
         inputs.append(np.clip(np.round(z / np.float32(t.input_scale) + t.input_zero_point), -128, 127).astype(np.int8))
         speech.append(int(flags[e - n + 1:e + 1].sum()) >= vad.min_frames)
     return np.stack(inputs), np.array(speech)
@@ -543,14 +549,17 @@ def c_stream_windows(exe: Path, t, segments: np.ndarray, hop_frames: int) -> tup
 
 
 @needs_cc
-@pytest.mark.parametrize("prosody, adaptive, deltas", [(True, False, False), (False, True, False),
-                                                       (True, True, False), (True, True, True)])
-def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, deltas, tmp_path):
+@pytest.mark.parametrize("prosody, adaptive, deltas, tile", [
+    (True, False, False, False), (False, True, False, False), (True, True, False, False),
+    (True, True, True, False), (False, False, False, True), (True, True, False, True)])
+def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, deltas, tile, tmp_path):
     """Generated speech-like streams (6 s each, windows every 31 frames): the C frontend's int8
-    inputs equal the Python reference's (prosody channels, adaptive standardisation) but for
-    rare 1-LSB differences of float rounding (the portable FFT is not CMSIS's), and it marks
-    the same windows as speech."""
-    t = synthetic_target(prosody, adaptive, tmp_path, deltas)
+    inputs equal the Python reference's (prosody channels, adaptive standardisation, tiled
+    padding) but for rare 1-LSB differences of float rounding (the portable FFT is not CMSIS's),
+    and it marks the same windows as speech."""
+    from tinyser.features.tile import sound_spans
+
+    t = synthetic_target(prosody, adaptive, tmp_path, deltas, tile)
     exe = build_host_frontend(t, tmp_path / "c")
     n, tt = 96000, np.arange(96000) / 16000
     hum = (0.05 * sum(np.sin(2 * np.pi * 60 * k * tt) / k for k in range(1, 7))).astype(np.float32)
@@ -563,6 +572,12 @@ def test_c_frontend_matches_python_with_prosody_and_adaptive(prosody, adaptive, 
     want = [python_stream_windows(t, y, 31) for y in segments]
     want_x, want_speech = np.concatenate([w[0] for w in want]), np.concatenate([w[1] for w in want])
     assert got.shape == want_x.shape
+    if tile:  # silence before the speech and the pause after it: windows whose sound is tiled
+        raw = [t.config.compute(y) for y in segments[:2]]
+        spans = np.concatenate([sound_spans(np.stack([r[e - t.n_frames + 1:e + 1] for e in
+                                                      range(t.n_frames - 1, len(r), 31)]), t.tile.gate)[1]
+                                for r in raw])
+        assert 0 < np.sum(spans < t.n_frames) < len(spans)
     diff = np.abs(got.astype(int) - want_x.astype(int))
     frac = float(np.mean(diff > 0))
     print(f"\nprosody={prosody} adaptive={adaptive} deltas={deltas}: {int(np.sum(diff > 0))} of {diff.size} "
@@ -626,7 +641,7 @@ def test_c_frontend_with_prosody_and_adaptive_on_emodb(emodb_dir, tmp_path):
 @pytest.fixture(scope="session")
 def prosody_adaptive_model(tmp_path_factory) -> Path:
     """A full-int8 ``tiny`` trained for two epochs on generated tones with the prosody
-    channels and adaptive standardisation on (it need not be accurate)."""
+    channels, adaptive standardisation and tiled padding on (it need not be accurate)."""
     from conftest import write_tone
 
     from tinyser.experiment import RunConfig, run_training
@@ -641,7 +656,7 @@ def prosody_adaptive_model(tmp_path_factory) -> Path:
     cfg = RunConfig((str(root / "toy" / "toy.csv"),), model="tiny", protocol="holdout",
                     model_params={"width": 0.25}, frontend={"frontend": "cmsis_mfcc", "prosody": True},
                     segments={"window": 1.0, "hop": None, "pad": "zero"},
-                    adaptive={"time_constant": 5.0, "gate_db": -50.0},
+                    adaptive={"time_constant": 5.0, "gate_db": -50.0}, tile={"gate_db": -50.0},
                     train=TrainConfig(epochs=2, batch_size=8, seed=0))
     run_training(cfg, root / "run", progress=False)
     return next(p for p in export_run(root / "run", ["int8"], out=root / "export") if p.suffix == ".tflite")
@@ -650,19 +665,24 @@ def prosody_adaptive_model(tmp_path_factory) -> Path:
 @needs_cc
 @needs_cxx
 def test_deploy_model_with_prosody_and_adaptive(prosody_adaptive_model, tmp_path):
-    """A model trained with prosody and adaptive standardisation deploys: the library and its
-    tables compile (portable and CMSIS-DSP, voice activity on and off), the generated C
-    frontend gives the Python reference's int8 inputs, and the budget counts the larger window."""
+    """A model trained with prosody, adaptive standardisation and tiled padding deploys: the
+    library and its tables compile (portable and CMSIS-DSP, voice activity on and off), the
+    generated C frontend gives the Python reference's int8 inputs (a stream that starts with
+    silence: tiled windows), and the budget counts the larger window."""
     t = load_target(prosody_adaptive_model)
     from tinyser.vad import VoiceConfig
 
-    assert t.config.prosody and t.n_features == 43 and t.adaptive is not None
+    assert t.config.prosody and t.n_features == 43 and t.adaptive is not None and t.tile is not None
+    from tinyser.inference import load_model
+
+    assert load_model(prosody_adaptive_model).frontend.tile == t.tile  # predict and listen tile as well
     assert t.metadata.voice == VoiceConfig() and t.voice == VoiceConfig()  # stamped at export
     out = tmp_path / "lib"
     written = deploy_arduino(prosody_adaptive_model, out, board="generic")
     _check_compiles(out, [out / "tinyser_runtime.cpp", out / "example_main.cpp"], tmp_path)
     header = (out / "tinyser_tables.h").read_text()
     assert "#define TINYSER_N_FEATURES 43" in header and "#define TINYSER_ADAPTIVE 1" in header
+    assert "#define TINYSER_TILE 1" in header
     _compile([CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-DTINYSER_VAD=0", f"-I{out}",
               "-fsyntax-only", str(out / "tinyser_frontend.c")])
     assert "prosody channels" in (out / "README.md").read_text() and len(written) > 8

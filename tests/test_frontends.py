@@ -16,6 +16,7 @@ Tolerances (float32 pipelines against librosa's float32 pipelines):
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -165,6 +166,33 @@ def test_frontend_check_same():
         fe.check_same(Frontend(get_config("cmsis_mfcc", dtype="q15")))
     with pytest.raises(ConfigError):
         fe.check_same(Frontend(get_config("mfcc")))
+
+
+def test_tiled_padding_repeats_each_windows_sound():
+    """A short clip zero-padded in its window becomes its sound repeated; a window that is
+    all sound is unchanged; the setting travels with the frontend's metadata."""
+    from tinyser.features.adaptive import gate_for_level
+    from tinyser.features.tile import TileConfig, sound_spans
+
+    cfg = get_config("cmsis_mfcc")
+    plain = Frontend(cfg).fitted(cfg.compute(np.stack([tones(32000, 16000, seed=s) for s in range(2)])))
+    tiled = dataclasses.replace(plain, tile=TileConfig(gate_for_level(cfg, -50.0)))
+    short = np.zeros((2, 32000), np.float32)
+    short[0, :8000] = tones(8000, 16000, seed=3)               # 0.5 s of sound, then silence
+    short[1] = tones(32000, 16000, seed=4)                     # sound throughout
+    raw = cfg.compute(short)
+    first, length = sound_spans(raw, tiled.tile.gate)
+    assert first[0] == 0 and 25 <= length[0] <= 40 and length[1] == raw.shape[1]
+    x, ref = tiled.standardize(raw), plain.standardize(raw)
+    np.testing.assert_array_equal(x[1], ref[1])
+    rows = np.arange(raw.shape[1]) % length[0]
+    np.testing.assert_array_equal(x[0], ref[0][rows])         # the half second, over and over
+    assert x[0, length[0]:].min() > ref[0, length[0]:].min()  # no silence rows left
+    again = Frontend.from_dict(tiled.to_dict())
+    assert again == tiled and Frontend.from_dict(plain.to_dict()).tile is None and "tile" not in plain.to_dict()
+    tiled.check_same(plain)                                    # the same features, only arranged differently
+    with pytest.raises(ConfigError, match="gate"):
+        TileConfig.from_dict({"gate": 1.0, "x": 2})
 
 
 # ---------------------------------------------------------------- stats vs the librosa recipe

@@ -3,6 +3,8 @@ augmentation and crops change what the model sees, adaptive standardisation
 follows a stream, and short zero-padded clips stop meaning one class."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from conftest import tone, toy_config, write_tone
 
@@ -76,14 +78,14 @@ def _padding_corpus(root) -> object:
     return root / "pad.csv"
 
 
-def _short_high_predictions(manifest, tmp_path, name, **train):
+def _short_high_predictions(manifest, tmp_path, name, tile=None, **train):
     import keras
 
     cfg = RunConfig((str(manifest),), model="tiny", protocol="holdout", model_params={"width": 0.25},
                     frontend={"frontend": "cmsis_mfcc", "n_mfcc": 20, "n_mels": 20},
                     segments={"window": 1.0, "hop": None, "pad": "zero"},
                     train=TrainConfig(**{"epochs": 20, "batch_size": 16, "seed": 1, "learning_rate": 3e-3,
-                                         "patience": 20, **train}))
+                                         "patience": 20, **train}), tile=tile)
     run_training(cfg, tmp_path / name, progress=False)
     folder = tmp_path / name / "fold_00"
     frontend = Frontend.from_json((folder / "frontend.json").read_text())
@@ -91,14 +93,53 @@ def _short_high_predictions(manifest, tmp_path, name, **train):
     windows = np.zeros((8, 16000), np.float32)
     for i in range(8):  # short "high" clips of new pitches, zero-padded as predict pads them
         windows[i, :4800] = tone(0.3, 16000, freq=600.0 * (1 + 0.015 * i), seed=10 + i)
-    proba = np.asarray(model(frontend(windows), training=False))
+    proba = np.asarray(model(frontend(windows), training=False))  # frontend(): standardised, tiled if it tiles
     return np.mean(proba.argmax(1) == 0)  # classes sorted: high=0, low=1
 
 
 def test_short_clips_of_one_class_stop_biasing_the_model(tmp_path):
     """Today's recipe learns "zero padding means low"; training on random-length
-    crops padded the same way removes that shortcut."""
+    crops padded the same way removes that shortcut, and so does tiled padding
+    (each window's sound repeated to fill it, in training and prediction alike)
+    without any crops: the model never sees padding."""
     manifest = _padding_corpus(tmp_path / "pad")
     before = _short_high_predictions(manifest, tmp_path, "before")
     after = _short_high_predictions(manifest, tmp_path, "after", crop=1.0, crop_min=0.1)
-    assert before <= 0.25 and after >= 0.75, (before, after)
+    tiled = _short_high_predictions(manifest, tmp_path, "tiled", tile={"gate_db": -50.0})
+    assert before <= 0.25 and after >= 0.75 and tiled >= 0.75, (before, after, tiled)
+
+
+def test_train_tile_option_reaches_the_run_and_its_models(toy_manifest, tmp_path):
+    """``tinyser train --tile`` records tiled padding in the run's config and every fold's frontend."""
+    from typer.testing import CliRunner
+
+    from tinyser.cli import app
+
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", "--data", str(toy_manifest), "--out", str(out), "--model", "tiny",
+                                 "-m", "width=0.25", "--window", "0.5", "--epochs", "1", "--cv", "speaker:3",
+                                 "--tile", "--gate-db", "-45"])
+    assert r.exit_code == 0, r.output
+    cfg = RunConfig.from_dict(json.loads((out / "config.json").read_text()))
+    assert cfg.tile == {"gate_db": -45.0}
+    fe = Frontend.from_json((out / "fold_00" / "frontend.json").read_text())
+    assert fe.tile is not None and fe.adaptive is None
+
+
+def test_recipe_pick_holds_the_short_utterance_goal_on_validation():
+    """The default-model recipe passes over a row whose validation UA at 1.0 s is more than
+    5 points below whole clips while another row meets that; distilled rows and seed repeats
+    are never picked; with no row meeting it, the best score wins."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import ablation
+
+    rows = {"balanced": {"val_whole": 0.557, "val_1s": 0.466}, "tile": {"val_whole": 0.514, "val_1s": 0.483},
+            "crops": {"val_whole": 0.514, "val_1s": 0.462}, "crops-seed1": {"val_whole": 0.60, "val_1s": 0.59},
+            "distill": {"val_whole": 0.60, "val_1s": 0.59}}
+    assert ablation.recipe_pick(rows) == "tile"
+    del rows["tile"]
+    assert ablation.recipe_pick(rows) == "balanced"
+    assert ablation.recipe_pick({}) is None

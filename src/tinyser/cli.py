@@ -212,7 +212,11 @@ def train_cmd(
     adaptive: float = typer.Option(0.0, help="Adaptive standardisation: time constant in seconds of voiced audio "
                                    "(0: fixed training statistics)."),
     gate_db: float = typer.Option(DEFAULT_GATE_DB,
-                                  help="Frames at least this loud (dBFS) update the adaptive statistics."),
+                                  help="Frames at least this loud (dBFS) update the adaptive statistics and, "
+                                  "with --tile, bound a window's sound."),
+    tile: bool = typer.Option(False, "--tile", help="Tiled padding: each window's sound (first to last frame "
+                              "at least --gate-db loud) repeated to fill it, in training, predict, listen and "
+                              "on the device, instead of silence around short utterances."),
     train_param: List[str] = typer.Option([], "--train-param", "-t", help="Any training setting of "
                                           f"tinyser.training.TrainConfig, e.g. -t balance={BALANCE[-1]} -t crop=0.5 "
                                           "-t mixup=0.2 -t label_smoothing=0.1 -t augment_copies=3."),
@@ -239,7 +243,8 @@ def train_cmd(
                         frontend=get_config(frontend, **_parse_params(param)),
                         segments=SegmentConfig(window=window, pad=pad), labels=labels, corpus=corpus,
                         protocol=cv, train=train,
-                        adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None)
+                        adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None,
+                        tile={"gate_db": gate_db} if tile else None)
     report = run_training(cfg, out_dir, resume=resume)
     _print_report(report)
     out.print(f"report: {out_dir / 'report.md'}", highlight=False)
@@ -346,6 +351,8 @@ def info_cmd(model: Path = typer.Argument(..., help="A .tflite exported by tinys
     fe = {k: v for k, v in m.frontend.config.to_dict().items() if k != "frontend"}
     if m.frontend.adaptive is not None:
         fe["adaptive"] = m.frontend.adaptive.to_dict()
+    if m.frontend.tile is not None:
+        fe["tile"] = m.frontend.tile.to_dict()
     t, seg = m.training, m.segments
     rows = [("model", f"{m.model} {m.model_params or ''}".strip()),
             ("quantization", m.quantization), ("size", f"{len(blob):,} bytes"),

@@ -26,6 +26,7 @@ from .errors import TinyserError
 from .features import FeatureSet, Frontend, FrontendConfig, config_from_dict, extract
 from .features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
 from .features.pipeline import code_key
+from .features.tile import TileConfig
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
 from .training import (
@@ -68,6 +69,8 @@ class RunConfig:
     #: adaptive standardisation (tinyser.features.adaptive): {"time_constant": s, "gate_db": dBFS,
     #: "min_std_ratio": r}; None = fixed training statistics
     adaptive: dict | None = None
+    #: tiled padding (tinyser.features.tile): {"gate_db": dBFS}; None = windows as they are
+    tile: dict | None = None
 
     def __post_init__(self):
         Protocol.parse(self.protocol)
@@ -77,12 +80,15 @@ class RunConfig:
             object.__setattr__(self, "segments", SegmentConfig.from_dict(self.segments))
         if self.adaptive is not None:
             adaptive_config(self.adaptive, self.frontend)
+        if self.tile is not None:
+            tile_config(self.tile, self.frontend)
 
     def to_dict(self) -> dict:
         return {"data": list(self.data), "model": self.model, "frontend": self.frontend.to_dict(),
                 "segments": self.segments.to_dict(), "labels": self.labels, "corpus": self.corpus,
                 "protocol": self.protocol, "model_params": dict(self.model_params), "train": self.train.to_dict(),
-                "adaptive": None if self.adaptive is None else dict(self.adaptive)}
+                "adaptive": None if self.adaptive is None else dict(self.adaptive),
+                **({} if self.tile is None else {"tile": dict(self.tile)})}  # absent: older runs' configs read the same
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -108,6 +114,22 @@ def adaptive_config(spec: dict, frontend_config) -> AdaptiveConfig:
     if not np.isfinite(gate_db):
         raise TinyserError(f"adaptive: gate_db must be finite, not {gate_db}")
     return AdaptiveConfig(gate=gate_for_level(frontend_config, gate_db), **{k: float(v) for k, v in spec.items()})
+
+
+def tile_config(spec: dict, frontend_config) -> TileConfig:
+    """A run's ``tile`` setting as a :class:`~tinyser.features.tile.TileConfig` for its
+    frontend (the sound gate given in dBFS becomes a c0 threshold).
+
+    >>> from tinyser.features import get_config
+    >>> tile_config({"gate_db": -50}, get_config("cmsis_mfcc")).gate < 0
+    True
+    """
+    if not isinstance(spec, dict) or set(spec) - {"gate_db"}:
+        raise TinyserError(f"tile: the only setting is gate_db (dBFS), not {spec!r}")
+    gate_db = float(spec.get("gate_db", DEFAULT_GATE_DB))
+    if not np.isfinite(gate_db):
+        raise TinyserError(f"tile: gate_db must be finite, not {gate_db}")
+    return TileConfig(gate=gate_for_level(frontend_config, gate_db))
 
 
 def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
@@ -217,6 +239,8 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     frontend = Frontend(fe_config).fitted(fs.features[tr])  # training data only
     if cfg.adaptive is not None:
         frontend = dataclasses.replace(frontend, adaptive=adaptive_config(cfg.adaptive, fe_config))
+    if cfg.tile is not None:
+        frontend = dataclasses.replace(frontend, tile=tile_config(cfg.tile, fe_config))
     seed = [cfg.train.seed, fold.index]
     x = frontend.standardize_streams(fs.features, speaker_streams(fs, np.r_[va, te], np.random.default_rng(seed)))
     y = fs.y
@@ -411,7 +435,7 @@ def _teacher(cfg: RunConfig, fold: int):
         teacher_cfg = json.loads((run / "config.json").read_text())
         same = [[os.path.realpath(p) for p in teacher_cfg["data"]] == [os.path.realpath(p) for p in mine["data"]]]
         same += [teacher_cfg.get(k) == mine.get(k) for k in ("protocol", "labels", "corpus", "segments",
-                                                               "frontend", "adaptive")]
+                                                               "frontend", "adaptive", "tile")]
         same += [teacher_cfg["train"].get(k) == mine["train"][k] for k in ("seed", "val_fraction")]
         if not all(same):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "

@@ -69,7 +69,7 @@ class Model:
 
         Pass the ``frontend`` that computed them: a different one raises ConfigError.
         ``standardize(raw) -> inputs`` replaces the fixed standardisation (a
-        stream's adaptive state, see :meth:`Stream`).
+        stream's adaptive state, see :meth:`Stream`); tiled padding follows either.
         """
         if frontend is not None:
             self.frontend.check_same(frontend)
@@ -79,7 +79,8 @@ class Model:
             raise ConfigError(f"features of shape {x.shape[1:]} do not fit this model, which expects {want} "
                               f"from the {self.frontend.config.name} frontend")
         try:
-            return self.runtime.predict((standardize or self.frontend.standardize)(x))
+            inputs = self.frontend.standardize(x) if standardize is None else self.frontend.fill(x, standardize(x))
+            return self.runtime.predict(inputs)
         except (RuntimeError, ValueError) as e:  # a damaged model that loads but cannot run (no checksum)
             raise TinyserError(f"{self.path}: damaged model: it fails to run "
                                f"({str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__})") from None

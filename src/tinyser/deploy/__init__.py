@@ -159,6 +159,9 @@ def _readme(t: Target, b: Budget, name: str, files: list[str]) -> str:
                            f"started from the training statistics, time constant {t.adaptive.time_constant:g} s)")
     else:
         standardisation = "standardised with the training data's mean and standard deviation"
+    if t.tile is not None:
+        standardisation += (", then tiled: the window's sound (its first to last frame above the gate) repeated "
+                            "to fill it, as in training")
     prosody = (", then 3 prosody channels (F0 in semitones, voicing strength, loudness in dB)" if cfg.prosody else "") \
         + (" and their deltas within the window" if cfg.prosody_deltas else "")
     rows = [f"| `{f}` | {_FILE_NOTES.get(f, 'the sketch' if f.endswith('.ino') else '')} |" for f in files]

@@ -1,7 +1,7 @@
 """What the C frontend needs to know about a model, read from its own
 metadata and checked: the ``cmsis_mfcc`` (f32) frontend (with or without its
 prosody channels), its standardisation (fixed, or adaptive: the frontend
-dict's ``"adaptive"``), the voice-activity rule (metadata ``"voice"``, the
+dict's ``"adaptive"``), tiled padding (``"tile"``), the voice-activity rule (metadata ``"voice"``, the
 defaults when absent), the int8 input and output quantisation, the labels and
 the window length; and the C tables generated from it (``tinyser_tables.h/.c``).
 """
@@ -23,6 +23,7 @@ from .templates import render
 
 if TYPE_CHECKING:
     from ..features.adaptive import AdaptiveConfig
+    from ..features.tile import TileConfig
     from ..vad import VoiceConfig
 
 
@@ -45,6 +46,7 @@ class Target:
     n_frames: int     # frames in one model input
     adaptive: AdaptiveConfig | None = None  # adaptive standardisation (None: fixed)
     voice: VoiceConfig | None = None        # voice activity (None: the defaults)
+    tile: TileConfig | None = None          # tiled padding (None: windows as they are)
 
     @property
     def n_features(self) -> int:
@@ -103,7 +105,8 @@ def load_target(model_path: str | os.PathLike) -> Target:
     scale = np.asarray(std.std if std else np.ones(cfg.n_features), np.float32)
     adaptive = frontend.adaptive if std is not None else None
     labels, voice = meta.labels, meta.voice
-    return Target(path, blob, meta, cfg, mean, scale, segments, labels, *quant, n_frames, adaptive, voice)
+    return Target(path, blob, meta, cfg, mean, scale, segments, labels, *quant, n_frames, adaptive, voice,
+                  frontend.tile)
 
 
 def table_arrays(t: Target) -> dict[str, np.ndarray]:
@@ -153,8 +156,8 @@ def _adaptive_norm(t: Target):
 
 
 def frontend_macros(t: Target) -> dict[str, str | int]:
-    """The scalar constants of the prosody analysis, voice activity and adaptive
-    standardisation, as ``tinyser_tables.h`` defines them (``TINYSER_`` + key).
+    """The scalar constants of the prosody analysis, voice activity, adaptive
+    standardisation and tiled padding, as ``tinyser_tables.h`` defines them (``TINYSER_`` + key).
 
     >>> from tinyser.inference import DEFAULT_MODEL
     >>> target = load_target(DEFAULT_MODEL)
@@ -180,10 +183,12 @@ def frontend_macros(t: Target) -> dict[str, str | int]:
         "VAD_MIN_VOICING": _c_float(v.min_voicing), "VAD_MIN_LEVEL_DB": _c_float(v.min_level_db),
         "VAD_LOWEST_DB": _c_float(np.float32(np.float32(v.min_level_db) - np.float32(v.margin_db))),
         "VAD_MIN_FRAMES": max(1, math.ceil(v.min_speech_seconds / hop_s - 1e-9)),
-        "ADAPTIVE": int(t.adaptive is not None),
+        "ADAPTIVE": int(t.adaptive is not None), "TILE": int(t.tile is not None),
     }
     if t.adaptive is not None:
         macros["ADAPT_GATE"] = _c_float(np.float32(t.adaptive.gate))
+    if t.tile is not None:
+        macros["TILE_GATE"] = _c_float(np.float32(t.tile.gate))
     return {k: f"({v})" if isinstance(v, str) and v.startswith("-") else v for k, v in macros.items()}
 
 

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from .adaptive import AdaptiveConfig
+    from .tile import TileConfig
 
 _REGISTRY: dict[str, type[FrontendConfig]] = {}
 
@@ -138,6 +139,8 @@ class Frontend:
     standardizer: Standardizer | None = None
     #: running statistics per stream (tinyser.features.adaptive), started from ``standardizer``
     adaptive: AdaptiveConfig | None = None
+    #: each window's sound span repeated to fill it (tinyser.features.tile); None = windows as they are
+    tile: TileConfig | None = None
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """Raw (unstandardised) features."""
@@ -147,11 +150,21 @@ class Frontend:
         return self.standardize(self.features(audio))
 
     def standardize(self, features: np.ndarray) -> np.ndarray:
-        return features if self.standardizer is None else self.standardizer.apply(features)
+        """Model inputs from raw windows ``(n, frames, coeffs)`` with the fixed statistics (then tiled)."""
+        return self.fill(features, features if self.standardizer is None else self.standardizer.apply(features))
+
+    def fill(self, raw: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """Standardised ``inputs`` tiled from the sound spans of their ``raw`` windows when this
+        frontend tiles (:mod:`tinyser.features.tile`), else ``inputs`` unchanged."""
+        if self.tile is None or np.ndim(inputs) != 3:
+            return inputs
+        from .tile import tile
+
+        return tile(inputs, raw, self.tile)
 
     def fitted(self, features: np.ndarray) -> Frontend:
         """A copy whose standardisation is learnt from raw ``features`` (training data only)."""
-        return Frontend(self.config, Standardizer.fit(features), self.adaptive)
+        return dataclasses.replace(self, standardizer=Standardizer.fit(features))
 
     @property
     def frame_seconds(self) -> float:
@@ -177,14 +190,16 @@ class Frontend:
             return self.standardize(features)
         from .adaptive import standardize_streams
 
-        return standardize_streams(features, streams, self.adaptive, self.standardizer, self.frame_seconds,
-                                   new_frames)
+        return self.fill(features, standardize_streams(features, streams, self.adaptive, self.standardizer,
+                                                       self.frame_seconds, new_frames))
 
     def to_dict(self) -> dict[str, Any]:
         d = self.config.to_dict()
         d["standardize"] = None if self.standardizer is None else self.standardizer.to_dict()
         if self.adaptive is not None:
             d["adaptive"] = self.adaptive.to_dict()
+        if self.tile is not None:
+            d["tile"] = self.tile.to_dict()
         return d
 
     def to_json(self) -> str:
@@ -193,12 +208,15 @@ class Frontend:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Frontend:
         from .adaptive import AdaptiveConfig
+        from .tile import TileConfig
 
         d = dict(d)
         std = d.pop("standardize", None)
         adaptive = d.pop("adaptive", None)
+        tile = d.pop("tile", None)
         return cls(config_from_dict(d), None if std is None else Standardizer.from_dict(std),
-                   None if adaptive is None else AdaptiveConfig.from_dict(adaptive))
+                   None if adaptive is None else AdaptiveConfig.from_dict(adaptive),
+                   None if tile is None else TileConfig.from_dict(tile))
 
     @classmethod
     def from_json(cls, s: str) -> Frontend:
@@ -208,7 +226,7 @@ class Frontend:
         """Raise ConfigError unless ``other`` computes the same features."""
         a = self.config.to_dict()
         b = (other if isinstance(other, dict) else other.to_dict())
-        b = {k: v for k, v in b.items() if k not in ("standardize", "adaptive")}
+        b = {k: v for k, v in b.items() if k not in ("standardize", "adaptive", "tile")}
         if a != b:
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise ConfigError("features were computed with a different frontend than the model "

@@ -454,6 +454,26 @@ static void fill_deltas(tinyser_window_t *w) {
 }
 #endif
 
+#if TINYSER_TILE
+/* tinyser/features/tile.py: the input rows become the window's sound span (its first to
+ * last frame with raw c0 >= gate) repeated from its start; no sound: unchanged. */
+static void tile(const tinyser_window_t *w, int8_t *input) {
+  const uint32_t f = TINYSER_N_FEATURES;
+  uint32_t t, first = TINYSER_N_FRAMES, last = 0, len;
+  for (t = 0; t < TINYSER_N_FRAMES; t++) {
+    if (row(w, t)[0] >= TINYSER_TILE_GATE) {
+      if (first == TINYSER_N_FRAMES) first = t;
+      last = t;
+    }
+  }
+  if (first == TINYSER_N_FRAMES) return;
+  len = last - first + 1;
+  if (len == TINYSER_N_FRAMES) return;
+  memmove(input, input + first * f, len * f);
+  for (t = len; t < TINYSER_N_FRAMES; t++) memcpy(input + t * f, input + (t - len) * f, f);
+}
+#endif
+
 void tinyser_window_copy(tinyser_window_t *w, int8_t *input) {
   uint32_t t;
 #if TINYSER_PROSODY_DELTAS
@@ -469,6 +489,9 @@ void tinyser_window_copy(tinyser_window_t *w, int8_t *input) {
   }
 #else
   for (t = 0; t < TINYSER_N_FRAMES; t++) tinyser_quantize(row(w, t), input + t * TINYSER_N_FEATURES);
+#endif
+#if TINYSER_TILE
+  tile(w, input);
 #endif
   w->fresh = 0;
 }

@@ -18,6 +18,9 @@
  *               input = quantise((x - mu) / sqrt(max(sq - mu^2, floor)))
  *               (tinyser/features/adaptive.py, same float32 steps)
  *     quantise(z) = clip(round_half_even(z / scale + zero_point), -128, 127)
+ *     tiled (TINYSER_TILE): the input rows become the window's sound span
+ *               (first to last frame with raw c0 >= TINYSER_TILE_GATE) repeated
+ *               from its start (tinyser/features/tile.py)
  *
  * The constants (window, mel filters, DCT, standardisation, prosody and
  * voice-activity constants, adaptive tables, input quantisation, sizes) are
