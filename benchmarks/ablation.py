@@ -221,7 +221,8 @@ def markdown(rows: list[dict], data: Path) -> str:
         lines += ["", "### Leave one corpus out (protocol `corpus`)", "",
                   "Trained on three corpora (validation speakers carved from them), tested on the fourth; "
                   f"the row's recipe (`python benchmarks/ablation.py --data {data} --rows '' --loco "
-                  f"{','.join(r['key'] for r in loco)}`; `recipes/default_model.py` runs its pick's the same way). "
+                  f"{','.join(r['key'] for r in loco if r['key'] in ROWS)}`; `recipes/default_model.py` runs its "
+                  "pick's the same way, in the searched shape where the name says one). "
                   "Baseline eGeMAPS + SVM mean: 28.1 "
                   "(global) / 43.2 (per-corpus standardisation); goal: mean ≥ 40.", "",
                   "| recipe | " + " | ".join(loco[0]["ua"]) + " | mean |", "|---|" + "---:|" * (len(loco[0]["ua"]) + 1)]

@@ -6,7 +6,8 @@
 For every fold of each finished cross-validation run (e.g. ``runs/ablation/today``
 and ``runs/ablation/augment``), each test clip is cut to its loudest L seconds
 (the L-second stretch with the most energy), zero-padded to the model's window
-exactly as ``predict`` pads a short file, and scored by the fold's model; "whole"
+exactly as ``predict`` pads a short file (then tiled when the run's frontend
+tiles, as ``predict`` does), and scored by the fold's model; "whole"
 scores the clip's windows as the run's evaluation does (mean of window
 probabilities). With adaptive standardisation each test speaker is one stream
 (clips in the same seeded order as the run's evaluation). Reports UA and the
@@ -128,7 +129,8 @@ def markdown(results: list[dict], names: list[str], cmd: str) -> str:
     lines = ["## Short utterances: accuracy by length (`benchmarks/lengths.py`)", "",
              f"Reproduce: `{cmd}` on {_report.machine()}. Each test clip of every fold of the run's speaker:5 "
              "cross-validation (speaker-independent; models chosen on validation speakers) cut to its loudest L "
-             "seconds and zero-padded to the 2 s window as `predict` pads a short file; \"whole\" scores the clip's "
+             "seconds and zero-padded to the 2 s window as `predict` pads a short file (then tiled for the runs "
+             "whose frontend tiles, as `predict` does for them); \"whole\" scores the clip's "
              "windows as the run's evaluation does. Float Keras models of each fold. UA is the mean over folds; "
              "\"top class\" is the share of all predictions taken by the most-predicted class (goal: at most 40 % at "
              "every length, and UA at 1.0 s within 5 points of whole-clip UA).", "",

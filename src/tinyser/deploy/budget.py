@@ -94,7 +94,7 @@ def measured_arena(blob: bytes) -> int:
 
     >>> from tinyser.inference import DEFAULT_MODEL
     >>> measured_arena(DEFAULT_MODEL.read_bytes())
-    59152
+    41088
     """
     from ..tflite import find_arena_size
 
@@ -301,7 +301,7 @@ def budget(model_path: str | os.PathLike, board: str = "nano33ble", hop: float |
     >>> from tinyser.inference import DEFAULT_MODEL
     >>> b = budget(DEFAULT_MODEL)
     >>> b.ram.total < 256 * 1024, round(b.real_time_factor, 2)
-    (True, 0.38)
+    (True, 0.24)
     """
     return target_budget(load_target(model_path), board, hop, cycles_per_mac)
 

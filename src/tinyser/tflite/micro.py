@@ -211,7 +211,7 @@ def find_arena_size(model_bytes: bytes) -> int:
     >>> from tinyser.inference import DEFAULT_MODEL
     >>> blob = DEFAULT_MODEL.read_bytes()
     >>> find_arena_size(blob)
-    59152
+    41088
     """
     result = _probe_isolated(model_bytes, "arena")
     if not result["ok"]:
@@ -287,7 +287,7 @@ class TFLMModel(_Runner):
         >>> from tinyser.inference import DEFAULT_MODEL
         >>> blob = DEFAULT_MODEL.read_bytes()
         >>> TFLMModel(blob, arena_size=200_000).arena_used()
-        59152
+        41088
         """
         self.predict_raw(None)
         total = _recorded_total(self._interp)
@@ -301,7 +301,7 @@ class TFLMModel(_Runner):
         >>> from tinyser.inference import DEFAULT_MODEL
         >>> blob = DEFAULT_MODEL.read_bytes()
         >>> TFLMModel(blob, arena_size=200_000).predict_raw(np.zeros((1, 122, 40), np.int8))
-        array([[  70, -127,  -98, -128, -127, -102]], dtype=int8)
+        array([[-79, -92, -79, -92, -89, -81]], dtype=int8)
         """
         d = self.input_details
         x = np.zeros(d["shape"], d["dtype"]) if x is None else np.asarray(x, d["dtype"]).reshape(d["shape"])
