@@ -73,6 +73,8 @@ ROWS: dict[str, tuple[str, dict]] = {
              {"train": {"balance": "corpus_class", **CROPS}, "adaptive": ADAPTIVE, "tile": TILE}),
     "tile-fixed": ("tile row with fixed standardisation (the balanced row + crops and tiled padding)",
                    {"train": {"balance": "corpus_class", **CROPS}, "tile": TILE}),
+    "balanced-tile": ("balanced row + tiled padding (no crops: tiling alone for short utterances; fixed "
+                      "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE}),
     "crops-seed1": ("the crops row again under seed 1 (other folds, initialisation and draws: the recipe's "
                     "run-to-run spread; never picked by the recipe)",
                     {"train": {"balance": "corpus_class", **CROPS, "seed": 1}, "adaptive": ADAPTIVE}),
