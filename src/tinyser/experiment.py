@@ -106,14 +106,18 @@ def adaptive_config(spec: dict, frontend_config) -> AdaptiveConfig:
     10.0
     """
     spec = dict(spec)
-    known = {"time_constant", "gate_db", "min_std_ratio"}
-    if set(spec) - known:
-        raise TinyserError(f"adaptive: unknown setting(s) {', '.join(sorted(set(spec) - known))}; "
-                           f"known: {', '.join(sorted(known))}")
-    gate_db = float(spec.pop("gate_db", DEFAULT_GATE_DB))
+    gate = _gate("adaptive", spec, {"time_constant", "gate_db", "min_std_ratio"}, frontend_config)
+    return AdaptiveConfig(gate=gate, **{k: float(v) for k, v in spec.items() if k != "gate_db"})
+
+
+def _gate(name: str, spec: dict, known: set[str], frontend_config) -> float:
+    """The c0 threshold of a run setting's ``gate_db`` (dBFS; default -50), after checking its keys."""
+    if not isinstance(spec, dict) or set(spec) - known:
+        raise TinyserError(f"{name}: unknown setting(s) in {spec!r}; known: {', '.join(sorted(known))}")
+    gate_db = float(spec.get("gate_db", DEFAULT_GATE_DB))
     if not np.isfinite(gate_db):
-        raise TinyserError(f"adaptive: gate_db must be finite, not {gate_db}")
-    return AdaptiveConfig(gate=gate_for_level(frontend_config, gate_db), **{k: float(v) for k, v in spec.items()})
+        raise TinyserError(f"{name}: gate_db must be finite, not {gate_db}")
+    return gate_for_level(frontend_config, gate_db)
 
 
 def tile_config(spec: dict, frontend_config) -> TileConfig:
@@ -124,12 +128,7 @@ def tile_config(spec: dict, frontend_config) -> TileConfig:
     >>> tile_config({"gate_db": -50}, get_config("cmsis_mfcc")).gate < 0
     True
     """
-    if not isinstance(spec, dict) or set(spec) - {"gate_db"}:
-        raise TinyserError(f"tile: the only setting is gate_db (dBFS), not {spec!r}")
-    gate_db = float(spec.get("gate_db", DEFAULT_GATE_DB))
-    if not np.isfinite(gate_db):
-        raise TinyserError(f"tile: gate_db must be finite, not {gate_db}")
-    return TileConfig(gate=gate_for_level(frontend_config, gate_db))
+    return TileConfig(gate=_gate("tile", spec, {"gate_db"}, frontend_config))
 
 
 def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
