@@ -75,6 +75,9 @@ ROWS: dict[str, tuple[str, dict]] = {
                    {"train": {"balance": "corpus_class", **CROPS}, "tile": TILE}),
     "balanced-tile": ("balanced row + tiled padding (no crops: tiling alone for short utterances; fixed "
                       "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE}),
+    "tile-long": ("tile row trained longer (at most 50 epochs, patience 12: its best epochs were near the "
+                  "30-epoch end)", {"train": {"balance": "corpus_class", **CROPS, "epochs": 50, "patience": 12},
+                                    "adaptive": ADAPTIVE, "tile": TILE}),
     "crops-seed1": ("the crops row again under seed 1 (other folds, initialisation and draws: the recipe's "
                     "run-to-run spread; never picked by the recipe)",
                     {"train": {"balance": "corpus_class", **CROPS, "seed": 1}, "adaptive": ADAPTIVE}),

@@ -116,7 +116,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
         else:
             gap = 100 * (r["ua"] - goal)
             status = f"{100 * r['ua']:.1f} ({'met' if gap >= 0 else f'gap {gap:+.1f}'})"
-        lines.append(f"- {SETUPS[key][0][0]} {SETUPS[key][2]} `tiny` UA ≥ {100 * goal:.0f}: {status}")
+        lines.append(f"- {SETUPS[key][0][0]} {SETUPS[key][2]} UA ≥ {100 * goal:.0f}, {SETUPS[key][4]}: {status}")
     missing = [k for k in SETUPS if k not in done]
     if missing:
         lines += ["", "Not yet trained (resume with the command above): " + ", ".join(missing) + "."]
