@@ -180,7 +180,7 @@ def markdown(rows: list[dict], data: Path) -> str:
              "test fold); `cmsis_mfcc` features, 2 s windows, clips scored as the mean of their windows. Model `tiny` "
              f"(width {TINY['width']}, time pooled first); up to {BASE_TRAIN['epochs']} epochs, patience "
              f"{BASE_TRAIN['patience']}. Sizes and arenas: full-int8 flatbuffer in the TFLite Micro interpreter. "
-             "Each row adds one step to the row above; the distillation, pooling and prosody rows each add theirs to the crops row. Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds.", "",
+             "Each row adds one step to the row above up to the augmentation row; the later rows each name the row they change. Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds.", "",
              "| step | UA % | WA % | macro-F1 % | val UA % | recipe score (val: whole / 1.0 s) | best epoch / run | "
              "MACs / s audio | int8 model | TFLM arena | wall |",
              "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
