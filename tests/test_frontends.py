@@ -187,6 +187,7 @@ def test_tiled_padding_repeats_each_windows_sound():
     np.testing.assert_array_equal(x[1], ref[1])
     rows = np.arange(raw.shape[1]) % length[0]
     np.testing.assert_array_equal(x[0], ref[0][rows])         # the half second, over and over
+    np.testing.assert_array_equal(tiled.standardize(raw[0]), x[0])  # one window alone: the same
     assert x[0, length[0]:].min() > ref[0, length[0]:].min()  # no silence rows left
     again = Frontend.from_dict(tiled.to_dict())
     assert again == tiled and Frontend.from_dict(plain.to_dict()).tile is None and "tile" not in plain.to_dict()

@@ -156,10 +156,12 @@ class Frontend:
     def fill(self, raw: np.ndarray, inputs: np.ndarray) -> np.ndarray:
         """Standardised ``inputs`` tiled from the sound spans of their ``raw`` windows when this
         frontend tiles (:mod:`tinyser.features.tile`), else ``inputs`` unchanged."""
-        if self.tile is None or np.ndim(inputs) != 3:
+        if self.tile is None or np.ndim(inputs) not in (2, 3):
             return inputs
         from .tile import tile
 
+        if np.ndim(inputs) == 2:  # one window (frames, coeffs)
+            return tile(np.asarray(inputs)[None], np.asarray(raw)[None], self.tile)[0]
         return tile(inputs, raw, self.tile)
 
     def fitted(self, features: np.ndarray) -> Frontend:
