@@ -81,6 +81,9 @@ ROWS: dict[str, tuple[str, dict]] = {
     "crops-seed1": ("the crops row again under seed 1 (other folds, initialisation and draws: the recipe's "
                     "run-to-run spread; never picked by the recipe)",
                     {"train": {"balance": "corpus_class", **CROPS, "seed": 1}, "adaptive": ADAPTIVE}),
+    "tile-seed1": ("the tile row again under seed 1 (the spread of the default model's recipe; never picked by the "
+                   "recipe)", {"train": {"balance": "corpus_class", **CROPS, "seed": 1}, "adaptive": ADAPTIVE,
+                               "tile": TILE}),
 }
 
 
