@@ -130,7 +130,7 @@ def section(result: dict, data: Path, trials: int, runs: Path) -> str:
         "limits (arena ≤ 64 KB, int8 model ≤ 128 KB, RAM ≤ 256 KB, estimated real-time factor < 1, ≤ 8 M "
         "MACs per second of audio). Every candidate's cost is measured before training: int8 flatbuffer, TFLite "
         "Micro arena (interpreter), MACs; latency and real-time factor are **estimates** from the per-op "
-        "instruction counts measured for the shipped model on the emulated Cortex-M4F (one-input-channel "
+        "instruction counts measured for the default model of the time (width 0.375) on the emulated Cortex-M4F (one-input-channel "
         "convolutions ~11.5 instructions per MAC, the others ~1.9; 1 cycle per instruction at 64 MHz, the "
         "frontend scaled from its measured cost). Candidates that do not fit are listed and never trained.", "",
         f"Protocol: the recipe of ablation row `{RECIPE}` (the default model's when the search ran) on the four corpora under `common6`, "

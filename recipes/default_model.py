@@ -64,16 +64,15 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     their loudest 1.0 s, because users speak in short bursts as well as long ones.
     Rows whose 1.0 s UA falls more than 5 points below whole clips on validation
     (issue 15's goal) are passed over while any row meets it (``ablation.recipe_pick``)."""
-    done = {k: load_report(runs / k) for k in ablation.ROWS
-            if (runs / k / "report.json").exists() and ablation.recipe_may_pick(k)}
-    if not done:
-        raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
-    val = {k: ablation.val_scores(runs / k) for k in done}
+    val = {k: ablation.val_scores(runs / k) for k in ablation.ROWS
+           if (runs / k / "report.json").exists() and ablation.recipe_may_pick(k)}
     best = ablation.recipe_pick(val)
+    if best is None:
+        raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
     print("validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by row: "
           + ", ".join(f"{k} {100 * ablation.recipe_score(v):.1f} ({100 * (v['val_1s'] - v['val_whole']):+.1f})"
                       for k, v in val.items()) + f"; chosen: {best}")
-    return best, done[best]
+    return best, load_report(runs / best)
 
 
 def shape(search: Path) -> Candidate | None:

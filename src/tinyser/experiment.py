@@ -26,7 +26,7 @@ from .errors import TinyserError
 from .features import FeatureSet, Frontend, FrontendConfig, config_from_dict, extract
 from .features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
 from .features.pipeline import code_key
-from .features.tile import TileConfig
+from .features.tile import TileConfig, sound_spans
 from .progress import Bar
 from .protocols import Fold, Protocol, make_folds
 from .training import (
@@ -347,11 +347,11 @@ def crop_windows(x: np.ndarray, rng: np.random.Generator, p: float, min_frames: 
     """
     out = np.array(x, np.float32)
     n, frames = x.shape[:2]
+    firsts, spans = sound_spans(x, gate)
     for i in np.flatnonzero(rng.random(n) < p):
-        sound = np.flatnonzero(x[i, :, 0] >= gate)
-        if len(sound) == 0:
+        first, span = int(firsts[i]), int(spans[i])
+        if span == 0:
             continue
-        first, span = int(sound[0]), int(sound[-1] - sound[0] + 1)
         lo = min(min_frames, span)  # log-uniform: short utterances are common in real speech
         length = int(np.clip(np.round(np.exp(rng.uniform(np.log(lo), np.log(span + 1)))), lo, span))
         src = first + int(rng.integers(0, span - length + 1))

@@ -65,7 +65,8 @@ class TileConfig:
 
 def sound_spans(raw: np.ndarray, gate: float) -> tuple[np.ndarray, np.ndarray]:
     """First frame and length of each window's sound span (raw windows
-    ``(n, frames, coeffs)``); a window without sound gets the whole window.
+    ``(n, frames, coeffs)``: from the first to the last frame whose c0 is at
+    least ``gate``); a window without sound has length 0.
 
     >>> sound_spans(np.array([[[-1.0], [5.0], [-1.0], [5.0], [-1.0]]], np.float32), 0.0)
     (array([1]), array([3]))
@@ -74,8 +75,8 @@ def sound_spans(raw: np.ndarray, gate: float) -> tuple[np.ndarray, np.ndarray]:
     frames = sound.shape[1]
     any_sound = sound.any(axis=1)
     first = np.where(any_sound, sound.argmax(axis=1), 0)
-    last = np.where(any_sound, frames - 1 - sound[:, ::-1].argmax(axis=1), frames - 1)
-    return first, last - first + 1
+    last = frames - 1 - sound[:, ::-1].argmax(axis=1)
+    return first, np.where(any_sound, last - first + 1, 0)
 
 
 def tile(inputs: np.ndarray, raw: np.ndarray, config: TileConfig) -> np.ndarray:
@@ -84,5 +85,6 @@ def tile(inputs: np.ndarray, raw: np.ndarray, config: TileConfig) -> np.ndarray:
     its start (see the module docstring)."""
     inputs = np.asarray(inputs)
     first, length = sound_spans(raw, config.gate)
+    length = np.where(length == 0, inputs.shape[1], length)  # no sound: the window as it is
     rows = first[:, None] + np.arange(inputs.shape[1])[None, :] % length[:, None]
     return np.take_along_axis(inputs, rows[:, :, None], axis=1)
