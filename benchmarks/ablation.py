@@ -71,6 +71,9 @@ ROWS: dict[str, tuple[str, dict]] = {
     "tile": ("crops row + tiled padding: each window's sound span repeated to fill it, in training, "
              "inference and on the device (instead of silence around short utterances)",
              {"train": {"balance": "corpus_class", **CROPS}, "adaptive": ADAPTIVE, "tile": TILE}),
+    "adaptive-tile": ("adaptive row + tiled padding (no crops, SpecAugment, mixup or label smoothing: tiling "
+                      "alone for short utterances)",
+                      {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE}),
     "tile-fixed": ("tile row with fixed standardisation (the balanced row + crops and tiled padding)",
                    {"train": {"balance": "corpus_class", **CROPS}, "tile": TILE}),
     "balanced-tile": ("balanced row + tiled padding (no crops: tiling alone for short utterances; fixed "
@@ -78,6 +81,15 @@ ROWS: dict[str, tuple[str, dict]] = {
     "tile-long": ("tile row trained longer (at most 50 epochs, patience 12: its best epochs were near the "
                   "30-epoch end)", {"train": {"balance": "corpus_class", **CROPS, "epochs": 50, "patience": 12},
                                     "adaptive": ADAPTIVE, "tile": TILE}),
+    "tile-tc60": ("tile row with adaptive statistics over 60 s of voiced audio instead of 20 s (a steadier "
+                  "estimate of the speaker's own statistics)",
+                  {"train": {"balance": "corpus_class", **CROPS},
+                   "adaptive": {**ADAPTIVE, "time_constant": 60.0}, "tile": TILE}),
+    "tile-primed": ("tile-tc60 row with each speaker's stream heard once before it is scored, in training and "
+                    "evaluation (the device has listened to its speaker before: what the baseline's per-speaker "
+                    "column assumes)",
+                    {"train": {"balance": "corpus_class", **CROPS},
+                     "adaptive": {**ADAPTIVE, "time_constant": 60.0, "prime": True}, "tile": TILE}),
     "crops-seed1": ("the crops row again under seed 1 (other folds, initialisation and draws: the recipe's "
                     "run-to-run spread; never picked by the recipe)",
                     {"train": {"balance": "corpus_class", **CROPS, "seed": 1}, "adaptive": ADAPTIVE}),
@@ -144,9 +156,11 @@ def val_scores(run: Path) -> dict:
 def recipe_may_pick(key: str) -> bool:
     """Whether ``recipes/default_model.py`` considers a row: not a distilled one (its teachers would
     have to be trained again under every protocol), nor a repeat under another seed (picking the
-    luckier seed is the winner's curse)."""
-    train = ROWS[key][1].get("train", {})
-    return "distill" not in train and "seed" not in train
+    luckier seed is the winner's curse), nor a primed one (its scores assume the device has already
+    heard the speaker, which a file given to ``predict`` alone is not)."""
+    spec = ROWS[key][1]
+    train = spec.get("train", {})
+    return "distill" not in train and "seed" not in train and not (spec.get("adaptive") or {}).get("prime")
 
 
 def recipe_score(row: dict) -> float:

@@ -47,7 +47,7 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
     import keras
 
     from tinyser.audio import load
-    from tinyser.experiment import RunConfig, run_features, speaker_streams
+    from tinyser.experiment import RunConfig, run_features, speaker_streams, stream_passes
     from tinyser.features import FeatureSet, Frontend
     from tinyser.metrics import scores
     from tinyser.training import clip_predictions, predict
@@ -80,11 +80,13 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
         sub = FeatureSet(raw, fs.labels[first][test], fs.groups[first][test], np.arange(len(test)),
                          [fs.clip_ids[c] for c in test], [fs.paths[c] for c in test], fs.classes, {}, {})
         x = frontend.standardize_streams(raw, speaker_streams(sub, np.arange(len(test)),
-                                                              np.random.default_rng([cfg.train.seed, fold])))
+                                                              np.random.default_rng([cfg.train.seed, fold]),
+                                                              stream_passes(cfg)))
         pred = predict(model, x).argmax(1)
         out[str(length)] = {"pred": pred.tolist(), "truth": truth.tolist()}
     seg = np.flatnonzero(np.isin(fs.clip_index, test))
-    x = frontend.standardize_streams(fs.features, speaker_streams(fs, seg, np.random.default_rng([cfg.train.seed, fold])))
+    x = frontend.standardize_streams(fs.features, speaker_streams(fs, seg, np.random.default_rng([cfg.train.seed, fold]),
+                                                                  stream_passes(cfg)))
     clips, proba = clip_predictions(predict(model, x[seg]), fs.clip_index[seg])
     order = {int(c): i for i, c in enumerate(clips)}
     out["whole"] = {"pred": [int(proba[order[int(c)]].argmax()) for c in test], "truth": truth.tolist()}

@@ -67,7 +67,10 @@ class RunConfig:
     model_params: dict = field(default_factory=dict)
     train: TrainConfig = TrainConfig()
     #: adaptive standardisation (tinyser.features.adaptive): {"time_constant": s, "gate_db": dBFS,
-    #: "min_std_ratio": r}; None = fixed training statistics
+    #: "min_std_ratio": r, "prime": bool}; None = fixed training statistics. With "prime" each
+    #: speaker's stream is heard once before it is scored (speaker_streams' passes=2), in training
+    #: and evaluation: the device has already listened to its speaker, as per-speaker
+    #: standardisation assumes
     adaptive: dict | None = None
     #: tiled padding (tinyser.features.tile): {"gate_db": dBFS}; None = windows as they are
     tile: dict | None = None
@@ -106,8 +109,17 @@ def adaptive_config(spec: dict, frontend_config) -> AdaptiveConfig:
     10.0
     """
     spec = dict(spec)
-    gate = _gate("adaptive", spec, {"time_constant", "gate_db", "min_std_ratio"}, frontend_config)
-    return AdaptiveConfig(gate=gate, **{k: float(v) for k, v in spec.items() if k != "gate_db"})
+    gate = _gate("adaptive", spec, {"time_constant", "gate_db", "min_std_ratio", "prime"}, frontend_config)
+    return AdaptiveConfig(gate=gate, **{k: float(v) for k, v in spec.items() if k not in ("gate_db", "prime")})
+
+
+def stream_passes(cfg: RunConfig) -> int:
+    """How many times a run's speaker streams are heard, the last one scored (2 with ``adaptive.prime``).
+
+    >>> stream_passes(RunConfig(("d",), adaptive={"prime": True})), stream_passes(RunConfig(("d",)))
+    (2, 1)
+    """
+    return 2 if cfg.adaptive is not None and cfg.adaptive.get("prime") else 1
 
 
 def _gate(name: str, spec: dict, known: set[str], frontend_config) -> float:
@@ -241,7 +253,8 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     if cfg.tile is not None:
         frontend = dataclasses.replace(frontend, tile=tile_config(cfg.tile, fe_config))
     seed = [cfg.train.seed, fold.index]
-    x = frontend.standardize_streams(fs.features, speaker_streams(fs, np.r_[va, te], np.random.default_rng(seed)))
+    x = frontend.standardize_streams(fs.features, speaker_streams(fs, np.r_[va, te], np.random.default_rng(seed),
+                                                                  stream_passes(cfg)))
     y = fs.y
     weights = (balance_weights(y[tr], fs.groups[tr], len(fs.classes), cfg.train.balance)
                if cfg.train.class_weights else None)
@@ -280,9 +293,12 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     return result
 
 
-def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator) -> list[list[int]]:
+def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator,
+                    passes: int = 1) -> list[list[int]]:
     """The order one device per speaker would hear ``segments`` in: each speaker's
-    clips in a random order, each clip's windows in time order.
+    clips in a random order, each clip's windows in time order. With ``passes=2``
+    the stream is listed twice: adaptive statistics hear the speaker once before the
+    second hearing, whose outputs are the ones kept (later outputs overwrite earlier ones).
 
     >>> fs = FeatureSet(np.zeros((4, 1, 1)), np.array(list("aabb")), np.array(["s", "s", "t", "t"]),
     ...                 np.array([0, 0, 1, 2]), ["c0", "c1", "c2"], [""] * 3, ["a", "b"], {}, {})
@@ -294,7 +310,7 @@ def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generat
     for speaker in np.unique(fs.groups[segments]):
         mine = segments[fs.groups[segments] == speaker]
         clips = rng.permutation(np.unique(fs.clip_index[mine]))
-        streams.append([int(i) for c in clips for i in np.sort(mine[fs.clip_index[mine] == c])])
+        streams.append([int(i) for c in clips for i in np.sort(mine[fs.clip_index[mine] == c])] * passes)
     return streams
 
 
@@ -327,7 +343,7 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
             x = crop_windows(x, rng, t.crop, min_frames, silence, gate)
         if frontend.adaptive is None:
             return frontend.standardize(x)
-        return frontend.standardize_streams(x, speaker_streams(sub, np.arange(len(train)), rng))
+        return frontend.standardize_streams(x, speaker_streams(sub, np.arange(len(train)), rng, stream_passes(cfg)))
     return features
 
 
@@ -505,7 +521,7 @@ class FoldModel:
         clips = np.array([wanted[c] for c in self.split["clips"][name] if c in wanted], dtype=np.int64)
         seg = np.flatnonzero(np.isin(fs.clip_index, clips))
         x = self.frontend.standardize_streams(fs.features, speaker_streams(
-            fs, seg, np.random.default_rng([self.config.train.seed, self.fold])))
+            fs, seg, np.random.default_rng([self.config.train.seed, self.fold]), stream_passes(self.config)))
         return x[seg], fs.y[seg], fs.clip_index[seg]
 
     def representative(self, n: int = 300) -> np.ndarray:

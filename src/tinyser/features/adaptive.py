@@ -163,7 +163,8 @@ def standardize_streams(features: np.ndarray, streams: Sequence[Iterable[int]], 
     ``streams`` lists window indices in the order one device would hear them
     (e.g. a speaker's clips in some order, each clip's windows in time order).
     ``new_frames[i]`` is how many frames of window i are new (default: all).
-    Windows in no stream keep the fixed standardisation.
+    Windows in no stream keep the fixed standardisation; a window listed twice keeps
+    its later output (a stream heard twice is scored after the state has heard it once).
 
     >>> st = Standardizer((0.0,), (1.0,))
     >>> x = np.ones((3, 2, 1), np.float32)
