@@ -219,7 +219,8 @@ def markdown(rows: list[dict], data: Path) -> str:
         shipped = re.search(r"ablation row `([\w-]+)`", (_report.DOCS / "model-card.md").read_text())
         lines += ["", "`recipes/default_model.py` picks the row with the highest recipe score among those whose "
                   f"validation UA at 1.0 s is within {100 * MAX_SHORT_GAP:.0f} points of whole clips (issue 15's "
-                  "goal, held on validation speakers; distilled rows and seed repeats excluded, `recipe_pick`): "
+                  "goal, held on validation speakers; distilled rows, seed repeats and primed rows excluded, "
+                  "`recipe_pick`): "
                   f"**{pick['key']}** ({100 * recipe_score(pick):.1f}"
                   + ("" if short_gap_ok(pick) else "; no row meets the gap on validation, so the best score") + "). "
                   "The shipped default model comes from row "

@@ -12,8 +12,11 @@
    The model's shape and frontend are those ``tinyser search`` chose
    (``benchmarks/search.py``: the best validation UA among the candidates that
    fit the Nano 33 BLE Sense, ``runs/search/search.json``); without a finished
-   search, the shape the ablation rows were trained with. A shape other than
-   the rows' is cross-validated once more (speaker:5) for the model card.
+   search, the shape the ablation rows were trained with. In a shape other than
+   the rows', the pick is cross-validated once more (speaker:5), and the recipe
+   is chosen again, by the same validation rule, among the recipes
+   cross-validated in that shape so far (a rank among rows need not carry over
+   to another shape).
 2. The same recipe under leave-one-corpus-out (protocol ``corpus``), for the
    model card's cross-corpus scores.
 3. The recipe trained once more on every speaker (protocol ``final``: all but
@@ -69,10 +72,26 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     best = ablation.recipe_pick(val)
     if best is None:
         raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
-    print("validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by row: "
-          + ", ".join(f"{k} {100 * ablation.recipe_score(v):.1f} ({100 * (v['val_1s'] - v['val_whole']):+.1f})"
-                      for k, v in val.items()) + f"; chosen: {best}")
+    print(f"validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by row: {_ranked(val)}; chosen: {best}")
     return best, load_report(runs / best)
+
+
+def choose_in_shape(runs: Path, c: Candidate) -> str:
+    """The recipe among those cross-validated in the searched shape ``c`` (``runs/cv-ROW-SHAPE``)
+    with the best validation score there, by the same rule as among the rows
+    (``ablation.recipe_pick``): a recipe's rank in the rows' shape need not hold in another
+    shape, and only validation speakers decide."""
+    val = {k: ablation.val_scores(runs / run_name("cv", k, c)) for k in ablation.ROWS
+           if ablation.recipe_may_pick(k) and (runs / run_name("cv", k, c) / "report.json").exists()}
+    best = ablation.recipe_pick(val)
+    print(f"in the searched shape, validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by recipe: "
+          f"{_ranked(val)}; chosen: {best}")
+    return best
+
+
+def _ranked(val: dict[str, dict]) -> str:
+    return ", ".join(f"{k} {100 * ablation.recipe_score(v):.1f} ({100 * (v['val_1s'] - v['val_whole']):+.1f})"
+                     for k, v in val.items())
 
 
 def shape(search: Path) -> Candidate | None:
@@ -278,9 +297,13 @@ def main():
     key, cv = choose(args.data, args.runs / "ablation")
     c = shape(args.runs / "search")
     cv_cfg, cv_run = row_config(args.data, key, ablation.PROTOCOL, c), args.runs / "ablation" / key
-    if c is not None:  # the rows were cross-validated in their own shape: this one is, once more
+    if c is not None:  # the rows were cross-validated in their own shape: the pick is, once more
         cv_run = args.runs / "default" / run_name("cv", key, c)
-        cv = _report.timed_training(cv_cfg, cv_run) if not (cv_run / "report.json").exists() else load_report(cv_run)
+        if not (cv_run / "report.json").exists():
+            _report.timed_training(cv_cfg, cv_run)
+        key = choose_in_shape(args.runs / "default", c)  # with the recipes cross-validated there before
+        cv_cfg, cv_run = row_config(args.data, key, ablation.PROTOCOL, c), args.runs / "default" / run_name("cv", key, c)
+        cv = load_report(cv_run)
     loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
     final_run, cfg = train_final(key, args.data, args.runs / "default", c)
     meta = export_default(final_run, cv, per_corpus(cv_cfg, cv_run, cv), loco, DEFAULT_MODEL, args.force)
