@@ -216,7 +216,9 @@ def markdown(rows: list[dict], data: Path) -> str:
     pick_key = recipe_pick({r["key"]: r for r in done})
     if pick_key is not None:
         pick = next(r for r in done if r["key"] == pick_key)
-        shipped = re.search(r"ablation row `([\w-]+)`", (_report.DOCS / "model-card.md").read_text())
+        card = (_report.DOCS / "model-card.md").read_text()
+        shipped = re.search(r"ablation row `([\w-]+)`", card)
+        rechosen = re.search(r"The rows' pick was `([\w-]+)`", card)
         lines += ["", "`recipes/default_model.py` picks the row with the highest recipe score among those whose "
                   f"validation UA at 1.0 s is within {100 * MAX_SHORT_GAP:.0f} points of whole clips (issue 15's "
                   "goal, held on validation speakers; distilled rows, seed repeats and primed rows excluded, "
@@ -226,6 +228,8 @@ def markdown(rows: list[dict], data: Path) -> str:
                   "The shipped default model comes from row "
                   f"`{shipped.group(1) if shipped else '?'}` (docs/model-card.md)"
                   + ("." if shipped and shipped.group(1) == pick["key"] else
+                     ": in the shipped shape the recipe chose again among the recipes cross-validated there, by the "
+                     "same rule on validation." if rechosen and rechosen.group(1) == pick["key"] else
                      "; it has not been re-made since the pick changed.")]
     if done:
         best = max(done, key=lambda r: r["ua"])

@@ -76,7 +76,7 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     return best, load_report(runs / best)
 
 
-def choose_in_shape(runs: Path, c: Candidate) -> str:
+def choose_in_shape(runs: Path, c: Candidate) -> tuple[str, dict[str, dict]]:
     """The recipe among those cross-validated in the searched shape ``c`` (``runs/cv-ROW-SHAPE``)
     with the best validation score there, by the same rule as among the rows
     (``ablation.recipe_pick``): a recipe's rank in the rows' shape need not hold in another
@@ -86,7 +86,7 @@ def choose_in_shape(runs: Path, c: Candidate) -> str:
     best = ablation.recipe_pick(val)
     print(f"in the searched shape, validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by recipe: "
           f"{_ranked(val)}; chosen: {best}")
-    return best
+    return best, val
 
 
 def _ranked(val: dict[str, dict]) -> str:
@@ -170,8 +170,9 @@ def export_default(final_run: Path, cv: dict, corpora: dict, loco: dict, target:
 
 
 def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: dict, size: int, arena: int,
-               by_length: dict) -> str:
-    """The model card's text (``by_length``: ``benchmarks/lengths.py``'s rows for the cross-validation run)."""
+               by_length: dict, shape_note: str = "") -> str:
+    """The model card's text (``by_length``: ``benchmarks/lengths.py``'s rows for the cross-validation run;
+    ``shape_note``: how the recipe was chosen again in the searched shape, if it was)."""
     ev = meta.evaluation
     fe = meta.frontend.config
     win = float(meta.segments.window)
@@ -225,7 +226,7 @@ Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().iso
   {final['n_clips']} clips.
 - Recipe: ablation row `{key}` ({ablation.ROWS[key][0]}), chosen among the rows in `docs/results.md` by
   validation UA (the mean of whole clips and clips cut to 1.0 s, on validation speakers only; rows whose 1.0 s UA
-  falls more than 5 points below whole clips are passed over while any row meets that). Each epoch draws {t.epoch_size} windows with equal weight per (corpus, class) cell
+  falls more than 5 points below whole clips are passed over while any row meets that).{shape_note} Each epoch draws {t.epoch_size} windows with equal weight per (corpus, class) cell
   (TESS's 2,800 clips do not drown EMO-DB's 10 speakers); label smoothing {t.label_smoothing:g};
   {f'{t.augment_copies} augmented copies per clip (speed, reverberation, noise and babble, telephone band, EQ, gain, clipping); ' if t.augment_copies else ''}{f'random-length crops (p {t.crop:g}, from {t.crop_min:g} s) {crops}; ' if t.crop else ''}{f'mixup {t.mixup:g}; ' if t.mixup else ''}{f'SpecAugment {t.time_masks} time masks of up to {t.mask_frames} frames; ' if t.time_masks else ''}cosine learning rate, at most {t.epochs} epochs.
 - Final model: protocol `final`: every speaker trains except the validation speakers
@@ -297,11 +298,15 @@ def main():
     key, cv = choose(args.data, args.runs / "ablation")
     c = shape(args.runs / "search")
     cv_cfg, cv_run = row_config(args.data, key, ablation.PROTOCOL, c), args.runs / "ablation" / key
+    shape_note = ""
     if c is not None:  # the rows were cross-validated in their own shape: the pick is, once more
         cv_run = args.runs / "default" / run_name("cv", key, c)
         if not (cv_run / "report.json").exists():
             _report.timed_training(cv_cfg, cv_run)
-        key = choose_in_shape(args.runs / "default", c)  # with the recipes cross-validated there before
+        row_pick, (key, val) = key, choose_in_shape(args.runs / "default", c)  # with those cross-validated there before
+        shape_note = (f" The rows' pick was `{row_pick}`; in the shipped shape (`{c.name}`) the recipes "
+                      f"cross-validated there were compared again by the same rule: {_ranked(val)} "
+                      "(recipe score, 1.0 s gap on validation).")
         cv_cfg, cv_run = row_config(args.data, key, ablation.PROTOCOL, c), args.runs / "default" / run_name("cv", key, c)
         cv = load_report(cv_run)
     loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
@@ -309,7 +314,7 @@ def main():
     meta = export_default(final_run, cv, per_corpus(cv_cfg, cv_run, cv), loco, DEFAULT_MODEL, args.force)
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob),
-                      lengths.run_scores(cv_run)["rows"])
+                      lengths.run_scores(cv_run)["rows"], shape_note)
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))
     print(f"{DEFAULT_MODEL}: written; docs/model-card.md updated")
 
