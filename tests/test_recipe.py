@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from conftest import tone, toy_config, write_tone
 
+from tinyser.errors import TinyserError
 from tinyser.experiment import RunConfig, _epoch_inputs, run_features, run_training, speaker_streams
 from tinyser.features import Frontend
 from tinyser.features.adaptive import AdaptiveConfig, AdaptiveNorm
@@ -83,6 +85,8 @@ def test_primed_streams_score_each_speaker_after_hearing_it_once():
     assert abs(primed[first]).max() < 0.5 * abs(plain[first]).max()
     cfg = RunConfig(("d",), frontend={"frontend": "cmsis_mfcc"}, adaptive={"time_constant": 60, "prime": True})
     assert stream_passes(cfg) == 2 and adaptive_config(cfg.adaptive, get_config("cmsis_mfcc")).time_constant == 60
+    with pytest.raises(TinyserError, match="prime must be true or false"):
+        RunConfig(("d",), frontend={"frontend": "cmsis_mfcc"}, adaptive={"prime": "yes"})
 
 def _padding_corpus(root) -> object:
     """Two pitch classes; every "low" clip is short (zero-padded in its 1 s window),

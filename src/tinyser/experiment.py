@@ -110,6 +110,8 @@ def adaptive_config(spec: dict, frontend_config) -> AdaptiveConfig:
     """
     spec = dict(spec)
     gate = _gate("adaptive", spec, {"time_constant", "gate_db", "min_std_ratio", "prime"}, frontend_config)
+    if not isinstance(spec.get("prime", False), bool):
+        raise TinyserError(f"adaptive: prime must be true or false, not {spec['prime']!r}")
     return AdaptiveConfig(gate=gate, **{k: float(v) for k, v in spec.items() if k not in ("gate_db", "prime")})
 
 
