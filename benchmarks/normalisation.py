@@ -11,10 +11,10 @@ the run's evaluation does) with the inputs standardised by:
 - **as trained**: the run's own evaluation (fixed statistics, or adaptive
   statistics over each test speaker's stream, primed where the run was);
 - **fixed**: the fold's training statistics;
-- **adaptive**: running statistics over each test speaker's stream as the
-  fold's frontend keeps them (its time constant; the training statistics for a
-  frontend without them, 20 s), heard once, or **primed** (heard twice, the
-  second hearing scored);
+- **adaptive**: running statistics over each test speaker's stream, with the
+  fold's adaptive settings (the defaults, 20 s and -50 dBFS, for a run trained
+  with fixed statistics), heard once, or **primed** (heard twice, the second
+  hearing scored);
 - **per speaker**: the mean and standard deviation of all the test speaker's
   voiced frames (c0 at least -50 dBFS), the standard deviation kept at least a
   quarter of the training one: the per-speaker standardisation of the eGeMAPS +
@@ -80,15 +80,15 @@ def run_scores(run: Path) -> dict:
         model = keras.models.load_model(folder / "model.keras", compile=False)
         va, te = (np.flatnonzero(np.isin(fs.clip_index, [index[c] for c in res["clips"][p]])) for p in ("val", "test"))
         rng = [cfg.train.seed, res["fold"]]  # the run's evaluation order
-        adaptive = fe if fe.adaptive is not None else dataclasses.replace(fe, adaptive=AdaptiveConfig(gate=gate))
+        running = fe if fe.adaptive is not None else dataclasses.replace(fe, adaptive=AdaptiveConfig(gate=gate))
         raw = fs.features
         floor = np.float32(0.25) * np.asarray(fe.standardizer.std, np.float32)
         inputs = {
             "as trained": fe.standardize_streams(raw, speaker_streams(fs, np.r_[va, te], np.random.default_rng(rng),
                                                                       stream_passes(cfg)))[te],
             "fixed": fe.standardize(raw[te]),
-            "adaptive": adaptive.standardize_streams(raw, speaker_streams(fs, te, np.random.default_rng(rng)))[te],
-            "primed": adaptive.standardize_streams(raw, speaker_streams(fs, te, np.random.default_rng(rng), 2))[te],
+            "adaptive": running.standardize_streams(raw, speaker_streams(fs, te, np.random.default_rng(rng)))[te],
+            "primed": running.standardize_streams(raw, speaker_streams(fs, te, np.random.default_rng(rng), 2))[te],
             "per speaker": fe.fill(raw[te], per_speaker(raw[te], fs.groups[te], gate, floor)),
         }
         truth = clip_labels(fs.y[te], fs.clip_index[te])

@@ -4,7 +4,8 @@
 
 One corpus or set of corpora per row, trained from scratch with the recipe of an
 ablation row (``benchmarks/ablation.py``: ``crops``, or ``tile``, ``adaptive-tile`` or
-``balanced`` where the row says so; ``tile`` is the shipped default model's): original EMO-DB 7 classes leave-one-speaker-out
+``balanced`` where the row says so; ``tile`` is the shipped default model's):
+original EMO-DB 7 classes leave-one-speaker-out
 (`tiny`, `tiny` with prosody channels, and `light_sernet` under the same recipe),
 RAVDESS actors 1-20 8 classes speaker:5, and the setups of the papers this
 project grew from (RAVDESS + TESS + SAVEE, `4class` and `valence3`) under their

@@ -297,18 +297,18 @@ def main():
     args = ap.parse_args()
     key, cv = choose(args.data, args.runs / "ablation")
     c = shape(args.runs / "search")
-    cv_cfg, cv_run = row_config(args.data, key, ablation.PROTOCOL, c), args.runs / "ablation" / key
     shape_note = ""
     if c is not None:  # the rows were cross-validated in their own shape: the pick is, once more
-        cv_run = args.runs / "default" / run_name("cv", key, c)
-        if not (cv_run / "report.json").exists():
-            _report.timed_training(cv_cfg, cv_run)
+        pick_run = args.runs / "default" / run_name("cv", key, c)
+        if not (pick_run / "report.json").exists():
+            _report.timed_training(row_config(args.data, key, ablation.PROTOCOL, c), pick_run)
         row_pick, (key, val) = key, choose_in_shape(args.runs / "default", c)  # with those cross-validated there before
         shape_note = (f" The rows' pick was `{row_pick}`; in the shipped shape (`{c.name}`) the recipes "
                       f"cross-validated there were compared again by the same rule: {_ranked(val)} "
                       "(recipe score, 1.0 s gap on validation).")
-        cv_cfg, cv_run = row_config(args.data, key, ablation.PROTOCOL, c), args.runs / "default" / run_name("cv", key, c)
-        cv = load_report(cv_run)
+    cv_cfg = row_config(args.data, key, ablation.PROTOCOL, c)
+    cv_run = args.runs / "ablation" / key if c is None else args.runs / "default" / run_name("cv", key, c)
+    cv = cv if c is None else load_report(cv_run)
     loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
     final_run, cfg = train_final(key, args.data, args.runs / "default", c)
     meta = export_default(final_run, cv, per_corpus(cv_cfg, cv_run, cv), loco, DEFAULT_MODEL, args.force)

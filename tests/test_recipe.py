@@ -67,12 +67,10 @@ def test_speaker_streams_cover_each_speaker_once(toy_manifest):
     assert all(len(set(fs.groups[s])) == 1 for s in streams)
 
 
-
 def test_primed_streams_score_each_speaker_after_hearing_it_once():
     from tinyser.experiment import adaptive_config, stream_passes
     from tinyser.features import FeatureSet, get_config
-    from tinyser.features.adaptive import AdaptiveConfig, standardize_streams
-    from tinyser.features.base import Standardizer
+    from tinyser.features.adaptive import standardize_streams
 
     raw = np.full((4, 10, 1), 5.0, np.float32)  # one speaker far from the training statistics
     fs = FeatureSet(raw, np.array(list("abab")), np.array(["s"] * 4), np.arange(4), list("0123"), [""] * 4,
@@ -87,6 +85,7 @@ def test_primed_streams_score_each_speaker_after_hearing_it_once():
     assert stream_passes(cfg) == 2 and adaptive_config(cfg.adaptive, get_config("cmsis_mfcc")).time_constant == 60
     with pytest.raises(TinyserError, match="prime must be true or false"):
         RunConfig(("d",), frontend={"frontend": "cmsis_mfcc"}, adaptive={"prime": "yes"})
+
 
 def _padding_corpus(root) -> object:
     """Two pitch classes; every "low" clip is short (zero-padded in its 1 s window),
