@@ -74,6 +74,10 @@ ROWS: dict[str, tuple[str, dict]] = {
     "adaptive-tile": ("adaptive row + tiled padding (no crops, SpecAugment, mixup or label smoothing: tiling "
                       "alone for short utterances)",
                       {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE}),
+    "adaptive-tile-crops": ("adaptive-tile row + short-utterance crops (p 0.5, from 0.5 s; without the crops row's "
+                           "SpecAugment, mixup and label smoothing: crops alone for the 1.0 s gap)",
+                           {"train": {"balance": "corpus_class", "crop": CROPS["crop"], "crop_min": CROPS["crop_min"]},
+                            "adaptive": ADAPTIVE, "tile": TILE}),
     "tile-fixed": ("tile row with fixed standardisation (the balanced row + crops and tiled padding)",
                    {"train": {"balance": "corpus_class", **CROPS}, "tile": TILE}),
     "balanced-tile": ("balanced row + tiled padding (no crops: tiling alone for short utterances; fixed "
