@@ -38,6 +38,7 @@ ADAPTIVE = {"time_constant": 20.0, "gate_db": -50.0, "min_std_ratio": 0.25}
 CROPS = {"crop": 0.5, "crop_min": 0.5, "mixup": 0.2, "time_masks": 2, "mask_frames": 12, "label_smoothing": 0.1}
 AUGMENT = {**CROPS, "augment_copies": 3}
 TILE = {"gate_db": ADAPTIVE["gate_db"]}
+LSTM = {"units": [128], "frame_stride": 2, "pooling": "mean", "hidden": 64}
 #: distillation into `tiny` from an ensemble of finished rows (same folds, seed and inputs: no
 #: teacher saw a fold's test or validation speakers); "@row" names a row's run folder
 DISTILL = {"teacher": ["@adaptive", "@crops", "@augment"], "weight": 0.5, "temperature": 2.0}
@@ -78,6 +79,10 @@ ROWS: dict[str, tuple[str, dict]] = {
                            "SpecAugment, mixup and label smoothing: crops alone for the 1.0 s gap)",
                            {"train": {"balance": "corpus_class", "crop": CROPS["crop"], "crop_min": CROPS["crop_min"]},
                             "adaptive": ADAPTIVE, "tile": TILE}),
+    "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
+             "averaged over time; full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM)",
+             {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE, "model": "lstm",
+              "model_params": LSTM}),
     "tile-fixed": ("tile row with fixed standardisation (the balanced row + crops and tiled padding)",
                    {"train": {"balance": "corpus_class", **CROPS}, "tile": TILE}),
     "balanced-tile": ("balanced row + tiled padding (no crops: tiling alone for short utterances; fixed "

@@ -85,7 +85,8 @@ def test_build_model_rejects_bad_configs():
                  lambda: build_model("tiny", (162,), 3),
                  lambda: build_model("cnn1d", FRAMES, 3),
                  lambda: build_model("tiny", FRAMES, 3, width=0),
-                 lambda: build_model("lstm", FRAMES, 1)):
+                 lambda: build_model("lstm", FRAMES, 1),
+                 lambda: build_model("lstm", FRAMES, 3, pooling="max")):
         with pytest.raises(ConfigError) as err:
             call()
         assert "\n" not in str(err.value)
@@ -211,13 +212,16 @@ def test_int8_runs_in_tflm_like_litert_reference(name, int8_models):
     np.testing.assert_allclose(tflite.LiteRTModel(blob).predict(x), probs, atol=2 / 256)
 
 
-def test_lstm_frame_stride_runs_in_tflm_like_keras():
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_lstm_frame_stride_runs_in_tflm_like_keras(pooling):
     # Judged against Keras, not LiteRT: with pooled frames LiteRT's reference int8 LSTM kernel
     # drifts by several LSB while TFLite Micro stays within ~0.002 of the float model.
-    model = _model("lstm", frame_stride=4, units=(32, 16), hidden=16)
+    model = _model("lstm", frame_stride=4, units=(32, 16), hidden=16, pooling=pooling)
     rep = _inputs(FRAMES, 32, seed=2)
     blob = tflite.convert(model, "int8", rep)
-    assert {"AVERAGE_POOL_2D", "UNIDIRECTIONAL_SEQUENCE_LSTM"} <= set(tflite.model_ops(blob))
+    ops = set(tflite.model_ops(blob))
+    assert {"AVERAGE_POOL_2D", "UNIDIRECTIONAL_SEQUENCE_LSTM"} <= ops
+    assert ("MEAN" in ops) == (pooling == "mean")
     np.testing.assert_allclose(tflite.TFLMModel(blob).predict(rep[:3]), model.predict(rep[:3], verbose=0),
                                atol=0.02)
 

@@ -134,13 +134,19 @@ class FusedLSTM(layers.Layer):
         return config
 
 
+POOLING = ("last", "mean")
+
+
 def build(input_shape, n_classes: int, *, units=(128, 64), hidden: int = 64, dropout: float = 0.3,
-          frame_stride: int = 1) -> keras.Model:
+          frame_stride: int = 1, pooling: str = "last") -> keras.Model:
     """The LSTM baseline for ``input_shape = (frames, coeffs)``.
 
     ``units`` lists the stacked LSTM sizes (all but the last return sequences).
     ``frame_stride > 1`` averages non-overlapping groups of frames first
     (AveragePooling1D), cutting MACs and arena by that factor.
+    ``pooling`` summarises the last layer over time: ``"last"`` keeps its final
+    state, ``"mean"`` averages its states over every frame (a MEAN op in int8),
+    so that each part of a window counts alike.
 
     >>> m = build((188, 40), 7)
     >>> m.output_shape, m.count_params()
@@ -152,12 +158,16 @@ def build(input_shape, n_classes: int, *, units=(128, 64), hidden: int = 64, dro
         raise ConfigError(f"lstm: units must be a non-empty list of positive sizes, got {units!r}")
     if int(frame_stride) < 1:
         raise ConfigError(f"lstm: frame_stride must be >= 1, got {frame_stride!r}")
+    if pooling not in POOLING:
+        raise ConfigError(f"lstm: pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
     inp = keras.Input((frames, coeffs), name="features")
     x = inp
     if int(frame_stride) > 1:
         x = layers.AveragePooling1D(int(frame_stride), padding="same", name="frame_pool")(x)
     for i, u in enumerate(units):
-        x = FusedLSTM(u, return_sequences=i < len(units) - 1, name=f"lstm{i}")(x)
+        x = FusedLSTM(u, return_sequences=i < len(units) - 1 or pooling == "mean", name=f"lstm{i}")(x)
+    if pooling == "mean":
+        x = layers.GlobalAveragePooling1D(name="time_mean")(x)
     x = layers.Dense(int(hidden), activation="relu", name="hidden")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
