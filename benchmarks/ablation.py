@@ -79,6 +79,10 @@ ROWS: dict[str, tuple[str, dict]] = {
                            "SpecAugment, mixup and label smoothing: crops alone for the 1.0 s gap)",
                            {"train": {"balance": "corpus_class", "crop": CROPS["crop"], "crop_min": CROPS["crop_min"]},
                             "adaptive": ADAPTIVE, "tile": TILE}),
+    "adaptive-tile-avg": ("adaptive-tile row with weight averaging: the model validated and kept each epoch is a "
+                          "moving average of the weights at epoch ends (decay 0.75 per epoch; Polyak averaging)",
+                          {"train": {"balance": "corpus_class", "average": 0.75}, "adaptive": ADAPTIVE,
+                           "tile": TILE}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
              "averaged over time; full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM)",
              {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE, "model": "lstm",

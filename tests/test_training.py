@@ -1,11 +1,13 @@
 """Training: same seed → same result; a killed run resumes to the uninterrupted result."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from tinyser.errors import ConfigError
-from tinyser.training import FoldData, TrainConfig, clip_predictions, fit
+from tinyser.training import FoldData, TrainConfig, _compile, clip_predictions, fit
 
 
 def toy_data(seed=0, n=96, frames=12, feats=8, classes=3):
@@ -41,19 +43,54 @@ def test_same_seed_same_result(tmp_path):
     assert s1.best_score > 0.8       # it learnt the cue
 
 
-def test_kill_and_resume_equals_uninterrupted(tmp_path):
-    ref_model, ref = fit(build, toy_data(), CFG, tmp_path / "ref")
+@pytest.mark.parametrize("cfg", [CFG, dataclasses.replace(CFG, average=0.5)], ids=["plain", "averaged"])
+def test_kill_and_resume_equals_uninterrupted(tmp_path, cfg):
+    ref_model, ref = fit(build, toy_data(), cfg, tmp_path / "ref")
 
     def kill_after_two(epoch, record):
         if epoch == 1:
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        fit(build, toy_data(), CFG, tmp_path / "run", kill_after_two)
+        fit(build, toy_data(), cfg, tmp_path / "run", kill_after_two)
     assert len(list((tmp_path / "run").glob("checkpoint-*.weights.h5"))) == 1
-    model, state = fit(build, toy_data(), CFG, tmp_path / "run")
+    assert len(list((tmp_path / "run").glob("average-*.npz"))) == (1 if cfg.average else 0)
+    model, state = fit(build, toy_data(), cfg, tmp_path / "run")
     assert state.history == ref.history
     for a, b in zip(weights(model), weights(ref_model)):
         np.testing.assert_array_equal(a, b)
+
+
+def _checkpoint_weights(path):
+    model = build()
+    _compile(model, CFG)
+    model.load_weights(path)
+    return model.get_weights()
+
+
+def test_weight_averaging_validates_and_keeps_the_moving_average(tmp_path):
+    cfg = dataclasses.replace(CFG, epochs=2, average=0.75)
+    data = toy_data()
+
+    def stop_after_first(epoch, record):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        fit(build, data, cfg, tmp_path, stop_after_first)
+    first = _checkpoint_weights(tmp_path / "checkpoint-0001.weights.h5")
+    with np.load(tmp_path / "average-0001.npz") as f:  # after one epoch the average is that epoch's weights
+        for i, w in enumerate(first):
+            np.testing.assert_array_equal(f[f"w{i}"], w)
+    model, state = fit(build, data, cfg, tmp_path)
+    second = _checkpoint_weights(tmp_path / "checkpoint-0002.weights.h5")
+    average = [0.75 * a + 0.25 * b for a, b in zip(first, second)]
+    assert not np.allclose(second[0], average[0])  # training went on from its own weights
+    with np.load(tmp_path / "average-0002.npz") as f:
+        for i, w in enumerate(average):
+            np.testing.assert_allclose(f[f"w{i}"], w, rtol=1e-6, atol=1e-7)
+    kept = average if state.best_epoch == 1 else first  # the best epoch's average, as validated
+    for a, b in zip(model.get_weights(), kept):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    proba = model.predict(data.x_val, verbose=0)
+    assert np.mean(proba.argmax(1) == data.y_val) > 0.8
 
 
 def test_early_stopping_uses_validation_only(tmp_path):
@@ -74,7 +111,8 @@ def test_clip_predictions_average_segments():
     assert ids.tolist() == [5, 9] and np.allclose(p, [[.6, .4], [0., 1.]])
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(loss="hinge"), dict(schedule="step"), dict(val_fraction=0.7)])
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(loss="hinge"), dict(schedule="step"), dict(val_fraction=0.7),
+                                 dict(average=1.0), dict(average="0.5")])
 def test_bad_config(bad):
     with pytest.raises(ConfigError):
         TrainConfig(**bad)

@@ -63,6 +63,8 @@ class TrainConfig:
                                     #  "temperature": T}
     epoch_size: int = 0             # > 0: each epoch draws this many windows with probabilities from
                                     # the balance weights (balanced sampling); 0: every window, weighted
+    average: float = 0.0            # > 0: the model validated and kept is a moving average of the weights
+                                    # at each epoch's end, this decay per epoch (Polyak averaging); 0 = off
 
     def __post_init__(self):
         if isinstance(self.augment, dict):  # JSON boundary
@@ -80,6 +82,8 @@ class TrainConfig:
             raise ConfigError(f"balance must be one of {', '.join(BALANCE)}, not {self.balance!r}")
         if not 0 <= self.label_smoothing < 1 or self.mixup < 0 or not 0 <= self.crop <= 1 or self.crop_min <= 0:
             raise ConfigError("need 0 <= label_smoothing < 1, mixup >= 0, 0 <= crop <= 1 and crop_min > 0")
+        if not isinstance(self.average, (int, float)) or not 0 <= self.average < 1:
+            raise ConfigError(f"average must be a decay in [0, 1), not {self.average!r}")
         if min(self.time_masks, self.mask_frames, self.augment_copies, self.epoch_size) < 0:
             raise ConfigError("time_masks, mask_frames, augment_copies and epoch_size must be >= 0")
         if self.distill is not None:
@@ -185,6 +189,7 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model, state = _resume_or_start(build, cfg, folder)
+    average = _load_average(folder, state) if cfg.average else None
     val_truth = clip_labels(data.y_val, data.val_clip)
     while state.epoch < cfg.epochs and state.stale < cfg.patience:
         e = state.epoch
@@ -194,6 +199,10 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
         model.optimizer.learning_rate.assign(cfg.lr_at(e))
         h = model.fit(x, target, sample_weight=weight, batch_size=cfg.batch_size, epochs=e + 1,
                       initial_epoch=e, shuffle=False, verbose=0)
+        weights = model.get_weights()
+        if cfg.average:  # validate (and keep) the averaged weights; train on from the epoch's own
+            average = weights if average is None else moving_average(average, weights, cfg.average)
+            model.set_weights(average)
         _, proba = clip_predictions(predict(model, data.x_val), data.val_clip)
         val = scores(val_truth, proba.argmax(1), [str(i) for i in range(data.n_classes)])
         record = {"epoch": e, "loss": float(h.history["loss"][-1]), "lr": cfg.lr_at(e),
@@ -204,7 +213,9 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
             state.best_score, state.best_epoch, state.best_loss = val["ua"], e, record["val_loss"]
             with quiet_keras_arrays():
                 model.save_weights(folder / _best_name(e))
-        _checkpoint(model, state, folder)
+        if cfg.average:
+            model.set_weights(weights)
+        _checkpoint(model, state, folder, average)
         if progress:
             progress(e, record)
     best = build()
@@ -371,20 +382,47 @@ def _best_name(epoch: int) -> str:
     return f"best-{epoch:04d}.weights.h5"
 
 
-def _checkpoint(model, state: TrainState, folder: Path) -> None:
+def _average_name(epoch: int) -> str:
+    return f"average-{epoch:04d}.npz"
+
+
+def moving_average(average: list[np.ndarray], weights: list[np.ndarray], decay: float) -> list[np.ndarray]:
+    """``decay * average + (1 - decay) * weights`` for float arrays; other arrays (counters) as in ``weights``.
+
+    >>> moving_average([np.array([0.0]), np.array([1])], [np.array([1.0]), np.array([5])], 0.75)
+    [array([0.25]), array([5])]
+    """
+    return [decay * a + (1 - decay) * w if np.issubdtype(w.dtype, np.floating) else w
+            for a, w in zip(average, weights)]
+
+
+def _load_average(folder: Path, state: TrainState) -> list[np.ndarray] | None:
+    if state.epoch == 0:
+        return None
+    with np.load(folder / _average_name(state.epoch)) as f:
+        return [f[f"w{i}"] for i in range(len(f.files))]
+
+
+def _checkpoint(model, state: TrainState, folder: Path, average: list[np.ndarray] | None = None) -> None:
     """Files are named by epoch and the state file, written last and atomically,
-    says which are current: a kill at any point leaves a consistent checkpoint."""
+    says which are current: a kill at any point leaves a consistent checkpoint
+    (with weight averaging, the average so far is one of those files)."""
     tmp = folder / f".tmp.{_ckpt_name(state.epoch)}"
     with quiet_keras_arrays():
         model.save_weights(tmp)
     os.replace(tmp, folder / _ckpt_name(state.epoch))
+    keep = {_ckpt_name(state.epoch), _best_name(state.best_epoch)}
+    if average is not None:
+        atomic_write(folder / _average_name(state.epoch),
+                     lambda f: np.savez(f, **{f"w{i}": a for i, a in enumerate(average)}))
+        keep.add(_average_name(state.epoch))
     atomic_write(folder / "state.json", lambda f: f.write(json.dumps(dataclasses.asdict(state)).encode()))
-    clear_checkpoints(folder, keep={_ckpt_name(state.epoch), _best_name(state.best_epoch)})
+    clear_checkpoints(folder, keep=keep)
 
 
 def clear_checkpoints(folder: Path, keep: set[str] = frozenset()) -> None:
     """Delete a fold's training checkpoints, all but the files named in ``keep``."""
-    for old in [*folder.glob("checkpoint-*"), *folder.glob("best-*.weights.h5")]:
+    for old in [*folder.glob("checkpoint-*"), *folder.glob("best-*.weights.h5"), *folder.glob("average-*.npz")]:
         if old.name not in keep:
             old.unlink(missing_ok=True)
 
