@@ -79,6 +79,11 @@ ROWS: dict[str, tuple[str, dict]] = {
                            "SpecAugment, mixup and label smoothing: crops alone for the 1.0 s gap)",
                            {"train": {"balance": "corpus_class", "crop": CROPS["crop"], "crop_min": CROPS["crop_min"]},
                             "adaptive": ADAPTIVE, "tile": TILE}),
+    "adaptive-tile-g70": ("adaptive-tile row with the voiced-frame gate of normalisation and tiling at the c0 of "
+                          "white noise at -70 dBFS instead of -50 (speech frames have a lower c0 than white noise "
+                          "of the same level: at -50 most of RAVDESS's speech counted as silence)",
+                          {"train": {"balance": "corpus_class"}, "adaptive": {**ADAPTIVE, "gate_db": -70.0},
+                           "tile": {"gate_db": -70.0}}),
     "adaptive-tile-avg": ("adaptive-tile row with weight averaging: the model validated and kept each epoch is a "
                           "moving average of the weights at epoch ends (decay 0.75 per epoch; Polyak averaging)",
                           {"train": {"balance": "corpus_class", "average": 0.75}, "adaptive": ADAPTIVE,
