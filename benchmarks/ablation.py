@@ -84,6 +84,15 @@ ROWS: dict[str, tuple[str, dict]] = {
                           "of the same level: at -50 most of RAVDESS's speech counted as silence)",
                           {"train": {"balance": "corpus_class"}, "adaptive": {**ADAPTIVE, "gate_db": -70.0},
                            "tile": {"gate_db": -70.0}}),
+    "tile-g70": ("tile row with the gate at -70 dBFS (adaptive normalisation, crops, SpecAugment, mixup, label "
+                 "smoothing and tiled padding)", {"train": {"balance": "corpus_class", **CROPS},
+                                                  "adaptive": {**ADAPTIVE, "gate_db": -70.0},
+                                                  "tile": {"gate_db": -70.0}}),
+    "adaptive-tile-g70-crops": ("adaptive-tile-g70 row + short-utterance crops (p 0.5, from 0.5 s; no SpecAugment, "
+                                "mixup or label smoothing)",
+                                {"train": {"balance": "corpus_class", "crop": CROPS["crop"],
+                                           "crop_min": CROPS["crop_min"]},
+                                 "adaptive": {**ADAPTIVE, "gate_db": -70.0}, "tile": {"gate_db": -70.0}}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
                           "standardisation)", {"train": {"balance": "corpus_class"}, "tile": {"gate_db": -70.0}}),
     "adaptive-tile-avg": ("adaptive-tile row with weight averaging: the model validated and kept each epoch is a "
