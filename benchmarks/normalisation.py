@@ -38,6 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
+#: the gate (dBFS, white-noise calibrated) these figures were measured with, and the rows' setting
+GATE_DB = -50.0
 RUNS = ("runs/ablation/balanced", "runs/ablation/adaptive", "runs/ablation/tile", "runs/ablation/tile-primed")
 VARIANTS = ("as trained", "fixed", "adaptive", "primed", "per speaker")
 
@@ -65,14 +67,14 @@ def run_scores(run: Path) -> dict:
 
     from tinyser.experiment import RunConfig, run_features, speaker_streams, stream_passes
     from tinyser.features import Frontend
-    from tinyser.features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
+    from tinyser.features.adaptive import AdaptiveConfig, gate_for_level
     from tinyser.metrics import scores
     from tinyser.training import clip_labels, clip_predictions, predict
 
     cfg = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
     fs = run_features(cfg)
     index = {c: i for i, c in enumerate(fs.clip_ids)}
-    gate = gate_for_level(cfg.frontend, DEFAULT_GATE_DB)
+    gate = gate_for_level(cfg.frontend, GATE_DB)
     out: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for folder in sorted(run.glob("fold_*")):
         res = json.loads((folder / "result.json").read_text())

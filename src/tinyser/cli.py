@@ -212,8 +212,9 @@ def train_cmd(
     adaptive: float = typer.Option(0.0, help="Adaptive standardisation: time constant in seconds of voiced audio "
                                    "(0: fixed training statistics)."),
     gate_db: float = typer.Option(DEFAULT_GATE_DB,
-                                  help="Frames at least this loud (dBFS) update the adaptive statistics and, "
-                                  "with --tile, bound a window's sound."),
+                                  help="Frames at least as loud as white noise at this level (dBFS) update the "
+                                  "adaptive statistics and, with --tile, bound a window's sound (speech has a lower "
+                                  "c0 than white noise of its level: -70 keeps speech down to about -60 dBFS)."),
     tile: bool = typer.Option(False, "--tile", help="Tiled padding: each window's sound (first to last frame "
                               "at least --gate-db loud) repeated to fill it, in training, predict, listen and "
                               "on the device, instead of silence around short utterances."),

@@ -125,7 +125,8 @@ def stream_passes(cfg: RunConfig) -> int:
 
 
 def _gate(name: str, spec: dict, known: set[str], frontend_config) -> float:
-    """The c0 threshold of a run setting's ``gate_db`` (dBFS; default -50), after checking its keys."""
+    """The c0 threshold of a run setting's ``gate_db`` (dBFS of white noise; default
+    ``DEFAULT_GATE_DB``), after checking its keys."""
     if not isinstance(spec, dict) or set(spec) - known:
         raise TinyserError(f"{name}: unknown setting(s) in {spec!r}; known: {', '.join(sorted(known))}")
     gate_db = float(spec.get("gate_db", DEFAULT_GATE_DB))

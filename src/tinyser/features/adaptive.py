@@ -93,8 +93,12 @@ class AdaptiveConfig:
         return (-np.expm1(-n * frame_seconds / self.time_constant)).astype(np.float32)
 
 
-#: frames at least this loud (dBFS RMS) update the adaptive statistics unless told otherwise
-DEFAULT_GATE_DB = -50.0
+#: frames at least this loud update the adaptive statistics, and bound a tiled window's sound, unless
+#: told otherwise: dBFS RMS of *white noise* (:func:`gate_for_level`). A speech frame has a lower c0
+#: than white noise of the same RMS level (its energy sits in the low bands), so this gate keeps
+#: speech down to about -60 dBFS; at -50 it dropped most of RAVDESS's quietly recorded speech
+#: (``benchmarks/gate.py``, docs/results.md), and models trained with it lost 3-7 points of UA.
+DEFAULT_GATE_DB = -70.0
 
 
 def gate_for_level(config, level_dbfs: float) -> float:

@@ -10,7 +10,7 @@ different input from the same phrase spoken for two seconds (issue 15).
 With tiling, each model window is rearranged after standardisation: its
 *sound span* runs from its first to its last frame whose first coefficient
 (c0, the frame's log level) is at least ``gate`` (the adaptive
-standardisation's voiced-frame gate, -50 dBFS by default), and the window's
+standardisation's voiced-frame gate, white noise at -70 dBFS by default), and the window's
 rows become that span repeated from its start::
 
     span   = rows first..last with c0 >= gate       (raw, unstandardised c0)
