@@ -99,10 +99,6 @@ ROWS: dict[str, tuple[str, dict]] = {
                                  "adaptive": {**ADAPTIVE, "gate_db": -70.0}, "tile": {"gate_db": -70.0}}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
                           "standardisation)", {"train": {"balance": "corpus_class"}, "tile": {"gate_db": -70.0}}),
-    "adaptive-tile-avg": ("adaptive-tile row with weight averaging: the model validated and kept each epoch is a "
-                          "moving average of the weights at epoch ends (decay 0.75 per epoch; Polyak averaging)",
-                          {"train": {"balance": "corpus_class", "average": 0.75}, "adaptive": ADAPTIVE,
-                           "tile": TILE}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
              "averaged over time; full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM)",
              {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE, "model": "lstm",
