@@ -97,7 +97,8 @@ class AdaptiveConfig:
 #: told otherwise: dBFS RMS of *white noise* (:func:`gate_for_level`). A speech frame has a lower c0
 #: than white noise of the same RMS level (its energy sits in the low bands), so this gate keeps
 #: speech down to about -60 dBFS; at -50 it dropped most of RAVDESS's quietly recorded speech
-#: (``benchmarks/gate.py``, docs/results.md), and models trained with it lost 3-7 points of UA.
+#: (``benchmarks/gate.py``, docs/results.md), and models trained with it lost 3-9 points of UA
+#: (four corpora, speaker:5: ablation rows adaptive-tile, tile, balanced-tile, adaptive-tile-crops).
 DEFAULT_GATE_DB = -70.0
 
 
