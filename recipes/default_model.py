@@ -49,6 +49,7 @@ import lengths  # noqa: E402
 from tinyser.cache import atomic_write  # noqa: E402
 from tinyser.experiment import RunConfig, load_report, run_features  # noqa: E402
 from tinyser.export import export_run  # noqa: E402
+from tinyser.features.adaptive import DEFAULT_GATE_DB  # noqa: E402
 from tinyser.inference import DEFAULT_MODEL  # noqa: E402
 from tinyser.protocols import corpus_of  # noqa: E402
 from tinyser.search import Candidate, chosen  # noqa: E402
@@ -190,8 +191,11 @@ def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: d
     lengths_row = " | ".join(f"{100 * by_length[k]['ua_mean_over_folds']:.1f} ({100 * by_length[k]['top_share']:.0f} %)"
                              for k in by_length)
     adaptive = meta.frontend.adaptive
+    gates = {float((spec or {}).get("gate_db", DEFAULT_GATE_DB)) for spec in (cfg.adaptive, cfg.tile) if spec}
+    gate = (f"; a frame counts as voiced, or as sound for tiling, when its c0 reaches that of white noise at "
+            f"{'/'.join(f'{g:g}' for g in sorted(gates))} dBFS (the speech levels this keeps: `benchmarks/gate.py`)" if gates else "")
     norm = ("adaptive: running per-coefficient mean and variance over voiced frames of the stream "
-            f"(time constant {adaptive.time_constant:g} s of voiced audio), started from the training "
+            f"(time constant {adaptive.time_constant:g} s of voiced audio{gate}), started from the training "
             "statistics; `predict` runs one state per file, `listen` and the device one per stream"
             if adaptive else "fixed training statistics")
     padding = ("shorter clips and tails are zero-padded (silence), then every window's sound (its first to last "
