@@ -38,6 +38,11 @@ ADAPTIVE = {"time_constant": 20.0, "gate_db": -50.0, "min_std_ratio": 0.25}
 CROPS = {"crop": 0.5, "crop_min": 0.5, "mixup": 0.2, "time_masks": 2, "mask_frames": 12, "label_smoothing": 0.1}
 AUGMENT = {**CROPS, "augment_copies": 3}
 TILE = {"gate_db": ADAPTIVE["gate_db"]}
+#: the voiced-frame gate 20 dB lower (dBFS of white noise; benchmarks/gate.py), for normalisation and tiling
+ADAPTIVE_G70 = {**ADAPTIVE, "gate_db": -70.0}
+TILE_G70 = {"gate_db": ADAPTIVE_G70["gate_db"]}
+#: short-utterance crops alone, without the crops row's SpecAugment, mixup and label smoothing
+CROPS_ALONE = {"crop": CROPS["crop"], "crop_min": CROPS["crop_min"]}
 LSTM = {"units": [128], "frame_stride": 2, "pooling": "mean", "hidden": 64}
 #: distillation into `tiny` from an ensemble of finished rows (same folds, seed and inputs: no
 #: teacher saw a fold's test or validation speakers); "@row" names a row's run folder
@@ -77,28 +82,24 @@ ROWS: dict[str, tuple[str, dict]] = {
                       {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE}),
     "adaptive-tile-crops": ("adaptive-tile row + short-utterance crops (p 0.5, from 0.5 s; without the crops row's "
                            "SpecAugment, mixup and label smoothing: crops alone for the 1.0 s gap)",
-                           {"train": {"balance": "corpus_class", "crop": CROPS["crop"], "crop_min": CROPS["crop_min"]},
-                            "adaptive": ADAPTIVE, "tile": TILE}),
+                           {"train": {"balance": "corpus_class", **CROPS_ALONE}, "adaptive": ADAPTIVE, "tile": TILE}),
     "adaptive-tile-g70": ("adaptive-tile row with the voiced-frame gate of normalisation and tiling at the c0 of "
                           "white noise at -70 dBFS instead of -50 (speech frames have a lower c0 than white noise "
                           "of the same level: at -50 most of RAVDESS's speech counted as silence)",
-                          {"train": {"balance": "corpus_class"}, "adaptive": {**ADAPTIVE, "gate_db": -70.0},
-                           "tile": {"gate_db": -70.0}}),
+                          {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "tile-g70": ("tile row with the gate at -70 dBFS (adaptive normalisation, crops, SpecAugment, mixup, label "
                  "smoothing and tiled padding)", {"train": {"balance": "corpus_class", **CROPS},
-                                                  "adaptive": {**ADAPTIVE, "gate_db": -70.0},
-                                                  "tile": {"gate_db": -70.0}}),
+                                                  "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "adaptive-tile-g70-crops": ("adaptive-tile-g70 row + short-utterance crops (p 0.5, from 0.5 s; no SpecAugment, "
                                 "mixup or label smoothing)",
-                                {"train": {"balance": "corpus_class", "crop": CROPS["crop"],
-                                           "crop_min": CROPS["crop_min"]},
-                                 "adaptive": {**ADAPTIVE, "gate_db": -70.0}, "tile": {"gate_db": -70.0}}),
+                                {"train": {"balance": "corpus_class", **CROPS_ALONE}, "adaptive": ADAPTIVE_G70,
+                                 "tile": TILE_G70}),
     "adaptive-tile-g70-short": ("adaptive-tile-g70-crops row with crops on 80 % of windows (its 1.0 s gap on "
                                 "validation, -6.1, missed issue 15's 5 points)",
-                                {"train": {"balance": "corpus_class", "crop": 0.8, "crop_min": CROPS["crop_min"]},
-                                 "adaptive": {**ADAPTIVE, "gate_db": -70.0}, "tile": {"gate_db": -70.0}}),
+                                {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8},
+                                 "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
-                          "standardisation)", {"train": {"balance": "corpus_class"}, "tile": {"gate_db": -70.0}}),
+                          "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE_G70}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
              "averaged over time; full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM)",
              {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE, "model": "lstm",

@@ -74,8 +74,7 @@ def per_corpus(data: Path, fe_cfg) -> list[dict]:
     from tinyser.features.adaptive import gate_for_level
     from tinyser.features.tile import sound_spans
 
-    cfg = ablation.run_config(data, ablation.ROWS["adaptive-tile"][1])
-    fs = run_features(cfg)
+    fs = run_features(ablation.run_config(data, {}))  # the rows' features (cached), before standardisation
     padding = float(fe_cfg.compute(np.zeros(fe_cfg.frame_length * 4, np.float32))[0, 0])
     corpus = np.array([str(g).split(":")[0] for g in fs.groups])
     out = []

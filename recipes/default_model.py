@@ -191,9 +191,10 @@ def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: d
     lengths_row = " | ".join(f"{100 * by_length[k]['ua_mean_over_folds']:.1f} ({100 * by_length[k]['top_share']:.0f} %)"
                              for k in by_length)
     adaptive = meta.frontend.adaptive
-    gates = {float((spec or {}).get("gate_db", DEFAULT_GATE_DB)) for spec in (cfg.adaptive, cfg.tile) if spec}
+    gates = sorted({float(spec.get("gate_db", DEFAULT_GATE_DB)) for spec in (cfg.adaptive, cfg.tile) if spec})
     gate = (f"; a frame counts as voiced, or as sound for tiling, when its c0 reaches that of white noise at "
-            f"{'/'.join(f'{g:g}' for g in sorted(gates))} dBFS (the speech levels this keeps: `benchmarks/gate.py`)" if gates else "")
+            f"{'/'.join(f'{g:g}' for g in gates)} dBFS (the speech levels this keeps: `benchmarks/gate.py`)"
+            if gates else "")
     norm = ("adaptive: running per-coefficient mean and variance over voiced frames of the stream "
             f"(time constant {adaptive.time_constant:g} s of voiced audio{gate}), started from the training "
             "statistics; `predict` runs one state per file, `listen` and the device one per stream"

@@ -199,8 +199,8 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
         model.optimizer.learning_rate.assign(cfg.lr_at(e))
         h = model.fit(x, target, sample_weight=weight, batch_size=cfg.batch_size, epochs=e + 1,
                       initial_epoch=e, shuffle=False, verbose=0)
-        weights = model.get_weights()
         if cfg.average:  # validate (and keep) the averaged weights; train on from the epoch's own
+            weights = model.get_weights()
             average = weights if average is None else moving_average(average, weights, cfg.average)
             model.set_weights(average)
         _, proba = clip_predictions(predict(model, data.x_val), data.val_clip)
