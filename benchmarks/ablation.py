@@ -43,6 +43,8 @@ ADAPTIVE_G70 = {**ADAPTIVE, "gate_db": -70.0}
 TILE_G70 = {"gate_db": ADAPTIVE_G70["gate_db"]}
 #: short-utterance crops alone, without the crops row's SpecAugment, mixup and label smoothing
 CROPS_ALONE = {"crop": CROPS["crop"], "crop_min": CROPS["crop_min"]}
+#: Polyak averaging of the epoch-end weights (``TrainConfig.average``): decay per epoch
+AVERAGE = 0.7
 LSTM = {"units": [128], "frame_stride": 2, "pooling": "mean", "hidden": 64}
 #: distillation into `tiny` from an ensemble of finished rows (same folds, seed and inputs: no
 #: teacher saw a fold's test or validation speakers); "@row" names a row's run folder
@@ -98,6 +100,13 @@ ROWS: dict[str, tuple[str, dict]] = {
                                 "validation, -6.1, missed issue 15's 5 points)",
                                 {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8},
                                  "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
+    "adaptive-tile-g70-crops-avg": ("adaptive-tile-g70-crops row + weight averaging: the model validated and kept is "
+                                    "a moving average of the epoch-end weights (decay 0.7 per epoch)",
+                                    {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
+                                     "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
+    "tile-g70-avg": ("tile-g70 row + weight averaging (decay 0.7 per epoch)",
+                     {"train": {"balance": "corpus_class", **CROPS, "average": AVERAGE}, "adaptive": ADAPTIVE_G70,
+                      "tile": TILE_G70}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
                           "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE_G70}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
