@@ -45,6 +45,24 @@ def test_augmentation_and_crops_change_training_inputs(toy_manifest):
     assert none is None                        # nothing per-epoch: the clean inputs are reused
 
 
+def test_crops_find_sound_with_the_tiling_gate(toy_manifest):
+    """A run with fixed statistics and tiled padding crops where its tiling finds sound: with a
+    gate nothing reaches, no window has sound to cut, and the epoch's inputs are the clean ones."""
+    import dataclasses
+
+    from tinyser.experiment import tile_config
+
+    cfg = toy_config(toy_manifest, crop=1.0, crop_min=0.1)
+    fs = run_features(cfg)
+    train = np.arange(len(fs.y))
+    plain = Frontend(cfg.frontend).fitted(fs.features)
+    deaf = dataclasses.replace(plain, tile=tile_config({"gate_db": 200.0}, cfg.frontend))
+    np.testing.assert_array_equal(_epoch_inputs(cfg, fs, train, deaf)(np.random.default_rng(0)),
+                                  deaf.standardize(fs.features))
+    cropped = _epoch_inputs(cfg, fs, train, plain)(np.random.default_rng(0))
+    assert (np.abs(cropped - plain.standardize(fs.features)).max(axis=(1, 2)) > 1e-3).mean() > 0.5
+
+
 def test_adaptive_state_follows_a_stream():
     st = Standardizer((0.0, 0.0), (1.0, 1.0))
     cfg = AdaptiveConfig(time_constant=2.0, gate=-5.0)

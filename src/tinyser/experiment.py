@@ -317,6 +317,11 @@ def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generat
     return streams
 
 
+#: where a crop finds sound in a run with neither adaptive standardisation nor tiling (dBFS of white
+#: noise); with either, their own gate (the fixed-standardisation rows with crops were trained so)
+CROP_GATE_DB = -50.0
+
+
 def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: Frontend):
     """The callable giving each epoch's standardised training inputs (rows as
     ``train``): one of the cached augmented feature copies per clip (or the clean
@@ -331,7 +336,8 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
     silence = frontend.features(np.zeros(int(round(_window(cfg) * frontend.config.sample_rate)),
                                          np.float32))[0]
     min_frames = max(1, int(round(t.crop_min / frontend.frame_seconds)))
-    gate = frontend.adaptive.gate if frontend.adaptive is not None else gate_for_level(frontend.config, -50.0)
+    gate = (frontend.adaptive.gate if frontend.adaptive is not None else frontend.tile.gate
+            if frontend.tile is not None else gate_for_level(frontend.config, CROP_GATE_DB))
     sub = FeatureSet(raw, fs.labels[train], fs.groups[train], fs.clip_index[train], fs.clip_ids, fs.paths,
                      fs.classes, fs.frontend, fs.segments)
 
