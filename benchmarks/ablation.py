@@ -107,6 +107,10 @@ ROWS: dict[str, tuple[str, dict]] = {
     "tile-g70-avg": ("tile-g70 row + weight averaging (decay 0.7 per epoch)",
                      {"train": {"balance": "corpus_class", **CROPS, "average": AVERAGE}, "adaptive": ADAPTIVE_G70,
                       "tile": TILE_G70}),
+    "adaptive-tile-g70-short-avg": ("adaptive-tile-g70-short row (the default model's recipe) + weight averaging "
+                                    "(decay 0.7 per epoch)",
+                                    {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8,
+                                               "average": AVERAGE}, "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
                           "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE_G70}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
