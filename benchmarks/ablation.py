@@ -155,7 +155,8 @@ def frontend(extra: dict | None = None) -> dict:
 
 def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Path("runs/ablation"),
                corpora: tuple[str, ...] = CORPORA, labels: str = LABELS) -> RunConfig:
-    """A row's run settings (``spec``: "train", "model", "model_params", "frontend", "adaptive", "tile")."""
+    """A row's run settings (``spec``: "train", "model", "model_params", "frontend", "adaptive", "tile",
+    "train_only")."""
     train = {**BASE_TRAIN, **spec.get("train", {})}
     if "distill" in train:  # "@name": a finished run beside this one (same protocol, folds and seed: checked)
         train["distill"] = {**train["distill"], "teacher": [str(runs / t[1:]) if t.startswith("@") else t
@@ -164,7 +165,7 @@ def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Pa
     return RunConfig(tuple(str(data / c) for c in corpora), model=spec.get("model", "tiny"),
                      model_params=spec.get("model_params", TINY), frontend=frontend(spec.get("frontend")),
                      segments=SEGMENTS, labels=labels, protocol=protocol, train=train,
-                     adaptive=spec.get("adaptive"), tile=spec.get("tile"))
+                     adaptive=spec.get("adaptive"), tile=spec.get("tile"), train_only=tuple(spec.get("train_only", ())))
 
 
 def cost(cfg: RunConfig, n_classes: int = 6) -> dict:

@@ -69,8 +69,14 @@ def test_valence3():
     assert set(dropped) == {"boredom", "exc", "fru"}
 
 
+def test_canonical_scheme_spells_every_corpus_one_way():
+    kept, dropped = apply_scheme(RECORDS, "canonical")
+    assert labels(kept) == [canonical(r.label) for r in RECORDS] and dropped == {}
+    assert scheme_classes("canonical") == list(CANONICAL)
+
+
 def test_scheme_classes():
-    assert SCHEMES == ("native", "common6", "4class", "valence3")
+    assert SCHEMES == ("native", "common6", "4class", "valence3", "canonical")
     assert scheme_classes("common6") == ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
     assert scheme_classes("4class") == ["neutral", "happy", "surprise", "unpleasant"]
     assert scheme_classes("valence3") == ["pleasant", "unpleasant", "neutral"]

@@ -63,6 +63,31 @@ def test_crops_find_sound_with_the_tiling_gate(toy_manifest):
     assert (np.abs(cropped - plain.standardize(fs.features)).max(axis=(1, 2)) > 1e-3).mean() > 0.5
 
 
+def test_train_only_corpora_train_in_every_fold_and_are_never_scored(toy_manifest):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from tinyser.corpora import Record
+    from tinyser.experiment import _checked_folds, _without_helper_only_classes
+
+    cfg = dataclasses.replace(toy_config(toy_manifest), train_only=["helper"])
+    assert cfg.train_only == ("helper",) and RunConfig.from_dict(cfg.to_dict()) == cfg
+    groups = np.array([f"own:{i % 6}" for i in range(36)] + [f"helper:{i % 2}" for i in range(10)])
+    labels = np.r_[np.arange(36) % 3, np.arange(10) % 3]
+    folds = _checked_folds(cfg, SimpleNamespace(classes=list("abc")), labels, groups)
+    helper = set(range(36, 46))
+    assert all(helper <= set(f.train.tolist()) and not helper & set(np.r_[f.val, f.test].tolist()) for f in folds)
+    assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(36))  # every own clip once
+    records = [Record("/a.wav", "sad", "1", "own"), Record("/b.wav", "boredom", "1", "helper"),
+               Record("/c.wav", "sad", "2", "helper")]
+    kept, classes = _without_helper_only_classes(records, ["sad", "boredom"], cfg)
+    assert [r.path for r in kept] == ["/a.wav", "/c.wav"] and classes == ["sad"]
+    with pytest.raises(TinyserError, match="does not have: nope"):
+        _without_helper_only_classes(records, ["sad"], dataclasses.replace(cfg, train_only=("nope",)))
+    with pytest.raises(TinyserError, match="at least one must be tested"):
+        _without_helper_only_classes(records[1:], ["sad"], cfg)
+
+
 def test_adaptive_state_follows_a_stream():
     st = Standardizer((0.0, 0.0), (1.0, 1.0))
     cfg = AdaptiveConfig(time_constant=2.0, gate=-5.0)

@@ -221,6 +221,9 @@ def train_cmd(
     train_param: List[str] = typer.Option([], "--train-param", "-t", help="Any training setting of "
                                           f"tinyser.training.TrainConfig, e.g. -t balance={BALANCE[-1]} -t crop=0.5 "
                                           "-t mixup=0.2 -t label_smoothing=0.1 -t augment_copies=3."),
+    train_only: List[str] = typer.Option([], "--train-only", help="A corpus (its name in speaker ids, e.g. tess) "
+                                         "whose clips train in every fold and are never validated or tested on; "
+                                         "repeat for more. Classes only these corpora have are dropped."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
 ):
     """Train and evaluate a model with cross-validation; writes report.json, report.md and plots."""
@@ -245,7 +248,7 @@ def train_cmd(
                         segments=SegmentConfig(window=window, pad=pad), labels=labels, corpus=corpus,
                         protocol=cv, train=train,
                         adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None,
-                        tile={"gate_db": gate_db} if tile else None)
+                        tile={"gate_db": gate_db} if tile else None, train_only=tuple(train_only))
     report = run_training(cfg, out_dir, resume=resume)
     _print_report(report)
     out.print(f"report: {out_dir / 'report.md'}", highlight=False)

@@ -28,7 +28,7 @@ from .features.adaptive import DEFAULT_GATE_DB, AdaptiveConfig, gate_for_level
 from .features.pipeline import code_key
 from .features.tile import TileConfig, sound_spans
 from .progress import Bar
-from .protocols import Fold, Protocol, make_folds
+from .protocols import Fold, Protocol, corpus_of, make_folds
 from .training import (
     FoldData,
     TrainConfig,
@@ -74,6 +74,10 @@ class RunConfig:
     adaptive: dict | None = None
     #: tiled padding (tinyser.features.tile): {"gate_db": dBFS}; None = windows as they are
     tile: dict | None = None
+    #: corpora (names as in speaker ids, "corpus:speaker") whose clips train in every fold and are never
+    #: validated or tested on: the protocol's folds, validation speakers and scores are the other corpora's,
+    #: and classes the other corpora lack are dropped (more training data for a corpus's own protocol)
+    train_only: tuple[str, ...] = ()
 
     def __post_init__(self):
         Protocol.parse(self.protocol)
@@ -85,13 +89,15 @@ class RunConfig:
             adaptive_config(self.adaptive, self.frontend)
         if self.tile is not None:
             tile_config(self.tile, self.frontend)
+        object.__setattr__(self, "train_only", tuple(self.train_only))
 
     def to_dict(self) -> dict:
         return {"data": list(self.data), "model": self.model, "frontend": self.frontend.to_dict(),
                 "segments": self.segments.to_dict(), "labels": self.labels, "corpus": self.corpus,
                 "protocol": self.protocol, "model_params": dict(self.model_params), "train": self.train.to_dict(),
                 "adaptive": None if self.adaptive is None else dict(self.adaptive),
-                **({} if self.tile is None else {"tile": dict(self.tile)})}  # absent: older runs' configs read the same
+                **({} if self.tile is None else {"tile": dict(self.tile)}),  # absent: older runs' configs read the same
+                **({"train_only": list(self.train_only)} if self.train_only else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -190,8 +196,12 @@ def _checked_folds(cfg: RunConfig, fs: FeatureSet, clip_y: np.ndarray, clip_g: n
     if len(present) < 2:
         raise TinyserError(f"{where}: only one class ({', '.join(present) or 'none'}) has usable clips; "
                            "training needs at least two (check --labels)")
+    helper = np.isin(corpus_of(clip_g), cfg.train_only)
+    target = np.flatnonzero(~helper)
     try:
-        return make_folds(clip_y, clip_g, cfg.protocol, cfg.train.seed, cfg.train.val_fraction)
+        folds = make_folds(clip_y[target], clip_g[target], cfg.protocol, cfg.train.seed, cfg.train.val_fraction)
+        return [Fold(f.index, np.sort(np.r_[target[f.train], np.flatnonzero(helper)]), target[f.val], target[f.test])
+                for f in folds]
     except TinyserError as e:
         if Protocol.parse(cfg.protocol).kind == "random":
             raise
@@ -223,11 +233,25 @@ def run_features(cfg: RunConfig, progress: bool = False) -> FeatureSet:
     from .corpora import load_dataset
 
     ds = load_dataset(list(cfg.data), corpus=cfg.corpus, labels=cfg.labels)
-    fs = extract(ds.records, cfg.frontend, cfg.segments,
-                 classes=ds.labels, progress=progress)
+    records, classes = ds.records, ds.labels
+    if cfg.train_only:
+        records, classes = _without_helper_only_classes(records, classes, cfg)
+    fs = extract(records, cfg.frontend, cfg.segments, classes=classes, progress=progress)
     if len(fs.clip_ids) == 0:
         raise TinyserError(f"{', '.join(cfg.data)}: no usable audio files")
     return fs
+
+
+def _without_helper_only_classes(records: list, classes: list[str], cfg: RunConfig) -> tuple[list, list[str]]:
+    """``records`` and ``classes`` without the classes that only ``cfg.train_only`` corpora have."""
+    helper = {r.corpus for r in records} & set(cfg.train_only)
+    if helper != set(cfg.train_only):
+        raise TinyserError(f"{', '.join(cfg.data)}: train_only names corpora the data does not have: "
+                           f"{', '.join(sorted(set(cfg.train_only) - helper))}")
+    own = {r.label for r in records if r.corpus not in helper}
+    if not own:
+        raise TinyserError(f"{', '.join(cfg.data)}: every corpus is train_only; at least one must be tested")
+    return [r for r in records if r.label in own], [c for c in classes if c in own]
 
 
 def _clip_arrays(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,8 @@ labels onto the classes a model is trained on, dropping the rest:
 - ``common6``: neutral (incl. calm), happy, sad, angry, fearful, disgust;
 - ``4class``: neutral (incl. calm), happy, surprise, unpleasant;
 - ``valence3``: pleasant, unpleasant, neutral;
+- ``canonical``: every corpus's labels spelt one way (:data:`CANONICAL`: EMO-DB ``anger`` and
+  RAVDESS ``angry`` are one class), nothing merged or dropped;
 - a JSON or YAML file mapping labels (native or canonical) to classes.
 
 Records are any frozen dataclass with ``label``, ``native`` and ``canonical``
@@ -52,11 +54,13 @@ _TABLES: dict[str, dict[str, str]] = {
     "valence3": {"happy": "pleasant", "surprise": "pleasant",
                  **{c: "unpleasant" for c in _UNPLEASANT},
                  "neutral": "neutral", "calm": "neutral"},
+    "canonical": {c: c for c in CANONICAL},
 }
 _ORDER = {
     "common6": ["neutral", "happy", "sad", "angry", "fearful", "disgust"],
     "4class": ["neutral", "happy", "surprise", "unpleasant"],
     "valence3": ["pleasant", "unpleasant", "neutral"],
+    "canonical": list(CANONICAL),
 }
 SCHEMES: tuple[str, ...] = ("native", *_TABLES)
 _MAPPING_SUFFIXES = (".json", ".yaml", ".yml")
