@@ -232,7 +232,7 @@ Reproduce: `python recipes/default_model.py --force` ({datetime.date.today().iso
 - Recipe: ablation row `{key}` ({ablation.ROWS[key][0]}), chosen among the rows in `docs/results.md` by
   validation UA (the mean of whole clips and clips cut to 1.0 s, on validation speakers only; rows whose 1.0 s UA
   falls more than 5 points below whole clips are passed over while any row meets that).{shape_note} Each epoch draws {t.epoch_size} windows with equal weight per (corpus, class) cell
-  (TESS's 2,800 clips do not drown EMO-DB's 10 speakers); label smoothing {t.label_smoothing:g};
+  (TESS's 2,800 clips do not drown EMO-DB's 10 speakers);{f' label smoothing {t.label_smoothing:g};' if t.label_smoothing else ''}
   {f'{t.augment_copies} augmented copies per clip (speed, reverberation, noise and babble, telephone band, EQ, gain, clipping); ' if t.augment_copies else ''}{f'random-length crops (p {t.crop:g}, from {t.crop_min:g} s) {crops}; ' if t.crop else ''}{f'mixup {t.mixup:g}; ' if t.mixup else ''}{f'SpecAugment {t.time_masks} time masks of up to {t.mask_frames} frames; ' if t.time_masks else ''}cosine learning rate, at most {t.epochs} epochs{f"; the model validated and kept is a moving average of the weights at epoch ends (decay {t.average:g} per epoch)" if t.average else ''}.
 - Final model: protocol `final`: every speaker trains except the validation speakers
   ({', '.join(val)}), which choose the best epoch ({final['folds'][0]['best_epoch'] + 1} of
