@@ -123,7 +123,7 @@ class LiteRTModel(_Runner):
         >>> from tinyser.inference import DEFAULT_MODEL
         >>> blob = DEFAULT_MODEL.read_bytes()
         >>> LiteRTModel(blob).predict_raw(np.zeros((1, 122, 40), np.int8))
-        array([[ -52,    5, -124,  -98, -116, -127]], dtype=int8)
+        array([[  -2,  -26, -127, -108, -122, -128]], dtype=int8)
         """
         x = np.asarray(x, self.input_details["dtype"])
         with self._lock:  # one interpreter, one tensor arena: threads (tinyser serve) take turns
