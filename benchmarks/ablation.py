@@ -101,14 +101,14 @@ ROWS: dict[str, tuple[str, dict]] = {
                                 {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8},
                                  "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "adaptive-tile-g70-crops-avg": ("adaptive-tile-g70-crops row + weight averaging: the model validated and kept is "
-                                    "a moving average of the epoch-end weights (decay 0.7 per epoch)",
+                                    f"a moving average of the epoch-end weights (decay {AVERAGE} per epoch)",
                                     {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
                                      "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
-    "tile-g70-avg": ("tile-g70 row + weight averaging (decay 0.7 per epoch)",
+    "tile-g70-avg": (f"tile-g70 row + weight averaging (decay {AVERAGE} per epoch)",
                      {"train": {"balance": "corpus_class", **CROPS, "average": AVERAGE}, "adaptive": ADAPTIVE_G70,
                       "tile": TILE_G70}),
     "adaptive-tile-g70-short-avg": ("adaptive-tile-g70-short row (the default model's recipe) + weight averaging "
-                                    "(decay 0.7 per epoch)",
+                                    f"(decay {AVERAGE} per epoch)",
                                     {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8,
                                                "average": AVERAGE}, "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
@@ -165,7 +165,7 @@ def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Pa
     return RunConfig(tuple(str(data / c) for c in corpora), model=spec.get("model", "tiny"),
                      model_params=spec.get("model_params", TINY), frontend=frontend(spec.get("frontend")),
                      segments=SEGMENTS, labels=labels, protocol=protocol, train=train,
-                     adaptive=spec.get("adaptive"), tile=spec.get("tile"), train_only=tuple(spec.get("train_only", ())))
+                     adaptive=spec.get("adaptive"), tile=spec.get("tile"), train_only=spec.get("train_only", ()))
 
 
 def cost(cfg: RunConfig, n_classes: int = 6) -> dict:

@@ -13,10 +13,10 @@
    (``benchmarks/search.py``: the best validation UA among the candidates that
    fit the Nano 33 BLE Sense, ``runs/search/search.json``); without a finished
    search, the shape the ablation rows were trained with. In a shape other than
-   the rows', the pick is cross-validated once more (speaker:5), and the recipe
-   is chosen again, by the same validation rule, among the recipes
-   cross-validated in that shape so far (a rank among rows need not carry over
-   to another shape).
+   the rows', the pick and the recipes of :data:`SHAPE_RECIPES` are
+   cross-validated there (speaker:5; each trained when missing), and the recipe
+   is chosen again among them by the same validation rule (a rank among rows
+   need not carry over to another shape).
 2. The same recipe under leave-one-corpus-out (protocol ``corpus``), for the
    model card's cross-corpus scores.
 3. The recipe trained once more on every speaker (protocol ``final``: all but
@@ -77,13 +77,23 @@ def choose(data: Path, runs: Path) -> tuple[str, dict]:
     return best, load_report(runs / best)
 
 
-def choose_in_shape(runs: Path, c: Candidate) -> tuple[str, dict[str, dict]]:
-    """The recipe among those cross-validated in the searched shape ``c`` (``runs/cv-ROW-SHAPE``)
-    with the best validation score there, by the same rule as among the rows
-    (``ablation.recipe_pick``): a recipe's rank in the rows' shape need not hold in another
+#: the recipes cross-validated in the searched shape besides the rows' pick, where the recipe is chosen
+#: again (each is trained there when missing, so every checkout compares the same candidates)
+SHAPE_RECIPES = ("crops", "tile", "adaptive-tile", "adaptive-tile-crops", "adaptive-tile-g70-short",
+                 "adaptive-tile-g70-crops-avg", "tile-g70-avg", "adaptive-tile-g70-short-avg")
+
+
+def choose_in_shape(data: Path, runs: Path, c: Candidate, row_pick: str) -> tuple[str, dict[str, dict]]:
+    """The recipe with the best validation score in the searched shape ``c`` among the rows' pick and
+    :data:`SHAPE_RECIPES` (``runs/cv-ROW-SHAPE``, trained when missing), by the same rule as among the
+    rows (``ablation.recipe_pick``): a recipe's rank in the rows' shape need not hold in another
     shape, and only validation speakers decide."""
-    val = {k: ablation.val_scores(runs / run_name("cv", k, c)) for k in ablation.ROWS
-           if ablation.recipe_may_pick(k) and (runs / run_name("cv", k, c) / "report.json").exists()}
+    keys = [k for k in ablation.ROWS if k in (row_pick, *SHAPE_RECIPES) and ablation.recipe_may_pick(k)]
+    for k in keys:
+        run = runs / run_name("cv", k, c)
+        if not (run / "report.json").exists():
+            _report.timed_training(row_config(data, k, ablation.PROTOCOL, c), run)
+    val = {k: ablation.val_scores(runs / run_name("cv", k, c)) for k in keys}
     best = ablation.recipe_pick(val)
     print(f"in the searched shape, validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by recipe: "
           f"{_ranked(val)}; chosen: {best}")
@@ -303,11 +313,8 @@ def main():
     key, cv = choose(args.data, args.runs / "ablation")
     c = shape(args.runs / "search")
     shape_note = ""
-    if c is not None:  # the rows were cross-validated in their own shape: the pick is, once more
-        pick_run = args.runs / "default" / run_name("cv", key, c)
-        if not (pick_run / "report.json").exists():
-            _report.timed_training(row_config(args.data, key, ablation.PROTOCOL, c), pick_run)
-        row_pick, (key, val) = key, choose_in_shape(args.runs / "default", c)  # with those cross-validated there before
+    if c is not None:  # the rows were cross-validated in their own shape: the recipe is chosen there again
+        row_pick, (key, val) = key, choose_in_shape(args.data, args.runs / "default", c, key)
         shape_note = (f" The rows' pick was `{row_pick}`; in the shipped shape (`{c.name}`) the recipes "
                       f"cross-validated there were compared again by the same rule: {_ranked(val)} "
                       "(recipe score, 1.0 s gap on validation).")

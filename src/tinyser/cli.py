@@ -248,7 +248,7 @@ def train_cmd(
                         segments=SegmentConfig(window=window, pad=pad), labels=labels, corpus=corpus,
                         protocol=cv, train=train,
                         adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None,
-                        tile={"gate_db": gate_db} if tile else None, train_only=tuple(train_only))
+                        tile={"gate_db": gate_db} if tile else None, train_only=train_only)
     report = run_training(cfg, out_dir, resume=resume)
     _print_report(report)
     out.print(f"report: {out_dir / 'report.md'}", highlight=False)
