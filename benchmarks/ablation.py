@@ -49,6 +49,8 @@ LSTM = {"units": [128], "frame_stride": 2, "pooling": "mean", "hidden": 64}
 #: distillation into `tiny` from an ensemble of finished rows (same folds, seed and inputs: no
 #: teacher saw a fold's test or validation speakers); "@row" names a row's run folder
 DISTILL = {"teacher": ["@adaptive", "@crops", "@augment"], "weight": 0.5, "temperature": 2.0}
+#: the same from the three weight-averaged rows at the -70 dBFS gate
+DISTILL_AVG = {**DISTILL, "teacher": ["@adaptive-tile-g70-crops-avg", "@tile-g70-avg", "@adaptive-tile-g70-short-avg"]}
 #: the baseline to beat (DEVELOPERS guide): openSMILE eGeMAPS v02 functionals + RBF SVM,
 #: global / per-speaker standardisation, four corpora common6 speaker:5
 BASELINE = {"global": 51.1, "per_speaker": 63.3}
@@ -111,6 +113,17 @@ ROWS: dict[str, tuple[str, dict]] = {
                                     f"(decay {AVERAGE} per epoch)",
                                     {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8,
                                                "average": AVERAGE}, "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
+    "adaptive-tile-g70-crops-avg-distill": ("adaptive-tile-g70-crops-avg row + distillation from the ensemble of the "
+                                            "three weight-averaged rows (adaptive-tile-g70-crops-avg, tile-g70-avg, "
+                                            "adaptive-tile-g70-short-avg; weight 0.5, temperature 2)",
+                                            {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
+                                                       "distill": DISTILL_AVG},
+                                             "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
+    "adaptive-tile-g70-crops-avg-meanmax": ("adaptive-tile-g70-crops-avg row + mean and max pooling over time (the "
+                                            "model row's change on the best row)",
+                                            {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
+                                             "adaptive": ADAPTIVE_G70, "tile": TILE_G70,
+                                             "model_params": {**TINY, "pooling": "meanmax"}}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
                           "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE_G70}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "

@@ -88,6 +88,12 @@ SETUPS: dict[str, tuple] = {
                                                  _spec("adaptive-tile-g70-crops-avg", train={"epoch_size": 1200}),
                                                  "`tiny`, adaptive-tile-g70-crops-avg recipe (gate -70 dBFS, tiling, "
                                                  "crops alone, weight averaging)", "eGeMAPS + SVM 48.2 / 56.5"),
+    "emodb-tiny-crops-avg": (("emodb",), "native", "speaker",
+                             _spec("crops", train={**_EMODB, "average": ablation.AVERAGE}),
+                             f"`tiny`, crops recipe + weight averaging (decay {ablation.AVERAGE} per epoch)", "eGeMAPS + SVM 65.2 / 78.7"),
+    "ravdess-tiny-tile-g70-avg": (("ravdess",), "native", "speaker:5", _spec("tile-g70-avg", train={"epoch_size": 1200}),
+                                  "`tiny`, tile-g70-avg recipe (tile recipe at the -70 dBFS gate + weight averaging)",
+                                  "eGeMAPS + SVM 48.2 / 56.5"),
     "ravdess-tiny-helped": (("ravdess", "emodb", "tess", "savee"), "canonical", "speaker:5",
                             _spec("adaptive-tile-g70-crops-avg", train={"epoch_size": 2400},
                                   train_only=["emodb", "tess", "savee"]),
@@ -106,7 +112,7 @@ GOALS = {"emodb-tiny": 0.75, "ravdess-tiny": 0.60, "emodb-tiny-tile": 0.75, "rav
          "emodb-tiny-adaptive-tile": 0.75, "ravdess-tiny-adaptive-tile": 0.60, "emodb-tiny-balanced": 0.75,
          "emodb-tiny-tile-g70": 0.75, "ravdess-tiny-tile-g70": 0.60, "emodb-tiny-adaptive-tile-g70-crops-avg": 0.75,
          "ravdess-tiny-adaptive-tile-g70-crops-avg": 0.60, "ravdess-tiny-helped": 0.60,
-         "emodb-tiny-helped": 0.75}
+         "emodb-tiny-helped": 0.75, "emodb-tiny-crops-avg": 0.75, "ravdess-tiny-tile-g70-avg": 0.60}
 
 
 def setup_config(name: str, data: Path, runs: Path = Path("runs/protocols")):
