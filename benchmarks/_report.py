@@ -181,7 +181,25 @@ def finished_run(cfg, out: Path, train: bool) -> dict | None:
             **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std", "n_clips")},
             "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
             "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
-            "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": wall_seconds(out)}
+            "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": wall_seconds(out),
+            "per_corpus": per_corpus_ua(out, rep)}
+
+
+def per_corpus_ua(run: Path, report: dict) -> dict[str, float]:
+    """UA of a run's test predictions pooled over its folds (``fold_NN/result.json``), per corpus
+    (the part of a clip id before ":")."""
+    import numpy as np
+
+    from tinyser.metrics import scores
+    from tinyser.protocols import corpus_of
+
+    folds = [json.loads((Path(run) / f"fold_{f['fold']:02d}" / "result.json").read_text())["test_predictions"]
+             for f in report["folds"]]
+    clips = [c for f in folds for c in f["clip"]]
+    true, pred = (np.array([v for f in folds for v in f[k]]) for k in ("true", "pred"))
+    corpus = corpus_of(clips)
+    return {name: scores(true[corpus == name], pred[corpus == name], report["labels"])["ua"]
+            for name in sorted(set(corpus.tolist()))}
 
 
 def wall_seconds(run: Path) -> float:

@@ -47,7 +47,7 @@ import ablation  # noqa: E402
 import lengths  # noqa: E402
 
 from tinyser.cache import atomic_write  # noqa: E402
-from tinyser.experiment import RunConfig, load_report, run_features  # noqa: E402
+from tinyser.experiment import RunConfig, load_report  # noqa: E402
 from tinyser.export import export_run  # noqa: E402
 from tinyser.features.adaptive import DEFAULT_GATE_DB  # noqa: E402
 from tinyser.inference import DEFAULT_MODEL  # noqa: E402
@@ -125,24 +125,6 @@ def row_config(data: Path, key: str, protocol: str, c: Candidate | None) -> RunC
 
 def run_name(kind: str, key: str, c: Candidate | None) -> str:
     return f"{kind}-{key}" + ("" if c is None else f"-{c.name}")
-
-
-def per_corpus(cfg: RunConfig, run: Path, report: dict) -> dict[str, float]:
-    """UA of a cross-validation run's pooled test predictions (``fold_NN/result.json``), per corpus."""
-    from tinyser.metrics import scores
-
-    fs = run_features(cfg)
-    first = np.unique(fs.clip_index, return_index=True)[1]
-    corpus = dict(zip(fs.clip_ids, corpus_of(fs.groups[first])))
-    folds = [json.loads((run / f"fold_{f['fold']:02d}" / "result.json").read_text())["test_predictions"]
-             for f in report["folds"]]
-    rows = [(corpus[c], t, p) for f in folds for c, t, p in zip(f["clip"], f["true"], f["pred"])]
-    out = {}
-    for name in sorted({r[0] for r in rows}):
-        t = np.array([r[1] for r in rows if r[0] == name])
-        p = np.array([r[2] for r in rows if r[0] == name])
-        out[name] = scores(t, p, report["labels"])["ua"]
-    return out
 
 
 def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None) -> dict:
@@ -318,12 +300,11 @@ def main():
         shape_note = (f" The rows' pick was `{row_pick}`; in the shipped shape (`{c.name}`) the recipes "
                       f"cross-validated there were compared again by the same rule: {_ranked(val)} "
                       "(recipe score, 1.0 s gap on validation).")
-    cv_cfg = row_config(args.data, key, ablation.PROTOCOL, c)
     cv_run = args.runs / "ablation" / key if c is None else args.runs / "default" / run_name("cv", key, c)
     cv = cv if c is None else load_report(cv_run)
     loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
     final_run, cfg = train_final(key, args.data, args.runs / "default", c)
-    meta = export_default(final_run, cv, per_corpus(cv_cfg, cv_run, cv), loco, DEFAULT_MODEL, args.force)
+    meta = export_default(final_run, cv, _report.per_corpus_ua(cv_run, cv), loco, DEFAULT_MODEL, args.force)
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob),
                       lengths.run_scores(cv_run)["rows"], shape_note)

@@ -208,3 +208,23 @@ def test_recipe_pick_holds_the_short_utterance_goal_on_validation():
     del rows["tile"]
     assert ablation.recipe_pick(rows) == "balanced"
     assert ablation.recipe_pick({}) is None
+
+
+def test_per_corpus_ua_pools_the_folds_test_clips_by_corpus(tmp_path):
+    """The ablation table's and the model card's per-corpus scores: each corpus's UA over the
+    test clips of every fold together, the corpus read from the clip id."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import _report
+
+    folds = [{"clip": ["a:1", "a:2", "b:1"], "true": [0, 1, 0], "pred": [0, 0, 1]},
+             {"clip": ["a:3", "b:2", "b:3"], "true": [1, 1, 0], "pred": [1, 1, 1]}]
+    for i, f in enumerate(folds):
+        (tmp_path / f"fold_{i:02d}").mkdir()
+        (tmp_path / f"fold_{i:02d}" / "result.json").write_text(json.dumps({"test_predictions": f}))
+    report = {"labels": ["x", "y"], "folds": [{"fold": 0}, {"fold": 1}]}
+    ua = _report.per_corpus_ua(tmp_path, report)
+    # corpus a: x 1/1, y 1/2 -> 0.75; corpus b: x 0/2, y 1/1 -> 0.5 (pooled, not per fold)
+    assert ua == pytest.approx({"a": 0.75, "b": 0.5})
