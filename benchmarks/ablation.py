@@ -133,6 +133,11 @@ ROWS: dict[str, tuple[str, dict]] = {
                                          "adaptive": {**ADAPTIVE_G70, "time_constant": 2.0}, "tile": TILE_G70}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
                           "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE_G70}),
+    "balanced-tile-g70-crops-avg": ("adaptive-tile-g70-crops-avg row with fixed standardisation (balanced-tile-g70 + "
+                                    "crops alone + weight averaging): what `predict` scores on a file given alone is "
+                                    "what the run measures",
+                                    {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
+                                     "tile": TILE_G70}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
              "averaged over time; full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM)",
              {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE, "model": "lstm",
