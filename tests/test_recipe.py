@@ -12,7 +12,7 @@ from conftest import tone, toy_config, write_tone
 from tinyser.errors import TinyserError
 from tinyser.experiment import RunConfig, _epoch_inputs, run_features, run_training, speaker_streams
 from tinyser.features import Frontend
-from tinyser.features.adaptive import AdaptiveConfig, AdaptiveNorm
+from tinyser.features.adaptive import AdaptiveConfig, AdaptiveNorm, standardize_streams
 from tinyser.features.base import Standardizer
 from tinyser.training import TrainConfig
 
@@ -108,6 +108,29 @@ def test_speaker_streams_cover_each_speaker_once(toy_manifest):
     streams = speaker_streams(fs, np.arange(len(fs.y)), np.random.default_rng(0))
     assert sorted(i for s in streams for i in s) == list(range(len(fs.y)))
     assert all(len(set(fs.groups[s])) == 1 for s in streams)
+
+
+def test_per_file_streams_start_every_clip_afresh(toy_manifest):
+    """``benchmarks/normalisation.py``'s "per file" score: each clip its own stream, its windows in
+    time order, so a clip's inputs do not depend on the clips heard before it (as ``predict`` on a file)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import normalisation
+
+    fs = run_features(toy_config(toy_manifest))
+    streams = normalisation.clip_streams(fs, np.arange(len(fs.y))[::-1])
+    assert sorted(i for s in streams for i in s) == list(range(len(fs.y)))
+    assert all(len(set(fs.clip_index[s])) == 1 and s == sorted(s) for s in streams)
+    st = Standardizer(tuple(fs.features.mean((0, 1))), tuple(fs.features.std((0, 1))))
+    cfg = AdaptiveConfig(time_constant=0.5, gate=-1e9)
+    alone = standardize_streams(fs.features, streams[-1:], cfg, st, 0.016)
+    together = standardize_streams(fs.features, streams, cfg, st, 0.016)
+    heard_after = standardize_streams(fs.features, [[i for s in streams for i in s]], cfg, st, 0.016)
+    last = streams[-1]
+    np.testing.assert_array_equal(together[last], alone[last])
+    assert not np.allclose(heard_after[last], alone[last])
 
 
 def test_primed_streams_score_each_speaker_after_hearing_it_once():
