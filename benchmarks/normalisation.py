@@ -44,7 +44,7 @@ import _report  # noqa: E402
 GATE_DB = -50.0
 RUNS = ("runs/ablation/balanced", "runs/ablation/adaptive", "runs/ablation/tile", "runs/ablation/tile-primed",
         "runs/ablation/adaptive-tile-g70-crops-avg", "runs/ablation/adaptive-tile-g70-crops-avg-tc2",
-        "runs/ablation/balanced-tile-g70-crops-avg",
+        "runs/ablation/balanced-tile-g70-crops-avg", "runs/ablation/balanced-avg",
         "runs/default/cv-adaptive-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s")
 VARIANTS = ("as trained", "per file", "fixed", "adaptive", "primed", "per speaker")
 
