@@ -138,8 +138,8 @@ ROWS: dict[str, tuple[str, dict]] = {
                                     "what the run measures",
                                     {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
                                      "tile": TILE_G70}),
-    "balanced-avg": (f"balanced row + weight averaging (decay {AVERAGE} per epoch; fixed standardisation, the best "
-                     "row scored per file)", {"train": {"balance": "corpus_class", "average": AVERAGE}}),
+    "balanced-avg": (f"balanced row + weight averaging (decay {AVERAGE} per epoch; fixed standardisation: the "
+                     "balanced row scores best per file, benchmarks/normalisation.py)", {"train": {"balance": "corpus_class", "average": AVERAGE}}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
              "averaged over time; full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM)",
              {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE, "model": "lstm",

@@ -86,8 +86,10 @@ def run_scores(run: Path) -> dict:
         result = json.loads(saved.read_text())
         if list(result["ua"]) == list(VARIANTS) and result.get("gate_db") == GATE_DB:
             return result
+    from tinyser.cache import atomic_write
+
     result = _run_scores(run)
-    saved.write_text(json.dumps(result, indent=1))
+    atomic_write(saved, lambda f: f.write(json.dumps(result, indent=1).encode()))
     return result
 
 

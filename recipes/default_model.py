@@ -163,9 +163,10 @@ def export_default(final_run: Path, cv: dict, corpora: dict, loco: dict, target:
     return meta
 
 
-def stream_note(adaptive, per_file: dict) -> str:
-    """How the test clips were standardised, and what a file given alone to `predict` scores, on the card."""
-    if not adaptive:
+def stream_note(per_file: dict | None) -> str:
+    """How the test clips of an adaptive model were standardised, and what a file given alone to `predict`
+    scores, on the card (nothing for fixed standardisation: ``per_file`` None, every clip scored alike)."""
+    if per_file is None:
         return ""
     return ("Test clips are scored as a device that keeps listening scores them: each test speaker's clips are one "
             "stream of the adaptive statistics, in a random order. `predict` starts the statistics afresh for every "
@@ -174,9 +175,10 @@ def stream_note(adaptive, per_file: dict) -> str:
 
 
 def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: dict, size: int, arena: int,
-               by_length: dict, per_file: dict, shape_note: str = "") -> str:
+               by_length: dict, per_file: dict | None, shape_note: str = "") -> str:
     """The model card's text (``by_length``: ``benchmarks/lengths.py``'s rows for the cross-validation run;
-    ``per_file``: ``benchmarks/normalisation.py``'s "per file" UA of its folds; ``shape_note``: how the
+    ``per_file``: ``benchmarks/normalisation.py``'s "per file" UA of its folds, None for fixed
+    standardisation; ``shape_note``: how the
     recipe was chosen again in the searched shape, if it was)."""
     ev = meta.evaluation
     fe = meta.frontend.config
@@ -248,7 +250,7 @@ cross-validation over the four corpora (five folds grouped by speaker, so no tes
 training; best epoch by validation UA on speakers carved from the training part):
 **UA {100 * ev.ua:.1f} ± {100 * ev.ua_std:.1f}**, WA {100 * ev.wa:.1f} ± {100 * ev.wa_std:.1f},
 macro-F1 {100 * ev.f1:.1f} ± {100 * ev.f1_std:.1f} % (mean ± std over folds; chance is 16.7 %).
-{stream_note(adaptive, per_file)}The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {ablation.BASELINE['global']} /
+{stream_note(per_file)}The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {ablation.BASELINE['global']} /
 {ablation.BASELINE['per_speaker']} UA under the same protocol (global / per-speaker standardisation).
 
 By utterance length (`benchmarks/lengths.py`: the same test clips cut to their loudest L seconds and padded
@@ -319,8 +321,8 @@ def main():
     meta = export_default(final_run, cv, _report.per_corpus_ua(cv_run, cv), loco, DEFAULT_MODEL, args.force)
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob),
-                      lengths.run_scores(cv_run)["rows"], normalisation.run_scores(cv_run)["ua"]["per file"],
-                      shape_note)
+                      lengths.run_scores(cv_run)["rows"],
+                      normalisation.run_scores(cv_run)["ua"]["per file"] if cfg.adaptive else None, shape_note)
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))
     print(f"{DEFAULT_MODEL}: written; docs/model-card.md updated")
 
