@@ -185,6 +185,21 @@ def finished_run(cfg, out: Path, train: bool) -> dict | None:
             "per_corpus": per_corpus_ua(out, rep)}
 
 
+def cached_in_run(run: Path, name: str, compute, valid=lambda result: True) -> dict:
+    """``compute()``'s JSON result, kept in ``RUN/name`` (written atomically) and reused while the
+    run's report is no newer and ``valid(result)`` holds."""
+    from tinyser.cache import atomic_write
+
+    saved = Path(run) / name
+    if saved.exists() and saved.stat().st_mtime >= (Path(run) / "report.json").stat().st_mtime:
+        result = json.loads(saved.read_text())
+        if valid(result):
+            return result
+    result = compute()
+    atomic_write(saved, lambda f: f.write(json.dumps(result, indent=1).encode()))
+    return result
+
+
 def per_corpus_ua(run: Path, report: dict) -> dict[str, float]:
     """UA of a run's test predictions pooled over its folds (``fold_NN/result.json``), per corpus
     (the part of a clip id before ":")."""

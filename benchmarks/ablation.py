@@ -116,8 +116,10 @@ ROWS: dict[str, tuple[str, dict]] = {
                                     {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8,
                                                "average": AVERAGE}, "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "adaptive-tile-g70-crops-avg-distill": ("adaptive-tile-g70-crops-avg row + distillation from the ensemble of the "
-                                            "three weight-averaged rows (adaptive-tile-g70-crops-avg, tile-g70-avg, "
-                                            "adaptive-tile-g70-short-avg; weight 0.5, temperature 2)",
+                                            "three weight-averaged rows ("
+                                            + ", ".join(t[1:] for t in DISTILL_AVG["teacher"])
+                                            + f"; weight {DISTILL_AVG['weight']:g}, temperature "
+                                              f"{DISTILL_AVG['temperature']:g})",
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
                                                        "distill": DISTILL_AVG},
                                              "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
@@ -139,7 +141,8 @@ ROWS: dict[str, tuple[str, dict]] = {
                                     {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
                                      "tile": TILE_G70}),
     "balanced-avg": (f"balanced row + weight averaging (decay {AVERAGE} per epoch; fixed standardisation: the "
-                     "balanced row scores best per file, benchmarks/normalisation.py)", {"train": {"balance": "corpus_class", "average": AVERAGE}}),
+                     "balanced row scores best per file, benchmarks/normalisation.py)",
+                     {"train": {"balance": "corpus_class", "average": AVERAGE}}),
     "lstm": ("adaptive-tile row with an LSTM instead of `tiny` (128 units over pairs of frames, its states "
              "averaged over time; full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM)",
              {"train": {"balance": "corpus_class"}, "adaptive": ADAPTIVE, "tile": TILE, "model": "lstm",

@@ -100,11 +100,13 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
 def run_scores(run: Path, part: str = "test") -> dict:
     """Scores by length of a finished run's ``test`` (or ``val``) clips, kept in
     ``RUN/lengths.json`` (``lengths-val.json``) and reused while the report is unchanged."""
+    return _report.cached_in_run(run, "lengths.json" if part == "test" else f"lengths-{part}.json",
+                                 lambda: _run_scores(run, part))
+
+
+def _run_scores(run: Path, part: str) -> dict:
     from tinyser.metrics import scores
 
-    saved = run / ("lengths.json" if part == "test" else f"lengths-{part}.json")
-    if saved.exists() and saved.stat().st_mtime >= (run / "report.json").stat().st_mtime:
-        return json.loads(saved.read_text())
     report = json.loads((run / "report.json").read_text())
     from tinyser.experiment import RunConfig, run_features
 
@@ -120,9 +122,7 @@ def run_scores(run: Path, part: str = "test") -> dict:
                      "ua_pooled": scores(truth, pred, classes)["ua"],
                      "top_class": classes[int(top.argmax())], "top_share": float(top.max() / len(pred)),
                      "n": int(len(pred))}
-    result = {"run": str(run), "protocol": report.get("protocol", ""), "rows": rows}
-    saved.write_text(json.dumps(result, indent=1))
-    return result
+    return {"run": str(run), "protocol": report.get("protocol", ""), "rows": rows}
 
 
 def markdown(results: list[dict], names: list[str], cmd: str) -> str:

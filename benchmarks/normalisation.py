@@ -81,16 +81,8 @@ def clip_streams(fs, segments: np.ndarray) -> list[list[int]]:
 def run_scores(run: Path) -> dict:
     """UA per fold of one run's test clips under each of :data:`VARIANTS`, cached in
     ``RUN/normalisation.json`` and reused while the report and the variants are unchanged."""
-    saved = run / "normalisation.json"
-    if saved.exists() and saved.stat().st_mtime >= (run / "report.json").stat().st_mtime:
-        result = json.loads(saved.read_text())
-        if list(result["ua"]) == list(VARIANTS) and result.get("gate_db") == GATE_DB:
-            return result
-    from tinyser.cache import atomic_write
-
-    result = _run_scores(run)
-    atomic_write(saved, lambda f: f.write(json.dumps(result, indent=1).encode()))
-    return result
+    return _report.cached_in_run(run, "normalisation.json", lambda: _run_scores(run),
+                                 lambda r: list(r["ua"]) == list(VARIANTS) and r.get("gate_db") == GATE_DB)
 
 
 def _run_scores(run: Path) -> dict:

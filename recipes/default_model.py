@@ -178,8 +178,7 @@ def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: d
                by_length: dict, per_file: dict | None, shape_note: str = "") -> str:
     """The model card's text (``by_length``: ``benchmarks/lengths.py``'s rows for the cross-validation run;
     ``per_file``: ``benchmarks/normalisation.py``'s "per file" UA of its folds, None for fixed
-    standardisation; ``shape_note``: how the
-    recipe was chosen again in the searched shape, if it was)."""
+    standardisation; ``shape_note``: how the recipe was chosen again in the searched shape, if it was)."""
     ev = meta.evaluation
     fe = meta.frontend.config
     win = float(meta.segments.window)
