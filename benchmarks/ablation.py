@@ -133,6 +133,16 @@ ROWS: dict[str, tuple[str, dict]] = {
                                         "per-utterance mean and variance normalisation does)",
                                         {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
                                          "adaptive": {**ADAPTIVE_G70, "time_constant": 2.0}, "tile": TILE_G70}),
+    "adaptive-tile-g70-crops-avg-restart": ("adaptive-tile-g70-crops-avg row with half the training clips starting "
+                                            "the adaptive statistics afresh, as `predict` does for every file (the "
+                                            "others go on from their speaker's clip before, as on the device)",
+                                            {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
+                                             "adaptive": {**ADAPTIVE_G70, "restart": 0.5}, "tile": TILE_G70}),
+    "adaptive-tile-g70-crops-avg-restart1": ("adaptive-tile-g70-crops-avg-restart row with every training clip "
+                                             "starting the statistics afresh (trained as `predict` scores files; "
+                                             "validation and test still hear each speaker as one stream)",
+                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
+                                              "adaptive": {**ADAPTIVE_G70, "restart": 1.0}, "tile": TILE_G70}),
     "balanced-tile-g70": ("balanced-tile row with the tiling gate at -70 dBFS (white-noise calibrated; fixed "
                           "standardisation)", {"train": {"balance": "corpus_class"}, "tile": TILE_G70}),
     "balanced-tile-g70-crops-avg": ("adaptive-tile-g70-crops-avg row with fixed standardisation (balanced-tile-g70 + "

@@ -67,10 +67,12 @@ class RunConfig:
     model_params: dict = field(default_factory=dict)
     train: TrainConfig = TrainConfig()
     #: adaptive standardisation (tinyser.features.adaptive): {"time_constant": s, "gate_db": dBFS,
-    #: "min_std_ratio": r, "prime": bool}; None = fixed training statistics. With "prime" each
-    #: speaker's stream is heard once before it is scored (speaker_streams' passes=2), in training
+    #: "min_std_ratio": r, "prime": bool, "restart": p}; None = fixed training statistics. With "prime"
+    #: each speaker's stream is heard once before it is scored (speaker_streams' passes=2), in training
     #: and evaluation: the device has already listened to its speaker, as per-speaker
-    #: standardisation assumes
+    #: standardisation assumes. With "restart" p, in training only, each clip starts its statistics
+    #: afresh with probability p (speaker_streams' restart), as ``predict`` does for every file, instead
+    #: of going on from the speaker's clip before it: the model learns both states of the statistics
     adaptive: dict | None = None
     #: tiled padding (tinyser.features.tile): {"gate_db": dBFS}; None = windows as they are
     tile: dict | None = None
@@ -115,10 +117,15 @@ def adaptive_config(spec: dict, frontend_config) -> AdaptiveConfig:
     10.0
     """
     spec = dict(spec)
-    gate = _gate("adaptive", spec, {"time_constant", "gate_db", "min_std_ratio", "prime"}, frontend_config)
+    gate = _gate("adaptive", spec, {"time_constant", "gate_db", "min_std_ratio", "prime", "restart"},
+                 frontend_config)
     if not isinstance(spec.get("prime", False), bool):
         raise TinyserError(f"adaptive: prime must be true or false, not {spec['prime']!r}")
-    return AdaptiveConfig(gate=gate, **{k: float(v) for k, v in spec.items() if k not in ("gate_db", "prime")})
+    restart = spec.get("restart", 0.0)
+    if isinstance(restart, bool) or not isinstance(restart, (int, float)) or not 0.0 <= restart <= 1.0:
+        raise TinyserError(f"adaptive: restart must be a probability from 0 to 1, not {restart!r}")
+    return AdaptiveConfig(gate=gate, **{k: float(v) for k, v in spec.items()
+                                        if k not in ("gate_db", "prime", "restart")})
 
 
 def stream_passes(cfg: RunConfig) -> int:
@@ -321,23 +328,34 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
 
 
 def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator,
-                    passes: int = 1) -> list[list[int]]:
+                    passes: int = 1, restart: float = 0.0) -> list[list[int]]:
     """The order one device per speaker would hear ``segments`` in: each speaker's
     clips in a random order, each clip's windows in time order. With ``passes=2``
     the stream is listed twice: adaptive statistics hear the speaker once before the
     second hearing, whose outputs are the ones kept (later outputs overwrite earlier ones).
+    With ``restart`` p, each clip after a speaker's first begins a stream of its own with
+    probability p (statistics afresh, as ``predict`` scores a file given alone); 1 makes every
+    clip its own stream.
 
     >>> fs = FeatureSet(np.zeros((4, 1, 1)), np.array(list("aabb")), np.array(["s", "s", "t", "t"]),
     ...                 np.array([0, 0, 1, 2]), ["c0", "c1", "c2"], [""] * 3, ["a", "b"], {}, {})
     >>> sorted(map(sorted, speaker_streams(fs, np.arange(4), np.random.default_rng(0))))
     [[0, 1], [2, 3]]
+    >>> sorted(map(sorted, speaker_streams(fs, np.arange(4), np.random.default_rng(0), restart=1.0)))
+    [[0, 1], [2], [3]]
     """
     segments = np.asarray(segments)
     streams = []
     for speaker in np.unique(fs.groups[segments]):
         mine = segments[fs.groups[segments] == speaker]
-        clips = rng.permutation(np.unique(fs.clip_index[mine]))
-        streams.append([int(i) for c in clips for i in np.sort(mine[fs.clip_index[mine] == c])] * passes)
+        clips = [np.sort(mine[fs.clip_index[mine] == c]).tolist()
+                 for c in rng.permutation(np.unique(fs.clip_index[mine]))]
+        if restart:  # the clips that begin a stream of their own (the first always does)
+            starts = np.flatnonzero(np.r_[True, rng.random(len(clips) - 1) < restart])
+            clips = [sum(clips[a:b], []) for a, b in zip(starts, [*starts[1:], len(clips)])]
+        else:
+            clips = [sum(clips, [])]
+        streams.extend(s * passes for s in clips)
     return streams
 
 
@@ -376,7 +394,8 @@ def _epoch_inputs(cfg: RunConfig, fs: FeatureSet, train: np.ndarray, frontend: F
             x = crop_windows(x, rng, t.crop, min_frames, silence, gate)
         if frontend.adaptive is None:
             return frontend.standardize(x)
-        return frontend.standardize_streams(x, speaker_streams(sub, np.arange(len(train)), rng, stream_passes(cfg)))
+        return frontend.standardize_streams(x, speaker_streams(sub, np.arange(len(train)), rng, stream_passes(cfg),
+                                                               float(cfg.adaptive.get("restart", 0.0))))
     return features
 
 
