@@ -222,12 +222,47 @@ def wall_seconds(run: Path) -> float:
     return json.loads((Path(run) / "wall.json").read_text())["seconds"]
 
 
-def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs: str, more=None) -> None:
+#: how a table marks a result carried over from the committed JSON (:func:`committed`)
+CARRIED = "†"
+CARRIED_NOTE = (f"{CARRIED}: measured on an earlier machine whose run folder is not on this one; kept from the "
+                "committed JSON until the run is made again here.")
+
+
+def committed(name: str, part: str, field: str) -> dict[str, dict]:
+    """docs/NAME.json's ``part`` entries by their ``field``, each marked ``carried``: what an earlier
+    machine measured. A table keeps them while their runs are not on this machine (run folders are
+    not committed, so a fresh checkout would otherwise drop every row it has not retrained)."""
+    path = DOCS / f"{name}.json"
+    if not path.exists():
+        return {}
+    return {r[field]: {**r, "carried": True} for r in json.loads(path.read_text()).get(part, [])}
+
+
+def run_or_carried(name: str, run: Path, compute) -> dict:
+    """``compute(run)`` where the run is finished on this machine, else its entry in docs/NAME.json's
+    "runs" (:func:`committed`); a clear error when it is in neither."""
+    if (Path(run) / "report.json").exists():
+        return compute(run)
+    kept = committed(name, "runs", "run").get(str(run))
+    if kept is None:
+        raise SystemExit(f"{run}: no finished run on this machine and none in docs/{name}.json")
+    return kept
+
+
+def mark(entry: dict) -> str:
+    """:data:`CARRIED` after a name whose result was carried over, else nothing."""
+    return f" {CARRIED}" if entry.get("carried") else ""
+
+
+def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs: str, more=None,
+                       extra=None) -> None:
     """The command line of a benchmark made of resumable training runs: train the
     ``--only`` keys in the order given (all by default), then tabulate every finished
-    one into docs/<name>.json and its section of docs/results.md.
-    ``result(key, data, runs, train)`` gives a row or None; ``markdown(rows, data)`` the section.
-    ``more``: (add its arguments to the parser, train what they ask for given the parsed arguments)."""
+    one into docs/<name>.json and its section of docs/results.md; a key whose run is not
+    on this machine keeps its committed row (:func:`committed`).
+    ``result(key, data, runs, train)`` gives a row or None; ``markdown(rows, data, **extra(args))``
+    the section. ``more``: (add its arguments to the parser, train what they ask for given the parsed
+    arguments); ``extra(args)``: more of the JSON's parts, which ``markdown`` gets as keywords."""
     import argparse
 
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
@@ -247,6 +282,8 @@ def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs
             result(k, args.data, args.runs, train=True)
         if more:
             more[1](args)
-    rows = [result(k, args.data, args.runs, train=False) for k in keys]
-    write(name, {"rows": [r for r in rows if r]}, markdown(rows, args.data), page="results.md")
+    kept = committed(name, "rows", "key")
+    rows = [result(k, args.data, args.runs, train=False) or kept.get(k) for k in keys]
+    parts = extra(args) if extra else {}
+    write(name, {"rows": [r for r in rows if r], **parts}, markdown(rows, args.data, **parts), page="results.md")
 

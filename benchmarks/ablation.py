@@ -273,7 +273,8 @@ def recipe_pick(rows: dict[str, dict]) -> str | None:
     return max(pool, key=lambda k: recipe_score(pool[k])) if pool else None
 
 
-def markdown(rows: list[dict], data: Path) -> str:
+def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
+    """The section (``rows``: one per row key, None where not finished; ``loco``: :func:`loco_rows`)."""
     lines = ["## Ablation: what each step of the recipe is worth (`benchmarks/ablation.py`)", "",
              f"Reproduce: `python benchmarks/ablation.py --data {data}` on {_report.machine()}. Data: EMO-DB, "
              "RAVDESS actors 1-20, TESS, SAVEE (36 speakers) under `common6`; protocol speaker:5 (speaker-independent; "
@@ -289,7 +290,7 @@ def markdown(rows: list[dict], data: Path) -> str:
         if r is None:
             continue
         be = ", ".join(f"{b}/{e}" for b, e in zip(r["best_epochs"], r["epochs_run"]))
-        lines.append(f"| {r['label']} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
+        lines.append(f"| {r['label']}{_report.mark(r)} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
                      f"{100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} | {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | "
                      + " / ".join(f"{100 * r['per_corpus'][c]:.1f}" for c in CORPORA_SHOWN) + " | "
                      f"{100 * r['val_ua']:.1f} | {100 * recipe_score(r):.1f} ({100 * r['val_whole']:.1f} / "
@@ -328,7 +329,6 @@ def markdown(rows: list[dict], data: Path) -> str:
                 lines.append(f"- Row {r['key']} does not fit the budget (64 KB arena, 128 KB model, 8 M MACs/s).")
         lines.append("- Every row's `tiny` fits ≤ 64 KB TFLite Micro arena, ≤ 128 KB int8 model, ≤ 8 M MACs per "
                      "second of audio." if all(fits(r) for r in done) else "")
-    loco = _loco_rows(runs_root=Path(done[0]["run"]).parent.parent if done else None)
     if loco:
         lines += ["", "### Leave one corpus out (protocol `corpus`)", "",
                   "Trained on three corpora (validation speakers carved from them), tested on the fourth; "
@@ -340,8 +340,10 @@ def markdown(rows: list[dict], data: Path) -> str:
                   "| recipe | " + " | ".join(loco[0]["ua"]) + " | mean |", "|---|" + "---:|" * (len(loco[0]["ua"]) + 1)]
         for r in loco:
             mean = float(np.mean(list(r["ua"].values())))
-            lines.append(f"| {r['key']} | " + " | ".join(f"{100 * v:.1f}" for v in r["ua"].values())
+            lines.append(f"| {r['key']}{_report.mark(r)} | " + " | ".join(f"{100 * v:.1f}" for v in r["ua"].values())
                          + f" | {100 * mean:.1f} ({'met' if mean >= 0.4 else f'gap {100 * mean - 40:+.1f}'}) |")
+    if any(r.get("carried") for r in [*done, *loco]):
+        lines += ["", _report.CARRIED_NOTE]
     missing = [ROWS[k][0] for k, r in zip(ROWS, rows) if r is None]
     if missing:
         lines += ["", "Not yet trained (resume with the command above): " + "; ".join(missing) + "."]
@@ -351,19 +353,19 @@ def markdown(rows: list[dict], data: Path) -> str:
     return "\n".join(lines)
 
 
-def _loco_rows(runs_root: Path | None) -> list[dict]:
-    """Finished leave-one-corpus-out runs of the recipe (``runs/default/corpus-<row>``)."""
+def loco_rows(default_runs: Path) -> list[dict]:
+    """Finished leave-one-corpus-out runs of the recipe (``DEFAULT_RUNS/corpus-<row>``), by name, with
+    the committed ones whose runs are not on this machine (``_report.committed``)."""
     from tinyser.protocols import corpus_of
 
-    if runs_root is None:
-        return []
-    out = []
-    for run in sorted((runs_root / "default").glob("corpus-*")):
+    out = _report.committed("ablation", "loco", "key")
+    for run in sorted(default_runs.glob("corpus-*")):
         if (run / "report.json").exists():
             rep = load_report(run)
-            out.append({"key": run.name[len("corpus-"):], "run": str(run),
-                        "ua": {corpus_of(f["speakers"]["test"])[0]: f["ua"] for f in rep["folds"]}})
-    return out
+            out[run.name[len("corpus-"):]] = {"key": run.name[len("corpus-"):], "run": str(run),
+                                               "ua": {corpus_of(f["speakers"]["test"])[0]: f["ua"]
+                                                      for f in rep["folds"]}}
+    return [out[k] for k in sorted(out)]
 
 
 def _loco_arguments(ap) -> None:
@@ -384,7 +386,8 @@ def _train_loco(args) -> None:
 
 def main() -> None:
     _report.train_and_tabulate("ablation", __doc__, list(ROWS), row_result, markdown, "runs/ablation",
-                               more=(_loco_arguments, _train_loco))
+                               more=(_loco_arguments, _train_loco),
+                               extra=lambda args: {"loco": loco_rows(args.runs.parent / "default")})
 
 if __name__ == "__main__":
     main()

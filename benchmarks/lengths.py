@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -143,7 +144,10 @@ def markdown(results: list[dict], names: list[str], cmd: str) -> str:
         gap = 100 * (r["rows"]["1.0"]["ua_mean_over_folds"] - r["rows"]["whole"]["ua_mean_over_folds"])
         worst = max(r["rows"][k]["top_share"] for k in keys)
         ok = "met" if gap >= -5 and worst <= 0.4 else "not met"
-        lines.append(f"| {name} (`{r['run']}`) | {cells} | {gap:+.1f} points, top share ≤ {100 * worst:.0f} %: {ok} |")
+        lines.append(f"| {name} (`{r['run']}`){_report.mark(r)} | {cells} | {gap:+.1f} points, top share ≤ "
+                     f"{100 * worst:.0f} %: {ok} |")
+    if any(r.get("carried") for r in results):
+        lines += ["", _report.CARRIED_NOTE]
     return "\n".join(lines)
 
 
@@ -155,8 +159,9 @@ def main() -> None:
     names = args.names.split(",") if args.names else [r.name for r in args.runs]
     if len(names) != len(args.runs):
         raise SystemExit("--names needs one name per run")
-    results = [run_scores(r) for r in args.runs]
-    cmd = "python benchmarks/lengths.py " + " ".join(map(str, args.runs)) + (f" --names {args.names}" if args.names else "")
+    results = [_report.run_or_carried("lengths", r, run_scores) for r in args.runs]
+    cmd = "python benchmarks/lengths.py " + " ".join(map(str, args.runs)) + (f" --names {shlex.quote(args.names)}"
+                                                                           if args.names else "")
     _report.write("lengths", {"runs": results, "names": names}, markdown(results, names, cmd), page="results.md")
 
 

@@ -144,7 +144,9 @@ def markdown(results: list[dict], cmd: str) -> str:
         best = max(VARIANTS, key=lambda v: r["ua"][v]["mean"])
         cells = [(f"**{100 * r['ua'][v]['mean']:.1f}**" if v == best else f"{100 * r['ua'][v]['mean']:.1f}")
                  + f" ± {100 * r['ua'][v]['std']:.1f}" for v in VARIANTS]
-        lines.append(f"| `{r['run']}` | {trained} | " + " | ".join(cells) + " |")
+        lines.append(f"| `{r['run']}`{_report.mark(r)} | {trained} | " + " | ".join(cells) + " |")
+    if any(r.get("carried") for r in results):
+        lines += ["", _report.CARRIED_NOTE]
     return "\n".join(lines)
 
 
@@ -153,7 +155,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="*", type=Path, default=[Path(r) for r in RUNS])
     _report.add_data_argument(ap)
     args = ap.parse_args()
-    results = [run_scores(r) for r in args.runs]
+    results = [_report.run_or_carried("normalisation", r, run_scores) for r in args.runs]
     cmd = "python benchmarks/normalisation.py" + ("" if [str(r) for r in args.runs] == list(RUNS)
                                                  else " " + " ".join(map(str, args.runs)))
     _report.write("normalisation", {"runs": results}, markdown(results, cmd), page="results.md", data=args.data)

@@ -151,7 +151,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
         if r is None:
             continue
         lines.append(f"| {' + '.join(r['corpora'])} | {r['labels']} ({len(r['classes'])}) | {r['protocol']} | "
-                     f"{r['recipe']} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
+                     f"{r['recipe']}{_report.mark(r)} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
                      f"{100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} | {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | "
                      f"{100 * r['val_ua']:.1f} | {r['macs_per_second'] / 1e6:.1f} M | {r['int8_bytes'] / 1024:.1f} KB | "
                      f"{r['arena_bytes'] / 1024:.1f} KB | {r['reference']} | {r['wall_s'] / 60:.0f} min |")
@@ -165,6 +165,8 @@ def markdown(rows: list[dict | None], data: Path) -> str:
             gap = 100 * (r["ua"] - goal)
             status = f"{100 * r['ua']:.1f} ({'met' if gap >= 0 else f'gap {gap:+.1f}'})"
         lines.append(f"- {SETUPS[key][0][0]} {SETUPS[key][2]} UA ≥ {100 * goal:.0f}, {SETUPS[key][4]}: {status}")
+    if any(r.get("carried") for r in done.values()):
+        lines += ["", _report.CARRIED_NOTE]
     missing = [k for k in SETUPS if k not in done]
     if missing:
         lines += ["", "Not yet trained (resume with the command above): " + ", ".join(missing) + "."]

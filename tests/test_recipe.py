@@ -153,6 +153,85 @@ def test_primed_streams_score_each_speaker_after_hearing_it_once():
         RunConfig(("d",), frontend={"frontend": "cmsis_mfcc"}, adaptive={"prime": "yes"})
 
 
+def test_restart_trains_on_clips_heard_alone_and_on_speaker_streams():
+    """``adaptive.restart``: in training, a clip starts the statistics afresh with that probability (as
+    ``predict`` on a file) instead of going on from its speaker's clip before; never in the metadata."""
+    from tinyser.experiment import adaptive_config
+    from tinyser.features import FeatureSet, get_config
+
+    raw = np.full((6, 4, 1), 5.0, np.float32)
+    fs = FeatureSet(raw, np.array(list("ababab")), np.array(["s"] * 6), np.array([0, 0, 1, 1, 2, 2]),
+                    list("012"), [""] * 3, ["a", "b"], {}, {})
+    rng = np.random.default_rng
+    assert speaker_streams(fs, np.arange(6), rng(3), restart=0.0) == speaker_streams(fs, np.arange(6), rng(3))
+    alone = speaker_streams(fs, np.arange(6), rng(3), restart=1.0)
+    assert sorted(map(sorted, alone)) == [[0, 1], [2, 3], [4, 5]]  # every clip its own stream
+    mixes = [speaker_streams(fs, np.arange(6), rng(k), restart=0.5) for k in range(20)]
+    assert {len(m) for m in mixes} == {1, 2, 3}  # the first clip always starts one; the others by chance
+    assert all(sorted(i for st in m for i in st) == list(range(6)) for m in mixes)
+    spec = {"time_constant": 20, "restart": 0.5}
+    assert not hasattr(adaptive_config(spec, get_config("cmsis_mfcc")), "restart")
+    for bad in (1.5, -0.1, True, "half"):
+        with pytest.raises(TinyserError, match="restart must be a probability"):
+            RunConfig(("d",), frontend={"frontend": "cmsis_mfcc"}, adaptive={"restart": bad})
+
+
+def test_restart_changes_the_adaptive_training_inputs(toy_manifest):
+    import dataclasses
+
+    from tinyser.experiment import adaptive_config
+
+    def inputs(spec):
+        cfg = dataclasses.replace(toy_config(toy_manifest), adaptive=spec)
+        fs = run_features(cfg)
+        frontend = dataclasses.replace(Frontend(cfg.frontend).fitted(fs.features),
+                                       adaptive=adaptive_config(spec, cfg.frontend))
+        return _epoch_inputs(cfg, fs, np.arange(len(fs.y)), frontend)(np.random.default_rng(0))
+
+    streams = {"time_constant": 0.5, "gate_db": -120}
+    x, y = inputs(streams), inputs({**streams, "restart": 1.0})
+    assert x.shape == y.shape and np.isfinite(y).all() and not np.allclose(x, y)
+
+
+def test_tables_keep_committed_rows_whose_runs_are_not_here(tmp_path, monkeypatch):
+    """A fresh checkout has no run folders: a table made there keeps the committed rows (marked),
+    and a run finished here replaces its committed row."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import _report
+
+    monkeypatch.setattr(_report, "DOCS", tmp_path / "docs")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "t.json").write_text(json.dumps({"rows": [{"key": "old", "ua": 0.5},
+                                                                   {"key": "new", "ua": 0.1}]}))
+    (tmp_path / "runs" / "new").mkdir(parents=True)
+    (tmp_path / "runs" / "new" / "report.json").write_text("{}")
+
+    def result(key, data, runs, train):
+        return {"key": key, "ua": 0.9} if (runs / key / "report.json").exists() else None
+
+    seen = {}
+
+    def markdown(rows, data, **parts):
+        seen["rows"] = rows
+        return "| " + " | ".join(f"{r['key']}{_report.mark(r)}" for r in rows if r) + " |"
+
+    monkeypatch.setattr(sys, "argv", ["t", "--table-only", "--runs", str(tmp_path / "runs"), "--data", str(tmp_path)])
+    _report.train_and_tabulate("t", "t", ["old", "new", "never"], result, markdown, "runs")
+    old, new, never = seen["rows"]
+    assert old == {"key": "old", "ua": 0.5, "carried": True} and new == {"key": "new", "ua": 0.9} and never is None
+    assert f"old {_report.CARRIED} | new |" in (tmp_path / "docs" / "results.md").read_text()
+    kept = json.loads((tmp_path / "docs" / "t.json").read_text())["rows"]
+    assert [r["key"] for r in kept] == ["old", "new"]
+    (tmp_path / "docs" / "u.json").write_text(json.dumps({"runs": [{"run": "runs/gone", "ua": 1}]}))
+    assert _report.run_or_carried("u", Path("runs/gone"), lambda r: {}) == {"run": "runs/gone", "ua": 1,
+                                                                          "carried": True}
+    with pytest.raises(SystemExit, match="runs/else: no finished run on this machine"):
+        _report.run_or_carried("u", Path("runs/else"), lambda r: {})
+
+
 def _padding_corpus(root) -> object:
     """Two pitch classes; every "low" clip is short (zero-padded in its 1 s window),
     every "high" clip fills the window: padding alone predicts "low"."""
