@@ -230,11 +230,17 @@ def row_result(key: str, data: Path, runs: Path, train: bool) -> dict | None:
 
 def val_scores(run: Path) -> dict:
     """Validation speakers' UA of a finished row on whole clips and on the same clips cut to
-    their loudest 1.0 s (``benchmarks/lengths.py``, cached in the run folder)."""
+    their loudest 1.0 s (``benchmarks/lengths.py``, cached in the run folder), each speaker one stream,
+    and the same with every clip its own stream (``_file``: as ``predict`` scores a file given alone;
+    equal for fixed standardisation)."""
     import lengths
 
-    val = lengths.run_scores(run, part="val")["rows"]
-    return {"val_whole": val["whole"]["ua_mean_over_folds"], "val_1s": val["1.0"]["ua_mean_over_folds"]}
+    out = {}
+    for suffix, per_file in (("", False), ("_file", True)):
+        val = lengths.run_scores(run, part="val", per_file=per_file and lengths.adaptive(run))["rows"]
+        out |= {f"val_whole{suffix}": val["whole"]["ua_mean_over_folds"],
+                f"val_1s{suffix}": val["1.0"]["ua_mean_over_folds"]}
+    return out
 
 
 def recipe_may_pick(key: str) -> bool:
@@ -284,8 +290,9 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
              f"{BASE_TRAIN['patience']}. Sizes and arenas: full-int8 flatbuffer in the TFLite Micro interpreter. "
              "Each row adds one step to the row above up to the augmentation row; the later rows each name the row they change. Every epoch draws 2,400 windows (balanced sampling); wall times were measured while other jobs shared the two cores. Mean ± std over folds; by corpus: UA of the test clips pooled over the five folds.", "",
              "| step | UA % | WA % | macro-F1 % | test UA % by corpus (" + " / ".join(CORPORA_SHOWN) + ") | val UA % | "
-             "recipe score (val: whole / 1.0 s) | best epoch / run | MACs / s audio | int8 model | TFLM arena | wall |",
-             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+             "recipe score (val: whole / 1.0 s) | val UA % per file (whole / 1.0 s) | best epoch / run | MACs / s audio | "
+             "int8 model | TFLM arena | wall |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in rows:
         if r is None:
             continue
@@ -294,10 +301,10 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                      f"{100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} | {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | "
                      + " / ".join(f"{100 * r['per_corpus'][c]:.1f}" for c in CORPORA_SHOWN) + " | "
                      f"{100 * r['val_ua']:.1f} | {100 * recipe_score(r):.1f} ({100 * r['val_whole']:.1f} / "
-                     f"{100 * r['val_1s']:.1f}) | {be} | {r['macs_per_second'] / 1e6:.1f} M | "
+                     f"{100 * r['val_1s']:.1f}) | {_per_file(r)} | {be} | {r['macs_per_second'] / 1e6:.1f} M | "
                      f"{r['int8_bytes'] / 1024:.1f} KB | {r['arena_bytes'] / 1024:.1f} KB | {r['wall_s'] / 60:.0f} min |")
     lines.append(f"| baseline: openSMILE eGeMAPS v02 + RBF SVM, global / per-speaker standardisation | "
-                 f"{BASELINE['global']} / {BASELINE['per_speaker']} | | | | | | | | | | |")
+                 f"{BASELINE['global']} / {BASELINE['per_speaker']} | | | | | | | | | | | |")
     done = [r for r in rows if r is not None]
     pick_key = recipe_pick({r["key"]: r for r in done})
     if pick_key is not None:
@@ -351,6 +358,15 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
             lines.append("Until the balanced row is trained, the step to the adaptive row adds both the (corpus, class) "
                          "balance and the adaptive normalisation.")
     return "\n".join(lines)
+
+
+def _per_file(row: dict) -> str:
+    """A row's validation UA with every clip its own stream, whole / 1.0 s: its speaker-stream UA under fixed
+    standardisation; "–" for an adaptive row carried over from before the column."""
+    suffix = "" if row["config"].get("adaptive") is None else "_file"
+    if f"val_whole{suffix}" not in row:
+        return "–"
+    return f"{100 * row[f'val_whole{suffix}']:.1f} / {100 * row[f'val_1s{suffix}']:.1f}"
 
 
 def loco_rows(default_runs: Path) -> list[dict]:

@@ -43,12 +43,14 @@ def loudest(y: np.ndarray, n: int) -> np.ndarray:
     return y[start:start + n]
 
 
-def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
-    """UA by length of one fold's ``part`` clips (``fs``: the run's features, read once per run)."""
+def fold_scores(run: Path, fold: int, part: str = "test", fs=None, per_file: bool = False) -> dict:
+    """UA by length of one fold's ``part`` clips (``fs``: the run's features, read once per run). With
+    ``per_file`` every clip, cut or whole, is a stream of its own (adaptive statistics started afresh
+    from the training ones, as ``predict`` scores a file given alone) instead of each speaker one."""
     import keras
 
     from tinyser.audio import load
-    from tinyser.experiment import RunConfig, run_features, speaker_streams, stream_passes
+    from tinyser.experiment import RunConfig, clip_streams, run_features, speaker_streams, stream_passes
     from tinyser.features import FeatureSet, Frontend
     from tinyser.metrics import scores
     from tinyser.training import clip_predictions, predict
@@ -80,14 +82,13 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
         # one window per clip, speakers as streams in the evaluation's order
         sub = FeatureSet(raw, fs.labels[first][test], fs.groups[first][test], np.arange(len(test)),
                          [fs.clip_ids[c] for c in test], [fs.paths[c] for c in test], fs.classes, {}, {})
-        x = frontend.standardize_streams(raw, speaker_streams(sub, np.arange(len(test)),
-                                                              np.random.default_rng([cfg.train.seed, fold]),
-                                                              stream_passes(cfg)))
+        x = frontend.standardize_streams(raw, [[i] for i in range(len(test))] if per_file else speaker_streams(
+            sub, np.arange(len(test)), np.random.default_rng([cfg.train.seed, fold]), stream_passes(cfg)))
         pred = predict(model, x).argmax(1)
         out[str(length)] = {"pred": pred.tolist(), "truth": truth.tolist()}
     seg = np.flatnonzero(np.isin(fs.clip_index, test))
-    x = frontend.standardize_streams(fs.features, speaker_streams(fs, seg, np.random.default_rng([cfg.train.seed, fold]),
-                                                                  stream_passes(cfg)))
+    x = frontend.standardize_streams(fs.features, clip_streams(fs, seg) if per_file else speaker_streams(
+        fs, seg, np.random.default_rng([cfg.train.seed, fold]), stream_passes(cfg)))
     clips, proba = clip_predictions(predict(model, x[seg]), fs.clip_index[seg])
     order = {int(c): i for i, c in enumerate(clips)}
     out["whole"] = {"pred": [int(proba[order[int(c)]].argmax()) for c in test], "truth": truth.tolist()}
@@ -98,21 +99,22 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None) -> dict:
     return out
 
 
-def run_scores(run: Path, part: str = "test") -> dict:
-    """Scores by length of a finished run's ``test`` (or ``val``) clips, kept in
-    ``RUN/lengths.json`` (``lengths-val.json``) and reused while the report is unchanged."""
-    return _report.cached_in_run(run, "lengths.json" if part == "test" else f"lengths-{part}.json",
-                                 lambda: _run_scores(run, part))
+def run_scores(run: Path, part: str = "test", per_file: bool = False) -> dict:
+    """Scores by length of a finished run's ``test`` (or ``val``) clips, each speaker one stream (or
+    each clip its own: ``per_file``), kept in ``RUN/lengths.json`` (``lengths-val.json``,
+    ``lengths-file.json``, ``lengths-val-file.json``) and reused while the report is unchanged."""
+    name = "lengths" + ("" if part == "test" else f"-{part}") + ("-file" if per_file else "")
+    return _report.cached_in_run(run, f"{name}.json", lambda: _run_scores(run, part, per_file))
 
 
-def _run_scores(run: Path, part: str) -> dict:
+def _run_scores(run: Path, part: str, per_file: bool = False) -> dict:
     from tinyser.metrics import scores
 
     report = json.loads((run / "report.json").read_text())
     from tinyser.experiment import RunConfig, run_features
 
     fs = run_features(RunConfig.from_dict(json.loads((run / "config.json").read_text())))
-    folds = [fold_scores(run, f["fold"], part, fs) for f in report["folds"]]
+    folds = [fold_scores(run, f["fold"], part, fs, per_file) for f in report["folds"]]
     classes = folds[0]["classes"]
     rows = {}
     for key in [k for k in [*map(str, LENGTHS), "whole"] if k in folds[0]]:
@@ -126,6 +128,18 @@ def _run_scores(run: Path, part: str) -> dict:
     return {"run": str(run), "protocol": report.get("protocol", ""), "rows": rows}
 
 
+def adaptive(run: Path) -> bool:
+    """Whether a run standardises adaptively (then a file scored alone differs from a speaker's stream)."""
+    return json.loads((Path(run) / "config.json").read_text()).get("adaptive") is not None
+
+
+def with_per_file(run: Path) -> dict:
+    """:func:`run_scores` of the test clips, with ``per_file`` rows (every clip its own stream) for an
+    adaptive run."""
+    r = run_scores(run)
+    return {**r, "per_file": run_scores(run, per_file=True)["rows"]} if adaptive(run) else r
+
+
 def markdown(results: list[dict], names: list[str], cmd: str) -> str:
     keys = [*map(str, LENGTHS), "whole"]
     head = " | ".join(f"{k} s" if k != "whole" else "whole clip" for k in keys)
@@ -136,16 +150,19 @@ def markdown(results: list[dict], names: list[str], cmd: str) -> str:
              "whose frontend tiles, as `predict` does for them); \"whole\" scores the clip's "
              "windows as the run's evaluation does. Float Keras models of each fold. UA is the mean over folds; "
              "\"top class\" is the share of all predictions taken by the most-predicted class (goal: at most 40 % at "
-             "every length, and UA at 1.0 s within 5 points of whole-clip UA).", "",
+             "every length, and UA at 1.0 s within 5 points of whole-clip UA). With adaptive standardisation each test "
+             "speaker is one stream, as a device that keeps listening hears it; \"per file\" rows start the "
+             "statistics afresh for every clip, cut or whole, as `predict` scores a file given alone.", "",
              f"| model | {head} | goal 1.0 s vs whole |", "|---|" + "---:|" * (len(keys) + 1)]
     for name, r in zip(names, results):
-        cells = " | ".join(f"{100 * r['rows'][k]['ua_mean_over_folds']:.1f} (top {r['rows'][k]['top_class']} "
-                           f"{100 * r['rows'][k]['top_share']:.0f} %)" for k in keys)
-        gap = 100 * (r["rows"]["1.0"]["ua_mean_over_folds"] - r["rows"]["whole"]["ua_mean_over_folds"])
-        worst = max(r["rows"][k]["top_share"] for k in keys)
-        ok = "met" if gap >= -5 and worst <= 0.4 else "not met"
-        lines.append(f"| {name} (`{r['run']}`){_report.mark(r)} | {cells} | {gap:+.1f} points, top share ≤ "
-                     f"{100 * worst:.0f} %: {ok} |")
+        for label, rows in [(f"{name} (`{r['run']}`){_report.mark(r)}", r["rows"]),
+                            *([(f"{name}, per file", r["per_file"])] if "per_file" in r else [])]:
+            cells = " | ".join(f"{100 * rows[k]['ua_mean_over_folds']:.1f} (top {rows[k]['top_class']} "
+                               f"{100 * rows[k]['top_share']:.0f} %)" for k in keys)
+            gap = 100 * (rows["1.0"]["ua_mean_over_folds"] - rows["whole"]["ua_mean_over_folds"])
+            worst = max(rows[k]["top_share"] for k in keys)
+            ok = "met" if gap >= -5 and worst <= 0.4 else "not met"
+            lines.append(f"| {label} | {cells} | {gap:+.1f} points, top share ≤ {100 * worst:.0f} %: {ok} |")
     if any(r.get("carried") for r in results):
         lines += ["", _report.CARRIED_NOTE]
     return "\n".join(lines)
@@ -159,7 +176,7 @@ def main() -> None:
     names = args.names.split(",") if args.names else [r.name for r in args.runs]
     if len(names) != len(args.runs):
         raise SystemExit("--names needs one name per run")
-    results = [_report.run_or_carried("lengths", r, run_scores) for r in args.runs]
+    results = [_report.run_or_carried("lengths", r, with_per_file) for r in args.runs]
     cmd = "python benchmarks/lengths.py " + " ".join(map(str, args.runs)) + (f" --names {shlex.quote(args.names)}"
                                                                            if args.names else "")
     _report.write("lengths", {"runs": results, "names": names}, markdown(results, names, cmd), page="results.md")

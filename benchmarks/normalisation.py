@@ -66,18 +66,6 @@ def per_speaker(raw: np.ndarray, speakers: np.ndarray, gate: float, floor: np.nd
     return out
 
 
-def clip_streams(fs, segments: np.ndarray) -> list[list[int]]:
-    """One stream per clip, its windows in time order: the running statistics start afresh
-    from the training ones for every clip, as ``predict`` scores a file it is given alone.
-
-    >>> from types import SimpleNamespace
-    >>> clip_streams(SimpleNamespace(clip_index=np.array([0, 0, 1, 1, 1])), np.array([4, 0, 2, 1]))
-    [[0, 1], [2, 4]]
-    """
-    segments = np.sort(np.asarray(segments))
-    return [segments[fs.clip_index[segments] == c].tolist() for c in np.unique(fs.clip_index[segments])]
-
-
 def run_scores(run: Path) -> dict:
     """UA per fold of one run's test clips under each of :data:`VARIANTS`, cached in
     ``RUN/normalisation.json`` and reused while the report and the variants are unchanged."""
@@ -88,7 +76,7 @@ def run_scores(run: Path) -> dict:
 def _run_scores(run: Path) -> dict:
     import keras
 
-    from tinyser.experiment import RunConfig, run_features, speaker_streams, stream_passes
+    from tinyser.experiment import RunConfig, clip_streams, run_features, speaker_streams, stream_passes
     from tinyser.features import Frontend
     from tinyser.features.adaptive import AdaptiveConfig, gate_for_level
     from tinyser.metrics import scores

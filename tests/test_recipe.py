@@ -113,14 +113,10 @@ def test_speaker_streams_cover_each_speaker_once(toy_manifest):
 def test_per_file_streams_start_every_clip_afresh(toy_manifest):
     """``benchmarks/normalisation.py``'s "per file" score: each clip its own stream, its windows in
     time order, so a clip's inputs do not depend on the clips heard before it (as ``predict`` on a file)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import normalisation
+    from tinyser.experiment import clip_streams
 
     fs = run_features(toy_config(toy_manifest))
-    streams = normalisation.clip_streams(fs, np.arange(len(fs.y))[::-1])
+    streams = clip_streams(fs, np.arange(len(fs.y))[::-1])
     assert sorted(i for s in streams for i in s) == list(range(len(fs.y)))
     assert all(len(set(fs.clip_index[s])) == 1 and s == sorted(s) for s in streams)
     st = Standardizer(tuple(fs.features.mean((0, 1))), tuple(fs.features.std((0, 1))))
@@ -191,6 +187,31 @@ def test_restart_changes_the_adaptive_training_inputs(toy_manifest):
     streams = {"time_constant": 0.5, "gate_db": -120}
     x, y = inputs(streams), inputs({**streams, "restart": 1.0})
     assert x.shape == y.shape and np.isfinite(y).all() and not np.allclose(x, y)
+
+
+def test_lengths_score_each_clip_alone_as_predict_does(toy_manifest, tmp_path):
+    """``benchmarks/lengths.py`` per file: every clip, cut or whole, its own stream of the adaptive
+    statistics; each speaker one stream otherwise. Both cached in the run folder under their own names."""
+    import dataclasses
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import lengths
+
+    cfg = dataclasses.replace(toy_config(toy_manifest, epochs=1),
+                              adaptive={"time_constant": 0.5, "gate_db": -120})
+    run = tmp_path / "r"
+    run_training(cfg, run, progress=False)
+    assert lengths.adaptive(run)
+    stream, alone = lengths.run_scores(run, "val"), lengths.run_scores(run, "val", per_file=True)
+    assert (run / "lengths-val.json").exists() and (run / "lengths-val-file.json").exists()
+    assert stream["rows"].keys() == alone["rows"].keys() and "whole" in alone["rows"]
+    assert all(stream["rows"][k]["n"] == alone["rows"][k]["n"] for k in stream["rows"])
+    fold = json.loads((run / "report.json").read_text())["folds"][0]["fold"]
+    a, b = (lengths.fold_scores(run, fold, "val", per_file=f) for f in (False, True))
+    assert a["whole"]["truth"] == b["whole"]["truth"]
+    assert set(lengths.with_per_file(run)) >= {"rows", "per_file"}
 
 
 def test_tables_keep_committed_rows_whose_runs_are_not_here(tmp_path, monkeypatch):

@@ -359,6 +359,18 @@ def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generat
     return streams
 
 
+def clip_streams(fs: FeatureSet, segments: np.ndarray) -> list[list[int]]:
+    """One stream per clip, its windows in time order: the running statistics start afresh
+    from the training ones for every clip, as ``predict`` scores a file it is given alone.
+
+    >>> from types import SimpleNamespace
+    >>> clip_streams(SimpleNamespace(clip_index=np.array([0, 0, 1, 1, 1])), np.array([4, 0, 2, 1]))
+    [[0, 1], [2, 4]]
+    """
+    segments = np.sort(np.asarray(segments))
+    return [segments[fs.clip_index[segments] == c].tolist() for c in np.unique(fs.clip_index[segments])]
+
+
 #: where a crop finds sound in a run with neither adaptive standardisation nor tiling (dBFS of white
 #: noise); with either, their own gate (the fixed-standardisation rows with crops were trained so)
 CROP_GATE_DB = -50.0
