@@ -26,7 +26,13 @@
    is written from the same runs.
 
 Runs are resumable (``runs/ablation``, ``runs/default``); an existing default
-model is replaced only with ``--force``.
+model is replaced only with ``--force``. Run folders are not committed: on a machine
+without them the recipe takes the scores the tables committed instead (the rows'
+validation scores from ``docs/ablation.json``, the search's choice from
+``docs/search.json``, the in-shape comparison from ``docs/default_model.json``,
+leave-one-corpus-out scores from ``docs/ablation.json``) and trains only what the
+model file and its card need: the chosen recipe's cross-validation in the shipped
+shape and its final model.
 """
 from __future__ import annotations
 
@@ -62,20 +68,22 @@ LICENCES = {"emodb": "EMO-DB (Burkhardt et al., Interspeech 2005): free for rese
             "savee": "SAVEE (Haq & Jackson, 2009): free for academic research only (University of Surrey)"}
 
 
-def choose(data: Path, runs: Path) -> tuple[str, dict]:
-    """The finished ablation row with the best validation score, and its CV report.
+def choose(runs: Path) -> str:
+    """The finished ablation row with the best validation score (rows not on this machine: their
+    committed scores, ``docs/ablation.json``).
     The score is the mean of two validation UAs (speakers carved from each fold's
     training part; never the test fold): whole clips, and the same clips cut to
     their loudest 1.0 s, because users speak in short bursts as well as long ones.
     Rows whose 1.0 s UA falls more than 5 points below whole clips on validation
     (issue 15's goal) are passed over while any row meets it (``ablation.recipe_pick``)."""
-    val = {k: ablation.val_scores(runs / k) for k in ablation.ROWS
-           if (runs / k / "report.json").exists() and ablation.recipe_may_pick(k)}
+    kept = _report.committed("ablation", "rows", "key")
+    val = {k: ablation.val_scores(runs / k) if (runs / k / "report.json").exists() else kept[k]
+           for k in ablation.ROWS if ((runs / k / "report.json").exists() or k in kept) and ablation.recipe_may_pick(k)}
     best = ablation.recipe_pick(val)
     if best is None:
-        raise SystemExit(f"no finished ablation row in {runs}; run benchmarks/ablation.py first")
+        raise SystemExit(f"no finished ablation row in {runs} or docs/ablation.json; run benchmarks/ablation.py first")
     print(f"validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by row: {_ranked(val)}; chosen: {best}")
-    return best, load_report(runs / best)
+    return best
 
 
 #: the recipes cross-validated in the searched shape besides the rows' pick, where the recipe is chosen
@@ -84,17 +92,31 @@ SHAPE_RECIPES = ("crops", "tile", "adaptive-tile", "adaptive-tile-crops", "adapt
                  "adaptive-tile-g70-crops-avg", "tile-g70-avg", "adaptive-tile-g70-short-avg")
 
 
+#: what the recipe compared in the searched shape, for machines without those runs
+CHOICE = _report.DOCS / "default_model.json"
+
+
+def committed_in_shape(c: Candidate) -> dict[str, dict]:
+    """The validation scores in shape ``c`` that :data:`CHOICE` holds (none for another shape)."""
+    if not CHOICE.exists():
+        return {}
+    saved = json.loads(CHOICE.read_text())
+    return {k: {**v, "carried": True} for k, v in saved["val"].items()} if saved.get("shape") == c.name else {}
+
+
 def choose_in_shape(data: Path, runs: Path, c: Candidate, row_pick: str) -> tuple[str, dict[str, dict]]:
     """The recipe with the best validation score in the searched shape ``c`` among the rows' pick and
-    :data:`SHAPE_RECIPES` (``runs/cv-ROW-SHAPE``, trained when missing), by the same rule as among the
-    rows (``ablation.recipe_pick``): a recipe's rank in the rows' shape need not hold in another
-    shape, and only validation speakers decide."""
+    :data:`SHAPE_RECIPES` (``runs/cv-ROW-SHAPE``, trained when missing here and not in :data:`CHOICE`),
+    by the same rule as among the rows (``ablation.recipe_pick``): a recipe's rank in the rows' shape
+    need not hold in another shape, and only validation speakers decide."""
     keys = [k for k in ablation.ROWS if k in (row_pick, *SHAPE_RECIPES) and ablation.recipe_may_pick(k)]
+    kept = committed_in_shape(c)
     for k in keys:
         run = runs / run_name("cv", k, c)
-        if not (run / "report.json").exists():
+        if not (run / "report.json").exists() and k not in kept:
             _report.timed_training(row_config(data, k, ablation.PROTOCOL, c), run)
-    val = {k: ablation.val_scores(runs / run_name("cv", k, c)) for k in keys}
+    val = {k: ablation.val_scores(runs / run_name("cv", k, c))
+           if (runs / run_name("cv", k, c) / "report.json").exists() else kept[k] for k in keys}
     best = ablation.recipe_pick(val)
     print(f"in the searched shape, validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by recipe: "
           f"{_ranked(val)}; chosen: {best}")
@@ -107,10 +129,13 @@ def _ranked(val: dict[str, dict]) -> str:
 
 
 def shape(search: Path) -> Candidate | None:
-    """The searched shape (model and frontend) when it differs from the rows'; None otherwise."""
+    """The searched shape (model and frontend) when it differs from the rows'; None otherwise. Without a
+    finished search in ``search``, the one committed in docs/search.json."""
     if not (search / "search.json").exists():
-        print(f"no finished search in {search}: the ablation rows' shape")
-        return None
+        if not (_report.DOCS / "search.json").exists():
+            print(f"no finished search in {search} or docs/search.json: the ablation rows' shape")
+            return None
+        search = _report.DOCS
     c = chosen(search)
     print(f"searched shape: {c.name}")
     return None if c == Candidate() else c
@@ -129,8 +154,12 @@ def run_name(kind: str, key: str, c: Candidate | None) -> str:
 
 
 def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None) -> dict:
-    """Leave-one-corpus-out scores of the recipe: UA per left-out corpus."""
+    """Leave-one-corpus-out scores of the recipe: UA per left-out corpus (trained when neither here nor in
+    docs/ablation.json)."""
     out = runs / run_name("corpus", key, c)
+    kept = _report.committed("ablation", "loco", "key").get(out.name[len("corpus-"):])
+    if not (out / "report.json").exists() and kept is not None:
+        return kept["ua"]
     if not (out / "report.json").exists():
         _report.timed_training(row_config(data, key, "corpus", c), out)
     rep = load_report(out)
@@ -305,7 +334,7 @@ def main():
     ap.add_argument("--force", action="store_true", help="replace the existing default model")
     ap.add_argument("--no-corpus", action="store_true", help="skip the leave-one-corpus-out run")
     args = ap.parse_args()
-    key, cv = choose(args.data, args.runs / "ablation")
+    key = choose(args.runs / "ablation")
     c = shape(args.runs / "search")
     shape_note = ""
     if c is not None:  # the rows were cross-validated in their own shape: the recipe is chosen there again
@@ -313,8 +342,14 @@ def main():
         shape_note = (f" The rows' pick was `{row_pick}`; in the shipped shape (`{c.name}`) the recipes "
                       f"cross-validated there were compared again by the same rule: {_ranked(val)} "
                       "(recipe score, 1.0 s gap on validation).")
+        choice = {"shape": c.name, "row_pick": row_pick, "chosen": key,
+                  "val": {k: {f: v for f, v in r.items() if f.startswith("val_")} for k, r in val.items()},
+                  "provenance": _report.provenance()}
+        atomic_write(CHOICE, lambda f: f.write((json.dumps(choice, indent=2) + "\n").encode()))
     cv_run = args.runs / "ablation" / key if c is None else args.runs / "default" / run_name("cv", key, c)
-    cv = cv if c is None else load_report(cv_run)
+    if not (cv_run / "report.json").exists():  # the card is made from its folds
+        _report.timed_training(row_config(args.data, key, ablation.PROTOCOL, c), cv_run)
+    cv = load_report(cv_run)
     loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
     final_run, cfg = train_final(key, args.data, args.runs / "default", c)
     meta = export_default(final_run, cv, _report.per_corpus_ua(cv_run, cv), loco, DEFAULT_MODEL, args.force)

@@ -351,3 +351,37 @@ def test_per_corpus_ua_pools_the_folds_test_clips_by_corpus(tmp_path):
     ua = _report.per_corpus_ua(tmp_path, report)
     # corpus a: x 1/1, y 1/2 -> 0.75; corpus b: x 0/2, y 1/1 -> 0.5 (pooled, not per fold)
     assert ua == pytest.approx({"a": 0.75, "b": 0.5})
+
+
+def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monkeypatch, capsys):
+    """On a fresh machine (no ``runs/``) the recipe reads the rows' validation scores, the searched shape,
+    the in-shape comparison and leave-one-corpus-out scores from docs/ instead of training them again."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(root / "benchmarks"), str(root / "recipes")]
+    import _report
+    import default_model
+
+    from tinyser.search import Candidate
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    monkeypatch.setattr(_report, "DOCS", docs)
+    monkeypatch.setattr(default_model, "CHOICE", docs / "default_model.json")
+    rows = [{"key": "tile", "val_whole": 0.50, "val_1s": 0.48}, {"key": "balanced", "val_whole": 0.60, "val_1s": 0.50},
+            {"key": "tile-seed1", "val_whole": 0.9, "val_1s": 0.9}]
+    c = Candidate(width=0.25)
+    (docs / "ablation.json").write_text(json.dumps({"rows": rows, "loco": [
+        {"key": f"tile-{c.name}", "ua": {"emodb": 0.4, "tess": 0.5}}]}))
+    assert default_model.choose(tmp_path / "runs" / "ablation") == "tile"  # balanced misses the 1.0 s gap
+    assert default_model.shape(tmp_path / "runs" / "search") is None         # no search anywhere: rows' shape
+    (docs / "default_model.json").write_text(json.dumps({"shape": c.name, "val": {
+        k: {"val_whole": 0.5, "val_1s": 0.49} for k in default_model.SHAPE_RECIPES} | {
+        "adaptive-tile-g70-short-avg": {"val_whole": 0.6, "val_1s": 0.58}}}))
+    key, val = default_model.choose_in_shape(tmp_path, tmp_path / "runs" / "default", c, "tile")
+    assert key == "adaptive-tile-g70-short-avg" and all(v["carried"] for v in val.values())
+    assert not (tmp_path / "runs").exists()                                  # nothing was trained
+    assert default_model.committed_in_shape(Candidate(width=0.5)) == {}       # another shape: none
+    assert default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c) == {"emodb": 0.4, "tess": 0.5}
