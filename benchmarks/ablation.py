@@ -397,7 +397,7 @@ def _train_loco(args) -> None:
     for key in (k.strip() for k in args.loco.split(",") if k.strip()):
         if key not in ROWS:
             raise SystemExit(f"unknown row {key}; choose from {', '.join(ROWS)}")
-        default_model.corpus_run(key, args.data, args.runs.parent / "default")
+        default_model.corpus_run(key, args.data, args.runs.parent / "default", committed=False)  # asked: train
 
 
 def main() -> None:

@@ -153,11 +153,11 @@ def run_name(kind: str, key: str, c: Candidate | None) -> str:
     return f"{kind}-{key}" + ("" if c is None else f"-{c.name}")
 
 
-def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None) -> dict:
-    """Leave-one-corpus-out scores of the recipe: UA per left-out corpus (trained when neither here nor in
-    docs/ablation.json)."""
+def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None, committed: bool = True) -> dict:
+    """Leave-one-corpus-out scores of the recipe: UA per left-out corpus (trained when not here and, with
+    ``committed``, not in docs/ablation.json either)."""
     out = runs / run_name("corpus", key, c)
-    kept = _report.committed("ablation", "loco", "key").get(out.name[len("corpus-"):])
+    kept = _report.committed("ablation", "loco", "key").get(out.name[len("corpus-"):]) if committed else None
     if not (out / "report.json").exists() and kept is not None:
         return kept["ua"]
     if not (out / "report.json").exists():

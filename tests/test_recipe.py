@@ -385,3 +385,8 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
     assert not (tmp_path / "runs").exists()                                  # nothing was trained
     assert default_model.committed_in_shape(Candidate(width=0.5)) == {}       # another shape: none
     assert default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c) == {"emodb": 0.4, "tess": 0.5}
+    trained = []  # `ablation.py --loco` asks for the run itself: committed scores do not stand in for it
+    monkeypatch.setattr(_report, "timed_training", lambda cfg, out: trained.append(out))
+    with pytest.raises(TinyserError, match="no report.json"):  # the stand-in trained nothing
+        default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c, committed=False)
+    assert [p.name for p in trained] == [f"corpus-tile-{c.name}"]
