@@ -45,6 +45,7 @@ GATE_DB = -50.0
 RUNS = ("runs/ablation/balanced", "runs/ablation/adaptive", "runs/ablation/tile", "runs/ablation/tile-primed",
         "runs/ablation/adaptive-tile-g70-crops-avg", "runs/ablation/adaptive-tile-g70-crops-avg-tc2",
         "runs/ablation/balanced-tile-g70-crops-avg", "runs/ablation/balanced-avg",
+        "runs/ablation/adaptive-tile-g70-crops-avg-restart", "runs/ablation/adaptive-tile-g70-crops-avg-restart1",
         "runs/default/cv-adaptive-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s")
 VARIANTS = ("as trained", "per file", "fixed", "adaptive", "primed", "per speaker")
 
@@ -128,7 +129,8 @@ def markdown(results: list[dict], cmd: str) -> str:
              "|---|---|" + "---:|" * len(VARIANTS)]
     for r in results:
         a = r["adaptive"]
-        trained = ("fixed" if a is None else f"adaptive {a['time_constant']:g} s" + (", primed" if a.get("prime") else ""))
+        trained = ("fixed" if a is None else f"adaptive {a['time_constant']:g} s" + (", primed" if a.get("prime") else "")
+                   + (f", training clips restarted with p {a['restart']:g}" if a.get("restart") else ""))
         best = max(VARIANTS, key=lambda v: r["ua"][v]["mean"])
         cells = [(f"**{100 * r['ua'][v]['mean']:.1f}**" if v == best else f"{100 * r['ua'][v]['mean']:.1f}")
                  + f" ± {100 * r['ua'][v]['std']:.1f}" for v in VARIANTS]
