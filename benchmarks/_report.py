@@ -225,7 +225,9 @@ def wall_seconds(run: Path) -> float:
 #: how a table marks a result carried over from the committed JSON (:func:`committed`)
 CARRIED = "†"
 CARRIED_NOTE = (f"{CARRIED}: measured on an earlier machine whose run folder is not on this one; kept from the "
-                "committed JSON until the run is made again here.")
+                "committed JSON until the run is made again here. Training repeats exactly on one machine but not "
+                "on another (its CPU's kernels differ), so a row marked so and a row made here differ by the "
+                "run-to-run spread as well as by their recipes.")
 
 
 def committed(name: str, part: str, field: str) -> dict[str, dict]:
