@@ -350,12 +350,10 @@ def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generat
         mine = segments[fs.groups[segments] == speaker]
         clips = [np.sort(mine[fs.clip_index[mine] == c]).tolist()
                  for c in rng.permutation(np.unique(fs.clip_index[mine]))]
-        if restart:  # the clips that begin a stream of their own (the first always does)
-            starts = np.flatnonzero(np.r_[True, rng.random(len(clips) - 1) < restart])
-            clips = [sum(clips[a:b], []) for a, b in zip(starts, [*starts[1:], len(clips)])]
-        else:
-            clips = [sum(clips, [])]
-        streams.extend(s * passes for s in clips)
+        # the clips that begin a stream of their own: the first always, the others with probability restart
+        starts = np.flatnonzero(np.r_[True, rng.random(len(clips) - 1) < restart]) if restart else np.array([0])
+        streams.extend([i for clip in clips[a:b] for i in clip] * passes
+                       for a, b in zip(starts, [*starts[1:], len(clips)]))
     return streams
 
 
