@@ -224,16 +224,21 @@ def wall_seconds(run: Path) -> float:
 
 #: how a table marks a result carried over from the committed JSON (:func:`committed`)
 CARRIED = "†"
-CARRIED_NOTE = (f"{CARRIED}: measured on an earlier machine whose run folder is not on this one; kept from the "
-                "committed JSON until the run is made again here. Training repeats exactly on one machine but not "
+CARRIED_NOTE = (f"{CARRIED}: no finished run on this machine; kept from the committed JSON until the run is "
+                "made again here. Training repeats exactly on one machine but not "
                 "on another (its CPU's kernels differ), so a row marked so and a row made here differ by the "
                 "run-to-run spread as well as by their recipes.")
 
 
+def carried_note(entries) -> list[str]:
+    """The lines a table adds under itself when any of ``entries`` was carried over."""
+    return ["", CARRIED_NOTE] if any(e and e.get("carried") for e in entries) else []
+
+
 def committed(name: str, part: str, field: str) -> dict[str, dict]:
-    """docs/NAME.json's ``part`` entries by their ``field``, each marked ``carried``: what an earlier
-    machine measured. A table keeps them while their runs are not on this machine (run folders are
-    not committed, so a fresh checkout would otherwise drop every row it has not retrained)."""
+    """docs/NAME.json's ``part`` entries by their ``field``, each marked ``carried``. A table keeps them
+    while their runs are not finished on this machine (run folders are not committed, so a fresh
+    checkout would otherwise drop every row it has not retrained)."""
     path = DOCS / f"{name}.json"
     if not path.exists():
         return {}

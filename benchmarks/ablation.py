@@ -355,8 +355,7 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
             lines.append(f"| {r['key']}{_report.mark(r)} | " + " | ".join(f"{100 * v:.1f}" for v in r["ua"].values())
                          + f" | {100 * mean:.1f} ({'met' if mean >= 0.4 else f'gap {100 * mean - 40:+.1f}'}) | "
                          + _loco_per_file(r, mean) + " |")
-    if any(r.get("carried") for r in [*done, *loco]):
-        lines += ["", _report.CARRIED_NOTE]
+    lines += _report.carried_note([*done, *loco])
     missing = [ROWS[k][0] for k, r in zip(ROWS, rows) if r is None]
     if missing:
         lines += ["", "Not yet trained (resume with the command above): " + "; ".join(missing) + "."]

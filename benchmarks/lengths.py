@@ -156,15 +156,14 @@ def markdown(results: list[dict], names: list[str], cmd: str) -> str:
              f"| model | {head} | goal 1.0 s vs whole |", "|---|" + "---:|" * (len(keys) + 1)]
     for name, r in zip(names, results):
         for label, rows in [(f"{name} (`{r['run']}`){_report.mark(r)}", r["rows"]),
-                            *([(f"{name}, per file", r["per_file"])] if "per_file" in r else [])]:
+                            *([(f"{name}, per file{_report.mark(r)}", r["per_file"])] if "per_file" in r else [])]:
             cells = " | ".join(f"{100 * rows[k]['ua_mean_over_folds']:.1f} (top {rows[k]['top_class']} "
                                f"{100 * rows[k]['top_share']:.0f} %)" for k in keys)
             gap = 100 * (rows["1.0"]["ua_mean_over_folds"] - rows["whole"]["ua_mean_over_folds"])
             worst = max(rows[k]["top_share"] for k in keys)
             ok = "met" if gap >= -5 and worst <= 0.4 else "not met"
             lines.append(f"| {label} | {cells} | {gap:+.1f} points, top share ≤ {100 * worst:.0f} %: {ok} |")
-    if any(r.get("carried") for r in results):
-        lines += ["", _report.CARRIED_NOTE]
+    lines += _report.carried_note(results)
     return "\n".join(lines)
 
 

@@ -135,8 +135,7 @@ def markdown(results: list[dict], cmd: str) -> str:
         cells = [(f"**{100 * r['ua'][v]['mean']:.1f}**" if v == best else f"{100 * r['ua'][v]['mean']:.1f}")
                  + f" ± {100 * r['ua'][v]['std']:.1f}" for v in VARIANTS]
         lines.append(f"| `{r['run']}`{_report.mark(r)} | {trained} | " + " | ".join(cells) + " |")
-    if any(r.get("carried") for r in results):
-        lines += ["", _report.CARRIED_NOTE]
+    lines += _report.carried_note(results)
     return "\n".join(lines)
 
 

@@ -165,8 +165,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
             gap = 100 * (r["ua"] - goal)
             status = f"{100 * r['ua']:.1f} ({'met' if gap >= 0 else f'gap {gap:+.1f}'})"
         lines.append(f"- {SETUPS[key][0][0]} {SETUPS[key][2]} UA ≥ {100 * goal:.0f}, {SETUPS[key][4]}: {status}")
-    if any(r.get("carried") for r in done.values()):
-        lines += ["", _report.CARRIED_NOTE]
+    lines += _report.carried_note(done.values())
     missing = [k for k in SETUPS if k not in done]
     if missing:
         lines += ["", "Not yet trained (resume with the command above): " + ", ".join(missing) + "."]

@@ -30,9 +30,9 @@ model is replaced only with ``--force``. Run folders are not committed: on a mac
 without them the recipe takes the scores the tables committed instead (the rows'
 validation scores from ``docs/ablation.json``, the search's choice from
 ``docs/search.json``, the in-shape comparison from ``docs/default_model.json``,
-leave-one-corpus-out scores from ``docs/ablation.json``) and trains only what the
-model file and its card need: the chosen recipe's cross-validation in the shipped
-shape and its final model.
+leave-one-corpus-out scores from ``docs/ablation.json``) and trains what the
+model file and its card need, the chosen recipe's cross-validation in the shipped
+shape and its final model, and only what those files lack besides.
 """
 from __future__ import annotations
 
@@ -334,18 +334,19 @@ def main():
     ap.add_argument("--force", action="store_true", help="replace the existing default model")
     ap.add_argument("--no-corpus", action="store_true", help="skip the leave-one-corpus-out run")
     args = ap.parse_args()
+    if DEFAULT_MODEL.exists() and not args.force:  # before hours of training, not after
+        raise SystemExit(f"{DEFAULT_MODEL}: already exists; pass --force to replace it")
     key = choose(args.runs / "ablation")
     c = shape(args.runs / "search")
     shape_note = ""
     if c is not None:  # the rows were cross-validated in their own shape: the recipe is chosen there again
         row_pick, (key, val) = key, choose_in_shape(args.data, args.runs / "default", c, key)
+        carried = [k for k, v in val.items() if v.get("carried")]
         shape_note = (f" The rows' pick was `{row_pick}`; in the shipped shape (`{c.name}`) the recipes "
                       f"cross-validated there were compared again by the same rule: {_ranked(val)} "
-                      "(recipe score, 1.0 s gap on validation).")
-        choice = {"shape": c.name, "row_pick": row_pick, "chosen": key,
-                  "val": {k: {f: v for f, v in r.items() if f.startswith("val_")} for k, r in val.items()},
-                  "provenance": _report.provenance()}
-        atomic_write(CHOICE, lambda f: f.write((json.dumps(choice, indent=2) + "\n").encode()))
+                      "(recipe score, 1.0 s gap on validation"
+                      + (f"; {', '.join(carried)}: scores committed in docs/default_model.json, their runs not on "
+                         "the machine that made this model" if carried else "") + ").")
     cv_run = args.runs / "ablation" / key if c is None else args.runs / "default" / run_name("cv", key, c)
     if not (cv_run / "report.json").exists():  # the card is made from its folds
         _report.timed_training(row_config(args.data, key, ablation.PROTOCOL, c), cv_run)
@@ -353,6 +354,11 @@ def main():
     loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
     final_run, cfg = train_final(key, args.data, args.runs / "default", c)
     meta = export_default(final_run, cv, _report.per_corpus_ua(cv_run, cv), loco, DEFAULT_MODEL, args.force)
+    if c is not None:  # what was compared in the shape, for machines without these runs
+        choice = {"shape": c.name, "row_pick": row_pick, "chosen": key,
+                  "val": {k: {f: v for f, v in r.items() if f.startswith("val_")} for k, r in val.items()},
+                  "provenance": _report.provenance()}
+        atomic_write(CHOICE, lambda f: f.write((json.dumps(choice, indent=2) + "\n").encode()))
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob),
                       lengths.run_scores(cv_run)["rows"],

@@ -209,7 +209,23 @@ def test_lengths_score_each_clip_alone_as_predict_does(toy_manifest, tmp_path):
     assert stream["rows"].keys() == alone["rows"].keys() and "whole" in alone["rows"]
     assert all(stream["rows"][k]["n"] == alone["rows"][k]["n"] for k in stream["rows"])
     fold = json.loads((run / "report.json").read_text())["folds"][0]["fold"]
-    a, b = (lengths.fold_scores(run, fold, "val", per_file=f) for f in (False, True))
+    heard = []  # the streams each scoring hands to the adaptive statistics
+    real = Frontend.standardize_streams
+
+    def recording(self, x, streams):
+        heard.append([list(st) for st in streams])
+        return real(self, x, streams)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Frontend, "standardize_streams", recording)
+        a = lengths.fold_scores(run, fold, "val")
+        n_stream = len(heard)
+        b = lengths.fold_scores(run, fold, "val", per_file=True)
+    fs = run_features(cfg)
+    whole_stream, whole_file = heard[n_stream - 1], heard[-1]
+    assert all(len(set(fs.clip_index[st])) == 1 for st in whole_file)        # one clip per stream
+    assert any(len(set(fs.clip_index[st])) > 1 for st in whole_stream)       # a speaker's clips together
+    assert all(len(st) == 1 for cut in heard[n_stream:-1] for st in cut)     # cut clips: one window each
     assert a["whole"]["truth"] == b["whole"]["truth"]
     assert set(lengths.with_per_file(run)) >= {"rows", "per_file"}
 
@@ -377,6 +393,10 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
         {"key": f"tile-{c.name}", "ua": {"emodb": 0.4, "tess": 0.5}}]}))
     assert default_model.choose(tmp_path / "runs" / "ablation") == "tile"  # balanced misses the 1.0 s gap
     assert default_model.shape(tmp_path / "runs" / "search") is None         # no search anywhere: rows' shape
+    (docs / "search.json").write_text(json.dumps({"chosen": c.name, "rows": [{"name": c.name,
+                                                                              "candidate": c.to_dict()}]}))
+    assert default_model.shape(tmp_path / "runs" / "search") == c            # the committed search's choice
+    (docs / "search.json").unlink()
     (docs / "default_model.json").write_text(json.dumps({"shape": c.name, "val": {
         k: {"val_whole": 0.5, "val_1s": 0.49} for k in default_model.SHAPE_RECIPES} | {
         "adaptive-tile-g70-short-avg": {"val_whole": 0.6, "val_1s": 0.58}}}))
