@@ -245,15 +245,25 @@ def committed(name: str, part: str, field: str) -> dict[str, dict]:
     return {r[field]: {**r, "carried": True} for r in json.loads(path.read_text()).get(part, [])}
 
 
+def finished_or(run: Path, compute, kept: dict | None) -> dict | None:
+    """``compute(run)`` where the run is finished on this machine, else ``kept`` (a committed entry, or None)."""
+    return compute(run) if (Path(run) / "report.json").exists() else kept
+
+
 def run_or_carried(name: str, run: Path, compute) -> dict:
     """``compute(run)`` where the run is finished on this machine, else its entry in docs/NAME.json's
     "runs" (:func:`committed`); a clear error when it is in neither."""
-    if (Path(run) / "report.json").exists():
-        return compute(run)
-    kept = committed(name, "runs", "run").get(str(run))
-    if kept is None:
+    result = finished_or(run, compute, committed(name, "runs", "run").get(str(run)))
+    if result is None:
         raise SystemExit(f"{run}: no finished run on this machine and none in docs/{name}.json")
-    return kept
+    return result
+
+
+def loco_ua(report: dict) -> dict[str, float]:
+    """A leave-one-corpus-out run's UA by left-out corpus (the corpus of each fold's test speakers)."""
+    from tinyser.protocols import corpus_of
+
+    return {corpus_of(f["speakers"]["test"])[0]: f["ua"] for f in report["folds"]}
 
 
 def mark(entry: dict) -> str:

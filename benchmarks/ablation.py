@@ -228,16 +228,16 @@ def row_result(key: str, data: Path, runs: Path, train: bool) -> dict | None:
     return None if run is None else {"key": key, "label": label, **run, **cost(cfg), **val_scores(runs / key)}
 
 
-def val_scores(run: Path) -> dict:
+def val_scores(run: Path, per_file: bool = True) -> dict:
     """Validation speakers' UA of a finished row on whole clips and on the same clips cut to
     their loudest 1.0 s (``benchmarks/lengths.py``, cached in the run folder), each speaker one stream,
     and the same with every clip its own stream (``_file``: as ``predict`` scores a file given alone;
-    equal for fixed standardisation)."""
+    equal for fixed standardisation; left out when ``per_file`` is off)."""
     import lengths
 
     out = {}
-    for suffix, per_file in (("", False), ("_file", True)):
-        val = lengths.run_scores(run, part="val", per_file=per_file and lengths.adaptive(run))["rows"]
+    for suffix, alone in (("", False), ("_file", True))[:2 if per_file else 1]:
+        val = lengths.run_scores(run, part="val", per_file=alone and lengths.adaptive(run))["rows"]
         out |= {f"val_whole{suffix}": val["whole"]["ua_mean_over_folds"],
                 f"val_1s{suffix}": val["1.0"]["ua_mean_over_folds"]}
     return out
@@ -388,18 +388,15 @@ def loco_rows(default_runs: Path) -> list[dict]:
     import lengths
     import normalisation
 
-    from tinyser.protocols import corpus_of
-
     out = _report.committed("ablation", "loco", "key")
     for run in sorted(default_runs.glob("corpus-*")):
         if (run / "report.json").exists():
-            rep = load_report(run)
             key = run.name[len("corpus-"):]
-            corpora = [corpus_of(f["speakers"]["test"])[0] for f in rep["folds"]]
-            out[key] = {"key": key, "run": str(run), "ua": {c: f["ua"] for c, f in zip(corpora, rep["folds"])},
+            out[key] = {"key": key, "run": str(run), "ua": _report.loco_ua(load_report(run)),
                         "adaptive": lengths.adaptive(run)}
             if out[key]["adaptive"]:  # each test clip its own stream, as `predict` hears a file given alone
-                out[key]["ua_file"] = dict(zip(corpora, normalisation.run_scores(run)["ua"]["per file"]["folds"]))
+                per_file = normalisation.run_scores(run)["ua"]["per file"]["folds"]  # in the report's fold order
+                out[key]["ua_file"] = dict(zip(out[key]["ua"], per_file))
     return [out[k] for k in sorted(out)]
 
 

@@ -58,7 +58,6 @@ from tinyser.experiment import RunConfig, load_report  # noqa: E402
 from tinyser.export import export_run  # noqa: E402
 from tinyser.features.adaptive import DEFAULT_GATE_DB  # noqa: E402
 from tinyser.inference import DEFAULT_MODEL  # noqa: E402
-from tinyser.protocols import corpus_of  # noqa: E402
 from tinyser.search import Candidate, chosen  # noqa: E402
 from tinyser.tflite import Evaluation, ModelMetadata, embed_metadata, find_arena_size, read_metadata  # noqa: E402
 
@@ -77,8 +76,9 @@ def choose(runs: Path) -> str:
     Rows whose 1.0 s UA falls more than 5 points below whole clips on validation
     (issue 15's goal) are passed over while any row meets it (``ablation.recipe_pick``)."""
     kept = _report.committed("ablation", "rows", "key")
-    val = {k: ablation.val_scores(runs / k) if (runs / k / "report.json").exists() else kept[k]
-           for k in ablation.ROWS if ((runs / k / "report.json").exists() or k in kept) and ablation.recipe_may_pick(k)}
+    val = {k: _report.finished_or(runs / k, lambda r: ablation.val_scores(r, per_file=False), kept.get(k))
+           for k in ablation.ROWS if ablation.recipe_may_pick(k)}
+    val = {k: v for k, v in val.items() if v is not None}
     best = ablation.recipe_pick(val)
     if best is None:
         raise SystemExit(f"no finished ablation row in {runs} or docs/ablation.json; run benchmarks/ablation.py first")
@@ -115,8 +115,8 @@ def choose_in_shape(data: Path, runs: Path, c: Candidate, row_pick: str) -> tupl
         run = runs / run_name("cv", k, c)
         if not (run / "report.json").exists() and k not in kept:
             _report.timed_training(row_config(data, k, ablation.PROTOCOL, c), run)
-    val = {k: ablation.val_scores(runs / run_name("cv", k, c))
-           if (runs / run_name("cv", k, c) / "report.json").exists() else kept[k] for k in keys}
+    val = {k: _report.finished_or(runs / run_name("cv", k, c), lambda r: ablation.val_scores(r, per_file=False),
+                                  kept.get(k)) for k in keys}
     best = ablation.recipe_pick(val)
     print(f"in the searched shape, validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by recipe: "
           f"{_ranked(val)}; chosen: {best}")
@@ -162,8 +162,7 @@ def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None, com
         return kept["ua"]
     if not (out / "report.json").exists():
         _report.timed_training(row_config(data, key, "corpus", c), out)
-    rep = load_report(out)
-    return {corpus_of(f["speakers"]["test"])[0]: f["ua"] for f in rep["folds"]}
+    return _report.loco_ua(load_report(out))
 
 
 def train_final(key: str, data: Path, runs: Path, c: Candidate | None = None) -> tuple[Path, RunConfig]:
