@@ -235,14 +235,45 @@ def carried_note(entries) -> list[str]:
     return ["", CARRIED_NOTE] if any(e and e.get("carried") for e in entries) else []
 
 
-def committed(name: str, part: str, field: str) -> dict[str, dict]:
+def committed(name: str, part: str, field: str, settings=None) -> dict[str, dict]:
     """docs/NAME.json's ``part`` entries by their ``field``, each marked ``carried``. A table keeps them
     while their runs are not finished on this machine (run folders are not committed, so a fresh
-    checkout would otherwise drop every row it has not retrained)."""
+    checkout would otherwise drop every row it has not retrained). ``settings(entry)``: the RunConfig
+    the entry's run would have now; an entry that records other settings (its ``config``) is stale
+    (its recipe changed in place) and left out, with a line saying so."""
     path = DOCS / f"{name}.json"
     if not path.exists():
         return {}
-    return {r[field]: {**r, "carried": True} for r in json.loads(path.read_text()).get(part, [])}
+    out = {}
+    for r in json.loads(path.read_text()).get(part, []):
+        if settings is not None and "config" in r and not same_settings(r["config"], settings(r)):
+            print(f"docs/{name}.json: {r[field]} was made with other settings than it has now; not carried",
+                  file=sys.stderr)
+            continue
+        out[r[field]] = {**r, "carried": True}
+    return out
+
+
+def same_settings(stored: dict, current) -> bool:
+    """Whether a committed entry's run settings (its ``config``) are ``current``'s (a RunConfig), the
+    data folders and the distillation teachers' run folders aside (they differ between checkouts).
+
+    >>> from tinyser.experiment import RunConfig
+    >>> cfg = RunConfig(("a/emodb",))
+    >>> same_settings(RunConfig(("/x/emodb",)).to_dict(), cfg), same_settings(RunConfig(("a/emodb",), model="lstm").to_dict(), cfg)
+    (True, False)
+    """
+    from tinyser.experiment import RunConfig
+
+    def norm(c: dict) -> dict:
+        c = RunConfig.from_dict(c).to_dict()
+        c.pop("data")
+        distill = c["train"].get("distill")
+        if distill:
+            c["train"]["distill"] = {**distill, "teacher": [Path(t).name for t in distill["teacher"]]}
+        return c
+
+    return current is not None and norm(stored) == norm(current.to_dict())
 
 
 def finished_or(run: Path, compute, kept: dict | None) -> dict | None:
@@ -272,14 +303,15 @@ def mark(entry: dict) -> str:
 
 
 def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs: str, more=None,
-                       extra=None) -> None:
+                       extra=None, settings=None) -> None:
     """The command line of a benchmark made of resumable training runs: train the
     ``--only`` keys in the order given (all by default), then tabulate every finished
     one into docs/<name>.json and its section of docs/results.md; a key whose run is not
     on this machine keeps its committed row (:func:`committed`).
     ``result(key, data, runs, train)`` gives a row or None; ``markdown(rows, data, **extra(args))``
     the section. ``more``: (add its arguments to the parser, train what they ask for given the parsed
-    arguments); ``extra(args)``: more of the JSON's parts, which ``markdown`` gets as keywords."""
+    arguments); ``extra(args)``: more of the JSON's parts, which ``markdown`` gets as keywords;
+    ``settings(key)``: a key's run settings now, to leave out committed rows made otherwise."""
     import argparse
 
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
@@ -299,7 +331,7 @@ def train_and_tabulate(name: str, doc: str, keys, result, markdown, default_runs
             result(k, args.data, args.runs, train=True)
         if more:
             more[1](args)
-    kept = committed(name, "rows", "key")
+    kept = committed(name, "rows", "key", settings and (lambda r: settings(r["key"])))
     rows = [result(k, args.data, args.runs, train=False) or kept.get(k) for k in keys]
     parts = extra(args) if extra else {}
     write(name, {"rows": [r for r in rows if r], **parts}, markdown(rows, args.data, **parts), page="results.md")

@@ -221,6 +221,12 @@ def cost(cfg: RunConfig, n_classes: int = 6) -> dict:
             "arena_bytes": find_arena_size(blob)}
 
 
+def row_settings(key: str):
+    """Row ``key``'s run settings as ROWS has them now (None for a key no longer there), to tell a
+    committed row whose recipe changed in place (``_report.committed``)."""
+    return run_config(Path("."), ROWS[key][1]) if key in ROWS else None
+
+
 def row_result(key: str, data: Path, runs: Path, train: bool) -> dict | None:
     label, spec = ROWS[key]
     cfg = run_config(data, spec, runs=runs)
@@ -346,15 +352,16 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                   "(global) / 43.2 (per-corpus standardisation); goal: mean ≥ 40. With adaptive standardisation each "
                   "test speaker is one stream, as a device that keeps listening hears it; \"mean per file\" starts the "
                   "statistics afresh for every test clip, as `predict` scores a file given alone "
-                  "(`benchmarks/normalisation.py`'s per-file scoring; the same as the mean under fixed "
-                  "standardisation).", "",
-                  "| recipe | " + " | ".join(loco[0]["ua"]) + " | mean | mean per file |",
-                  "|---|" + "---:|" * (len(loco[0]["ua"]) + 2)]
+                  "(`benchmarks/normalisation.py`'s per-file scoring), and \"mean one stream\" hears all the left-out corpus's "
+                  "clips as one stream, in a random order whoever speaks, as `predict --one-stream` scores a batch "
+                  "of files from one source (both the same as the mean under fixed standardisation).", "",
+                  "| recipe | " + " | ".join(loco[0]["ua"]) + " | mean | mean per file | mean one stream |",
+                  "|---|" + "---:|" * (len(loco[0]["ua"]) + 3)]
         for r in loco:
             mean = float(np.mean(list(r["ua"].values())))
             lines.append(f"| {r['key']}{_report.mark(r)} | " + " | ".join(f"{100 * v:.1f}" for v in r["ua"].values())
                          + f" | {100 * mean:.1f} ({'met' if mean >= 0.4 else f'gap {100 * mean - 40:+.1f}'}) | "
-                         + _loco_per_file(r, mean) + " |")
+                         + " | ".join(_loco_mean(r, mean, field) for field in LOCO_SCORING) + " |")
     lines += _report.carried_note([*done, *loco])
     missing = [ROWS[k][0] for k, r in zip(ROWS, rows) if r is None]
     if missing:
@@ -374,12 +381,18 @@ def _per_file(row: dict) -> str:
     return f"{100 * row[f'val_whole{suffix}']:.1f} / {100 * row[f'val_1s{suffix}']:.1f}"
 
 
-def _loco_per_file(row: dict, mean: float) -> str:
-    """A leave-one-corpus-out row's mean UA with every test clip its own stream ("–" where not measured)."""
-    if "ua_file" in row:
-        return f"{100 * float(np.mean(list(row['ua_file'].values()))):.1f}"
+def _loco_mean(row: dict, mean: float, field: str) -> str:
+    """A leave-one-corpus-out row's mean UA scored as :data:`LOCO_SCORING` ``field`` says: ``mean`` (as
+    evaluated) under fixed standardisation, "–" for an adaptive row where not measured."""
+    if field in row:
+        return f"{100 * float(np.mean(list(row[field].values()))):.1f}"
     fixed = row.get("adaptive") is False or (row["key"] in ROWS and ROWS[row["key"]][1].get("adaptive") is None)
     return f"{100 * mean:.1f}" if fixed else "–"
+
+
+#: how a leave-one-corpus-out row's test clips are scored besides as evaluated: its field -> the
+#: variant of ``benchmarks/normalisation.py``
+LOCO_SCORING = {"ua_file": "per file", "ua_one": "one stream"}
 
 
 def loco_rows(default_runs: Path) -> list[dict]:
@@ -394,9 +407,10 @@ def loco_rows(default_runs: Path) -> list[dict]:
             key = run.name[len("corpus-"):]
             out[key] = {"key": key, "run": str(run), "ua": _report.loco_ua(load_report(run)),
                         "adaptive": lengths.adaptive(run)}
-            if out[key]["adaptive"]:  # each test clip its own stream, as `predict` hears a file given alone
-                per_file = normalisation.run_scores(run)["ua"]["per file"]["folds"]  # in the report's fold order
-                out[key]["ua_file"] = dict(zip(out[key]["ua"], per_file))
+            if out[key]["adaptive"]:  # each test clip its own stream, as `predict` hears a file given alone,
+                ua = normalisation.run_scores(run)["ua"]  # and the left-out corpus one stream (--one-stream)
+                for field, variant in LOCO_SCORING.items():  # folds in the report's order
+                    out[key][field] = dict(zip(out[key]["ua"], ua[variant]["folds"]))
     return [out[k] for k in sorted(out)]
 
 
@@ -418,7 +432,7 @@ def _train_loco(args) -> None:
 
 def main() -> None:
     _report.train_and_tabulate("ablation", __doc__, list(ROWS), row_result, markdown, "runs/ablation",
-                               more=(_loco_arguments, _train_loco),
+                               more=(_loco_arguments, _train_loco), settings=row_settings,
                                extra=lambda args: {"loco": loco_rows(args.runs.parent / "default")})
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def choose(runs: Path) -> str:
     their loudest 1.0 s, because users speak in short bursts as well as long ones.
     Rows whose 1.0 s UA falls more than 5 points below whole clips on validation
     (issue 15's goal) are passed over while any row meets it (``ablation.recipe_pick``)."""
-    kept = _report.committed("ablation", "rows", "key")
+    kept = _report.committed("ablation", "rows", "key", lambda r: ablation.row_settings(r["key"]))
     val = {k: _report.finished_or(runs / k, lambda r: ablation.val_scores(r, per_file=False), kept.get(k))
            for k in ablation.ROWS if ablation.recipe_may_pick(k)}
     val = {k: v for k, v in val.items() if v is not None}
@@ -155,10 +155,10 @@ def run_name(kind: str, key: str, c: Candidate | None) -> str:
 
 def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None, committed: bool = True) -> dict:
     """Leave-one-corpus-out scores of the recipe: UA per left-out corpus (trained when not here and, with
-    ``committed``, not in docs/ablation.json either)."""
+    ``committed``, not in docs/ablation.json either; a run started here is resumed)."""
     out = runs / run_name("corpus", key, c)
     kept = _report.committed("ablation", "loco", "key").get(out.name[len("corpus-"):]) if committed else None
-    if not (out / "report.json").exists() and kept is not None:
+    if not out.exists() and kept is not None:
         return kept["ua"]
     if not (out / "report.json").exists():
         _report.timed_training(row_config(data, key, "corpus", c), out)
@@ -191,21 +191,27 @@ def export_default(final_run: Path, cv: dict, corpora: dict, loco: dict, target:
     return meta
 
 
-def stream_note(per_file: dict | None) -> str:
+def stream_note(ua: dict | None) -> str:
     """How the test clips of an adaptive model were standardised, and what a file given alone to `predict`
-    scores, on the card (nothing for fixed standardisation: ``per_file`` None, every clip scored alike)."""
-    if per_file is None:
+    scores and a batch given to `predict --one-stream`, on the card (``ua``: ``benchmarks/normalisation.py``'s
+    scores of the folds by variant; nothing for fixed standardisation: None, every clip scored alike)."""
+    if ua is None:
         return ""
+    one = ua.get("one stream")
     return ("Test clips are scored as a device that keeps listening scores them: each test speaker's clips are one "
             "stream of the adaptive statistics, in a random order. `predict` starts the statistics afresh for every "
             f"file, and scored that way (each test clip its own stream; `benchmarks/normalisation.py`, \"per file\") "
-            f"the same folds reach **UA {100 * per_file['mean']:.1f} ± {100 * per_file['std']:.1f}**.\n")
+            f"the same folds reach **UA {100 * ua['per file']['mean']:.1f} ± {100 * ua['per file']['std']:.1f}**. "
+            "`predict --one-stream` carries the statistics from file to file, for a batch from one speaker or one "
+            "microphone" + (": scored so, with each fold's test clips one stream whoever speaks (\"one stream\"), "
+                            f"UA {100 * one['mean']:.1f} ± {100 * one['std']:.1f}" if one else
+                            " (not measured on these folds)") + ".\n")
 
 
 def model_card(meta: ModelMetadata, cv: dict, key: str, cfg: RunConfig, final: dict, size: int, arena: int,
-               by_length: dict, per_file: dict | None, shape_note: str = "") -> str:
+               by_length: dict, normalised: dict | None, shape_note: str = "") -> str:
     """The model card's text (``by_length``: ``benchmarks/lengths.py``'s rows for the cross-validation run;
-    ``per_file``: ``benchmarks/normalisation.py``'s "per file" UA of its folds, None for fixed
+    ``normalised``: ``benchmarks/normalisation.py``'s UA of its folds by variant, None for fixed
     standardisation; ``shape_note``: how the recipe was chosen again in the searched shape, if it was)."""
     ev = meta.evaluation
     fe = meta.frontend.config
@@ -277,7 +283,7 @@ cross-validation over the four corpora (five folds grouped by speaker, so no tes
 training; best epoch by validation UA on speakers carved from the training part):
 **UA {100 * ev.ua:.1f} ± {100 * ev.ua_std:.1f}**, WA {100 * ev.wa:.1f} ± {100 * ev.wa_std:.1f},
 macro-F1 {100 * ev.f1:.1f} ± {100 * ev.f1_std:.1f} % (mean ± std over folds; chance is 16.7 %).
-{stream_note(per_file)}The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {ablation.BASELINE['global']} /
+{stream_note(normalised)}The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {ablation.BASELINE['global']} /
 {ablation.BASELINE['per_speaker']} UA under the same protocol (global / per-speaker standardisation).
 
 By utterance length (`benchmarks/lengths.py`: the same test clips cut to their loudest L seconds and padded
@@ -361,7 +367,7 @@ def main():
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob),
                       lengths.run_scores(cv_run)["rows"],
-                      normalisation.run_scores(cv_run)["ua"]["per file"] if cfg.adaptive else None, shape_note)
+                      normalisation.run_scores(cv_run)["ua"] if cfg.adaptive else None, shape_note)
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))
     print(f"{DEFAULT_MODEL}: written; docs/model-card.md updated")
 

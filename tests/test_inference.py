@@ -102,6 +102,34 @@ def test_bad_files_are_reported_and_the_rest_go_on(model, inputs, tmp_path):
     assert all("\n" not in why and why for why in reasons.values())
 
 
+def _window_probabilities(result):
+    return np.array([list(w["probabilities"].values()) for w in result["windows"]])
+
+
+def test_one_stream_carries_the_adaptive_state_from_file_to_file(model, inputs, tmp_path):
+    files = [inputs / "stereo44k.wav", inputs / "mono8k.flac"]
+    alone = [model.predict_file(f) for f in files]
+    together = predict_files(model, files, progress=False, one_stream=True)["results"]
+    # the first file starts from the training statistics either way; the second goes on from the first
+    assert np.array_equal(_window_probabilities(together[0]), _window_probabilities(alone[0]))
+    assert not np.array_equal(_window_probabilities(together[1]), _window_probabilities(alone[1]))
+    state = model.adaptive_state()
+    fresh = state.mu.copy()
+    by_hand = [model.predict_file(f, state=state) for f in files]
+    assert np.array_equal(_window_probabilities(by_hand[1]), _window_probabilities(together[1]))
+    assert not np.allclose(state.mu, fresh)  # the state heard both files
+    again = predict_files(model, files, progress=False)["results"]  # without it, every file starts afresh
+    assert np.array_equal(_window_probabilities(again[1]), _window_probabilities(alone[1]))
+    out = tmp_path / "rows.jsonl"
+    r = run("predict", *files, "--one-stream", "--out", out)
+    assert r.exit_code == 1 and "--one-stream" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not out.exists()
+    j = run("predict", *files, "--one-stream", "--json")
+    assert j.exit_code == 0, j.output
+    assert np.allclose(_window_probabilities(json.loads(j.stdout)["results"][1]),
+                       _window_probabilities(together[1]), atol=1e-6)
+
+
 def test_listen_input_gives_the_same_windows_as_predict(model, inputs):
     for name in ("stereo44k.wav", "long60s.wav", "short.wav"):
         live = listen(model, input=inputs / name)

@@ -129,6 +129,21 @@ def test_per_file_streams_start_every_clip_afresh(toy_manifest):
     assert not np.allclose(heard_after[last], alone[last])
 
 
+def test_one_stream_hears_every_clip_once_whoever_speaks(toy_manifest):
+    """``benchmarks/normalisation.py``'s "one stream" (``predict --one-stream`` over a batch): every
+    window once, in one stream across speakers, each clip's windows together and in time order."""
+    from tinyser.experiment import one_stream
+
+    fs = run_features(toy_config(toy_manifest))
+    (order,) = one_stream(fs, np.arange(len(fs.y))[::-1], np.random.default_rng(0))
+    assert sorted(order) == list(range(len(fs.y))) and len(set(fs.groups[order])) > 1
+    clips = [c for i, c in enumerate(fs.clip_index[order]) if i == 0 or c != fs.clip_index[order][i - 1]]
+    assert len(clips) == len(set(clips))  # a clip is never split
+    assert all(np.all(np.diff([i for i in order if fs.clip_index[i] == c]) > 0) for c in clips)
+    again = one_stream(fs, np.arange(len(fs.y)), np.random.default_rng(1))[0]
+    assert again != order  # clips in a random order
+
+
 def test_primed_streams_score_each_speaker_after_hearing_it_once():
     from tinyser.experiment import adaptive_config, stream_passes
     from tinyser.features import FeatureSet, get_config
@@ -386,12 +401,18 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
     docs.mkdir()
     monkeypatch.setattr(_report, "DOCS", docs)
     monkeypatch.setattr(default_model, "CHOICE", docs / "default_model.json")
-    rows = [{"key": "tile", "val_whole": 0.50, "val_1s": 0.48}, {"key": "balanced", "val_whole": 0.60, "val_1s": 0.50},
-            {"key": "tile-seed1", "val_whole": 0.9, "val_1s": 0.9}]
+    import ablation
+
+    stale = ablation.run_config(Path("elsewhere"), {**ablation.ROWS["adaptive-tile"][1], "model": "lstm"})
+    rows = [{"key": "tile", "val_whole": 0.50, "val_1s": 0.48, "config": ablation.row_settings("tile").to_dict()},
+            {"key": "balanced", "val_whole": 0.60, "val_1s": 0.50},
+            {"key": "tile-seed1", "val_whole": 0.9, "val_1s": 0.9},
+            {"key": "adaptive-tile", "val_whole": 0.9, "val_1s": 0.9, "config": stale.to_dict()}]  # recipe changed
     c = Candidate(width=0.25)
     (docs / "ablation.json").write_text(json.dumps({"rows": rows, "loco": [
         {"key": f"tile-{c.name}", "ua": {"emodb": 0.4, "tess": 0.5}}]}))
     assert default_model.choose(tmp_path / "runs" / "ablation") == "tile"  # balanced misses the 1.0 s gap
+    assert "adaptive-tile was made with other settings" in capsys.readouterr().err  # the stale row is not carried
     assert default_model.shape(tmp_path / "runs" / "search") is None         # no search anywhere: rows' shape
     (docs / "search.json").write_text(json.dumps({"chosen": c.name, "rows": [{"name": c.name,
                                                                               "candidate": c.to_dict()}]}))
@@ -410,3 +431,7 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
     with pytest.raises(TinyserError, match="no report.json"):  # the stand-in trained nothing
         default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c, committed=False)
     assert [p.name for p in trained] == [f"corpus-tile-{c.name}"]
+    (tmp_path / "runs" / "default" / f"corpus-tile-{c.name}").mkdir(parents=True)  # a run started here
+    with pytest.raises(TinyserError, match="no report.json"):  # is resumed, not stood in for
+        default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c)
+    assert len(trained) == 2

@@ -428,6 +428,10 @@ def predict_cmd(
                                                    "(default: half a window)."),
     allow_short: bool = typer.Option(False, "--allow-short-window",
                                      help="Accept a --window shorter than the model's input (zero-padded)."),
+    one_stream: bool = typer.Option(False, "--one-stream", help="Adaptive models: carry the running standardisation "
+                                    "from file to file in the order listed (folders sorted), as a device that keeps "
+                                    "listening does; for files of one speaker or one microphone. Default: each file "
+                                    "starts afresh from the training statistics."),
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON/CSV/table here, not stdout; "
                                             "a .jsonl or .parquet file: one row per file, written as files finish "
                                             "and resumed by the same command (archive mode)."),
@@ -453,6 +457,9 @@ def predict_cmd(
         if as_json or as_csv or plot_dir is not None:
             raise TinyserError(f"--out {out_file.name} writes one row per file; --json, --csv and --plot do not "
                                "apply (use another --out for them)")
+        if one_stream:
+            raise TinyserError(f"--out {out_file.name} scores files independently (in parallel, resumable); "
+                               "--one-stream needs them in order: use --json, --csv or a table")
         return _predict_archive(paths, model, out_file, window, hop, allow_short, force, strict, workers, address)
     if workers is not None or address is not None:
         raise TinyserError("--workers and --address need --out FILE.jsonl or FILE.parquet (archive mode)")
@@ -461,7 +468,8 @@ def predict_cmd(
     check_output(out_file, force)
     m = load_model(model)
     timeline = as_json or as_csv or plot_dir is not None or len(audio_inputs(paths)[0]) <= 1
-    result = predict_files(m, paths, window, hop, progress=True, allow_short=allow_short, timeline=timeline)
+    result = predict_files(m, paths, window, hop, progress=True, allow_short=allow_short, timeline=timeline,
+                           one_stream=one_stream)
     for f in result["failed"]:
         err.print(f"skipped {f['path']}: {f['reason']}", highlight=False, soft_wrap=True, markup=False)
     for r in result["results"]:

@@ -369,6 +369,19 @@ def clip_streams(fs: FeatureSet, segments: np.ndarray) -> list[list[int]]:
     return [segments[fs.clip_index[segments] == c].tolist() for c in np.unique(fs.clip_index[segments])]
 
 
+def one_stream(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator) -> list[list[int]]:
+    """All ``segments`` as a single stream: their clips in a random order, each clip's windows
+    in time order. The running statistics go on from clip to clip whoever speaks, as
+    ``predict --one-stream`` carries them across the files of a batch (one microphone, one corpus).
+
+    >>> from types import SimpleNamespace
+    >>> one_stream(SimpleNamespace(clip_index=np.array([0, 0, 1])), np.array([2, 1, 0]), np.random.default_rng(3))
+    [[2, 0, 1]]
+    """
+    clips = clip_streams(fs, segments)
+    return [[i for k in rng.permutation(len(clips)) for i in clips[k]]]
+
+
 #: where a crop finds sound in a run with neither adaptive standardisation nor tiling (dBFS of white
 #: noise); with either, their own gate (the fixed-standardisation rows with crops were trained so)
 CROP_GATE_DB = -50.0

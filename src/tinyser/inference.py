@@ -102,13 +102,24 @@ class Model:
         return self.predict_features(self.frontend.features(padded), standardize=standardize)
 
     def stream(self, window: float | None = None, hop: float | None = None,
-               voice: VoiceConfig | None = None, allow_short: bool = False) -> Stream:
-        """A :class:`Stream` for audio at the model's sample rate.
+               voice: VoiceConfig | None = None, allow_short: bool = False, state=None) -> Stream:
+        """A :class:`Stream` for audio at the model's sample rate (``state``: see :meth:`adaptive_state`).
 
         >>> load_model().stream(hop=0.5).hop
         0.5
         """
-        return Stream(self, window, hop, voice, allow_short=allow_short)
+        return Stream(self, window, hop, voice, allow_short=allow_short, state=state)
+
+    def adaptive_state(self):
+        """A fresh running state of the model's adaptive standardisation, started from the
+        training statistics, to carry from file to file (``predict_file(..., state=s)``): the
+        files are then standardised as one stream, as a device that keeps listening hears them,
+        instead of each starting afresh. None for a model with fixed statistics.
+
+        >>> m = load_model(); s = m.adaptive_state()
+        >>> results = [m.predict_file(f, state=s) for f in ("a.wav", "b.wav")]   # doctest: +SKIP
+        """
+        return self.frontend.adaptive_state(int(self.runtime.input_shape[0]))
 
     @property
     def frame_seconds(self) -> float:
@@ -158,11 +169,12 @@ class Model:
         return {**s.run([y], timeline=timeline), "warnings": s.warnings(int(sample_rate))}
 
     def predict_file(self, path: str | os.PathLike, window: float | None = None, hop: float | None = None,
-                     allow_short: bool = False, timeline: bool = True) -> dict:
+                     allow_short: bool = False, timeline: bool = True, state=None) -> dict:
         """:meth:`predict` on an audio file of any format, rate, channel count and length
         (read block by block). Unusable files raise AudioError naming the file.
         ``timeline=False`` keeps only the file's summary (``windows`` is empty),
-        so memory stays bounded whatever the file's length.
+        so memory stays bounded whatever the file's length. ``state``
+        (:meth:`adaptive_state`) carries adaptive standardisation over from earlier files.
 
         >>> load_model().predict_file("talk.flac")["windows"][-1]["end"]   # doctest: +SKIP
         12.37
@@ -171,7 +183,7 @@ class Model:
         from .errors import AudioError
 
         info = probe(path)
-        s = self.stream(window, hop, allow_short=allow_short)
+        s = self.stream(window, hop, allow_short=allow_short, state=state)
         try:
             s.check_length(info.duration)
         except ConfigError as e:
@@ -191,7 +203,7 @@ class Stream:
     """
 
     def __init__(self, model: Model, window: float | None = None, hop: float | None = None,
-                 voice: VoiceConfig | None = None, allow_short: bool = False):
+                 voice: VoiceConfig | None = None, allow_short: bool = False, state=None):
         self.model, self.voice = model, voice or getattr(model, "voice", None) or VoiceConfig()
         self.window, self.hop = check_window_hop(model, window, hop, allow_short)
         sr = model.sample_rate
@@ -199,11 +211,12 @@ class Stream:
         self._samples = 0
         self._spectrum = _Spectrum(sr)
         self._vad = self.voice.tracker(sr, model.frontend.config)  # one noise floor for the whole stream
-        # adaptive standardisation: one running state for the whole stream, updated once per
-        # window from the frames that are new since the previous window (as the C frontend does)
+        # adaptive standardisation: one running state for the whole stream (or carried in from
+        # earlier streams: Model.adaptive_state), updated once per window from the frames that are
+        # new since the previous window (as the C frontend does)
         fe = model.frontend
         n_frames = int(model.runtime.input_shape[0])
-        self._norm = fe.adaptive_state(n_frames)
+        self._norm = model.adaptive_state() if state is None else state
         self._new_frames = n_frames  # the first window is all new
         self._hop_frames = max(1, int(round(self.hop / fe.frame_seconds)))
 
@@ -494,9 +507,11 @@ def skipped(path: str | os.PathLike, error: TinyserError) -> dict:
 
 def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: float | None = None,
                   hop: float | None = None, progress: bool = True, allow_short: bool = False,
-                  timeline: bool = True) -> dict:
+                  timeline: bool = True, one_stream: bool = False) -> dict:
     """:meth:`Model.predict_file` over files and folders; files that cannot be used are
-    listed under ``failed`` with the reason, and the others go on.
+    listed under ``failed`` with the reason, and the others go on. ``one_stream``: an
+    adaptive model carries its running statistics from file to file in the order listed
+    (:meth:`Model.adaptive_state`), as for a batch from one speaker or one microphone.
 
     >>> r = predict_files(load_model(), ["Actor_01/"], progress=False)   # doctest: +SKIP
     >>> len(r["results"]), r["failed"]                                    # doctest: +SKIP
@@ -506,10 +521,11 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
 
     files, failed = audio_inputs(paths)
     Stream(model, window, hop, allow_short=allow_short)  # a bad window/hop fails once, before any file is read
-    results = []
+    results, state = [], model.adaptive_state() if one_stream else None
     for path in track(files, description="predict", enabled=progress and len(files) > 1):
         try:
-            results.append(model.predict_file(path, window, hop, allow_short=allow_short, timeline=timeline))
+            results.append(model.predict_file(path, window, hop, allow_short=allow_short, timeline=timeline,
+                                              state=state))
         except TinyserError as e:
             failed.append(skipped(path, e))
     return prediction(model, results, failed)
