@@ -290,6 +290,22 @@ def run_or_carried(name: str, run: Path, compute) -> dict:
     return result
 
 
+def tabulate_runs(name: str, doc: str, default_runs, compute, markdown) -> None:
+    """The command line of a table over finished run folders (``RUN ...``, default ``default_runs``;
+    ``--data``): ``compute(run, data)`` per run (:func:`run_or_carried`), ``markdown(results, cmd)``
+    its section of docs/results.md, written with docs/NAME.json."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("runs", nargs="*", type=Path, default=[Path(r) for r in default_runs])
+    add_data_argument(ap)
+    args = ap.parse_args()
+    results = [run_or_carried(name, r, lambda run: compute(run, args.data)) for r in args.runs]
+    cmd = f"python benchmarks/{name}.py" + ("" if [str(r) for r in args.runs] == list(default_runs)
+                                            else " " + " ".join(map(str, args.runs))) + f" --data {args.data}"
+    write(name, {"runs": results}, markdown(results, cmd), page="results.md", data=args.data)
+
+
 def loco_ua(report: dict) -> dict[str, float]:
     """A leave-one-corpus-out run's UA by left-out corpus (the corpus of each fold's test speakers)."""
     from tinyser.protocols import corpus_of

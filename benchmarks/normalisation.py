@@ -32,7 +32,6 @@ Writes docs/normalisation.json and the normalisation section of docs/results.md.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -146,14 +145,7 @@ def markdown(results: list[dict], cmd: str) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="*", type=Path, default=[Path(r) for r in RUNS])
-    _report.add_data_argument(ap)
-    args = ap.parse_args()
-    results = [_report.run_or_carried("normalisation", r, run_scores) for r in args.runs]
-    cmd = "python benchmarks/normalisation.py" + ("" if [str(r) for r in args.runs] == list(RUNS)
-                                                 else " " + " ".join(map(str, args.runs)))
-    _report.write("normalisation", {"runs": results}, markdown(results, cmd), page="results.md", data=args.data)
+    _report.tabulate_runs("normalisation", __doc__, RUNS, lambda run, data: run_scores(run), markdown)
 
 
 if __name__ == "__main__":

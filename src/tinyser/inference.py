@@ -216,7 +216,7 @@ class Stream:
         # new since the previous window (as the C frontend does)
         fe = model.frontend
         n_frames = int(model.runtime.input_shape[0])
-        self._norm = model.adaptive_state() if state is None else state
+        self._norm = fe.adaptive_state(n_frames) if state is None else state
         self._new_frames = n_frames  # the first window is all new
         self._hop_frames = max(1, int(round(self.hop / fe.frame_seconds)))
 
