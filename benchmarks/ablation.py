@@ -329,6 +329,10 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                   + ("." if shipped and shipped.group(1) == pick["key"] else
                      ": in the shipped shape the recipe chose again among the recipes cross-validated there, by the "
                      "same rule on validation." if rechosen and rechosen.group(1) == pick["key"] else
+                     ": in the shipped shape the recipe chooses again among the recipes cross-validated there "
+                     "(docs/default_model.json), by the same rule on validation, and with this pick it still chooses "
+                     f"that recipe (the card names the rows' earlier pick, `{rechosen.group(1)}`)."
+                     if shipped and rechosen and in_shape_choice(pick["key"]) == shipped.group(1) else
                      "; it has not been re-made since the pick changed.")]
     if done:
         best = max(done, key=lambda r: r["ua"])
@@ -370,6 +374,19 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
             lines.append("Until the balanced row is trained, the step to the adaptive row adds both the (corpus, class) "
                          "balance and the adaptive normalisation.")
     return "\n".join(lines)
+
+
+def in_shape_choice(pick: str) -> str | None:
+    """What ``recipes/default_model.py`` would choose in the shipped shape given the rows' ``pick``, from the
+    scores it compared there (docs/default_model.json); None when the pick was not cross-validated there."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
+    import default_model  # the recipe owns the in-shape comparison
+
+    c = default_model.shape(Path("runs/search"))
+    val = {} if c is None else default_model.committed_in_shape(c)
+    if pick not in val:
+        return None
+    return recipe_pick({k: v for k, v in val.items() if k in (pick, *default_model.SHAPE_RECIPES)})
 
 
 def _per_file(row: dict) -> str:

@@ -136,9 +136,10 @@ def markdown(results: list[dict], cmd: str) -> str:
         trained = ("fixed" if a is None else f"adaptive {a['time_constant']:g} s" + (", primed" if a.get("prime") else "")
                    + (f", training clips restarted with p {a['restart']:g}" if a.get("restart") else ""))
         best = max((v for v in VARIANTS if v in r["ua"]), key=lambda v: r["ua"][v]["mean"])
-        cells = [("–" if v not in r["ua"] else  # a carried row measured before the variant existed
-                  (f"**{100 * r['ua'][v]['mean']:.1f}**" if v == best else f"{100 * r['ua'][v]['mean']:.1f}")
-                  + f" ± {100 * r['ua'][v]['std']:.1f}") for v in VARIANTS]
+        ua = {v: r["ua"].get(v) or (r["ua"]["per file"] if a is None else None) for v in VARIANTS}  # fixed: all alike
+        cells = [("–" if ua[v] is None else  # an adaptive row carried from before the variant existed
+                  (f"**{100 * ua[v]['mean']:.1f}**" if v == best else f"{100 * ua[v]['mean']:.1f}")
+                  + f" ± {100 * ua[v]['std']:.1f}") for v in VARIANTS]
         lines.append(f"| `{r['run']}`{_report.mark(r)} | {trained} | " + " | ".join(cells) + " |")
     lines += _report.carried_note(results)
     return "\n".join(lines)

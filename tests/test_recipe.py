@@ -425,6 +425,10 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
     assert key == "adaptive-tile-g70-short-avg" and all(v["carried"] for v in val.values())
     assert not (tmp_path / "runs").exists()                                  # nothing was trained
     assert default_model.committed_in_shape(Candidate(width=0.5)) == {}       # another shape: none
+    (docs / "search.json").write_text(json.dumps({"chosen": c.name, "rows": [{"name": c.name,
+                                                                              "candidate": c.to_dict()}]}))
+    assert ablation.in_shape_choice("tile") == "adaptive-tile-g70-short-avg"  # what the table says of a new pick
+    assert ablation.in_shape_choice("balanced") is None                       # not compared in the shape
     assert default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c) == {"emodb": 0.4, "tess": 0.5}
     trained = []  # `ablation.py --loco` asks for the run itself: committed scores do not stand in for it
     monkeypatch.setattr(_report, "timed_training", lambda cfg, out: trained.append(out))
