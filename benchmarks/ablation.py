@@ -378,11 +378,18 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
 
 def in_shape_choice(pick: str) -> str | None:
     """What ``recipes/default_model.py`` would choose in the shipped shape given the rows' ``pick``, from the
-    scores it compared there (docs/default_model.json); None when the pick was not cross-validated there."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
+    committed scores it compared there (docs/default_model.json; its cv runs on this machine aside); None
+    when the pick was not cross-validated there."""
+    import contextlib
+    import io
+
+    recipes = str(Path(__file__).resolve().parents[1] / "recipes")
+    if recipes not in sys.path:
+        sys.path.insert(0, recipes)
     import default_model  # the recipe owns the in-shape comparison
 
-    c = default_model.shape(Path("runs/search"))
+    with contextlib.redirect_stdout(io.StringIO()):  # it says which shape it read; the table need not
+        c = default_model.shape(Path("runs/search"))
     val = {} if c is None else default_model.committed_in_shape(c)
     if pick not in val:
         return None

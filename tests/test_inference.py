@@ -120,6 +120,13 @@ def test_one_stream_carries_the_adaptive_state_from_file_to_file(model, inputs, 
     assert not np.allclose(state.mu, fresh)  # the state heard both files
     again = predict_files(model, files, progress=False)["results"]  # without it, every file starts afresh
     assert np.array_equal(_window_probabilities(again[1]), _window_probabilities(alone[1]))
+    y, sr = sf.read(inputs / "long60s.wav", dtype="float32")
+    y = y[:12 * sr].copy()
+    y[11 * sr:] = np.nan  # the first 10 s block streams through before the second one fails
+    sf.write(tmp_path / "bad.wav", y, sr, subtype="FLOAT")
+    skipping = predict_files(model, [files[0], tmp_path / "bad.wav", files[1]], progress=False, one_stream=True)
+    assert [f["path"] for f in skipping["failed"]] == [str(tmp_path / "bad.wav")]
+    assert np.array_equal(_window_probabilities(skipping["results"][1]), _window_probabilities(together[1]))
     out = tmp_path / "rows.jsonl"
     r = run("predict", *files, "--one-stream", "--out", out)
     assert r.exit_code == 1 and "--one-stream" in r.output and len(r.output.strip().splitlines()) == 1

@@ -467,6 +467,9 @@ def predict_cmd(
         raise TinyserError("choose one of --json and --csv")
     check_output(out_file, force)
     m = load_model(model)
+    if one_stream and m.adaptive_state() is None:
+        err.print(f"note: --one-stream changes nothing for {model}: it standardises with fixed statistics, so "
+                  "every file is scored alike", highlight=False, soft_wrap=True, markup=False)
     timeline = as_json or as_csv or plot_dir is not None or len(audio_inputs(paths)[0]) <= 1
     result = predict_files(m, paths, window, hop, progress=True, allow_short=allow_short, timeline=timeline,
                            one_stream=one_stream)

@@ -11,6 +11,7 @@ and the microphone all go through one :class:`Stream`, so ``tinyser listen
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 from pathlib import Path
@@ -511,7 +512,8 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
     """:meth:`Model.predict_file` over files and folders; files that cannot be used are
     listed under ``failed`` with the reason, and the others go on. ``one_stream``: an
     adaptive model carries its running statistics from file to file in the order listed
-    (:meth:`Model.adaptive_state`), as for a batch from one speaker or one microphone.
+    (:meth:`Model.adaptive_state`), as for a batch from one speaker or one microphone; a
+    file skipped part-way leaves them as they were before it.
 
     >>> r = predict_files(load_model(), ["Actor_01/"], progress=False)   # doctest: +SKIP
     >>> len(r["results"]), r["failed"]                                    # doctest: +SKIP
@@ -523,11 +525,13 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
     Stream(model, window, hop, allow_short=allow_short)  # a bad window/hop fails once, before any file is read
     results, state = [], model.adaptive_state() if one_stream else None
     for path in track(files, description="predict", enabled=progress and len(files) > 1):
+        before = copy.deepcopy(state)  # a file that fails part-way leaves the statistics as they were
         try:
             results.append(model.predict_file(path, window, hop, allow_short=allow_short, timeline=timeline,
                                               state=state))
         except TinyserError as e:
             failed.append(skipped(path, e))
+            state = before
     return prediction(model, results, failed)
 
 
