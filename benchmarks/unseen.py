@@ -23,10 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
-#: the leave-one-corpus-out runs measured by default: the best ablation row's recipe and the shipped default
-#: model's (in its searched shape; ``recipes/default_model.py``'s folder)
+#: the leave-one-corpus-out runs measured by default: the best ablation row's recipe, the shipped default
+#: model's (in its searched shape; ``recipes/default_model.py``'s folder) and the best row's fixed-statistics twin
 RUNS = ("runs/default/corpus-adaptive-tile-g70-crops-avg",
-        "runs/default/corpus-adaptive-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s")
+        "runs/default/corpus-adaptive-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s",
+        "runs/default/corpus-balanced-tile-g70-crops-avg")
 #: how the files are given to ``predict``: each alone, or all as one stream (``--one-stream``)
 WAYS = ("per file", "one stream")
 
@@ -85,7 +86,8 @@ def markdown(results: list[dict], cmd: str) -> str:
              "with `tinyser predict`'s path: LiteRT, 2 s windows every 1 s, a file's label the mean of its voiced "
              "windows (a file with none counts as wrong). **per file**: each file alone, as `predict` scores it by "
              "default; **one stream**: the corpus's files as one batch in a random order with `--one-stream`, the "
-             "adaptive statistics going on from file to file whoever speaks. **as evaluated**: the run's own "
+             "adaptive statistics going on from file to file whoever speaks (the same as per file for a model with "
+             "fixed statistics). **as evaluated**: the run's own "
              "scoring (float model, each test speaker one stream). UA %; goal (issue 10): mean ≥ 40; the eGeMAPS + "
              "SVM baseline's mean: 28.1 (global) / 43.2 (per-corpus standardisation).", "",
              "| run | left-out corpus | files | " + " | ".join(cols) + " | unlabelled (per file / one stream) |",
