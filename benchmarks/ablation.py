@@ -315,25 +315,13 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
     pick_key = recipe_pick({r["key"]: r for r in done})
     if pick_key is not None:
         pick = next(r for r in done if r["key"] == pick_key)
-        card = (_report.DOCS / "model-card.md").read_text()
-        shipped = re.search(r"ablation row `([\w-]+)`", card)
-        rechosen = re.search(r"The rows' pick was `([\w-]+)`", card)
         lines += ["", "`recipes/default_model.py` picks the row with the highest recipe score among those whose "
                   f"validation UA at 1.0 s is within {100 * MAX_SHORT_GAP:.0f} points of whole clips (issue 15's "
                   "goal, held on validation speakers; distilled rows, seed repeats and primed rows excluded, "
                   "`recipe_pick`): "
                   f"**{pick['key']}** ({100 * recipe_score(pick):.1f}"
                   + ("" if short_gap_ok(pick) else "; no row meets the gap on validation, so the best score") + "). "
-                  "The shipped default model comes from row "
-                  f"`{shipped.group(1) if shipped else '?'}` (docs/model-card.md)"
-                  + ("." if shipped and shipped.group(1) == pick["key"] else
-                     ": in the shipped shape the recipe chose again among the recipes cross-validated there, by the "
-                     "same rule on validation." if rechosen and rechosen.group(1) == pick["key"] else
-                     ": in the shipped shape the recipe chooses again among the recipes cross-validated there "
-                     "(docs/default_model.json), by the same rule on validation, and with this pick it still chooses "
-                     f"that recipe (the card names the rows' earlier pick, `{rechosen.group(1)}`)."
-                     if shipped and rechosen and in_shape_choice(pick["key"]) == shipped.group(1) else
-                     "; it has not been re-made since the pick changed.")]
+                  + _shipped_note(pick["key"])]
     if done:
         best = max(done, key=lambda r: r["ua"])
         lines += ["", "Goals (benchmark goals, not tests):", "",
@@ -356,9 +344,10 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                   "(global) / 43.2 (per-corpus standardisation); goal: mean ≥ 40. With adaptive standardisation each "
                   "test speaker is one stream, as a device that keeps listening hears it; \"mean per file\" starts the "
                   "statistics afresh for every test clip, as `predict` scores a file given alone "
-                  "(`benchmarks/normalisation.py`'s per-file scoring), and \"mean one stream\" hears all the left-out corpus's "
-                  "clips as one stream, in a random order whoever speaks, as `predict --one-stream` scores a batch "
-                  "of files from one source (both the same as the mean under fixed standardisation).", "",
+                  "(`benchmarks/normalisation.py`'s per-file scoring), and \"mean one stream\" hears all the "
+                  "left-out corpus's clips as one stream, in a random order whoever speaks, as `predict "
+                  "--one-stream` scores a batch of files from one source (both the same as the mean under fixed "
+                  "standardisation).", "",
                   "| recipe | " + " | ".join(loco[0]["ua"]) + " | mean | mean per file | mean one stream |",
                   "|---|" + "---:|" * (len(loco[0]["ua"]) + 3)]
         for r in loco:
@@ -374,6 +363,26 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
             lines.append("Until the balanced row is trained, the step to the adaptive row adds both the (corpus, class) "
                          "balance and the adaptive normalisation.")
     return "\n".join(lines)
+
+
+def _shipped_note(pick: str) -> str:
+    """Where the shipped default model's row (docs/model-card.md) stands against the rows' ``pick``."""
+    card = (_report.DOCS / "model-card.md").read_text()
+    found = re.search(r"ablation row `([\w-]+)`", card)
+    shipped = found.group(1) if found else None
+    found = re.search(r"The rows' pick was `([\w-]+)`", card)
+    rows_pick = found.group(1) if found else None  # the pick when the model was made, where a shape chose again
+    note = f"The shipped default model comes from row `{shipped or '?'}` (docs/model-card.md)"
+    if shipped == pick:
+        return note + "."
+    if rows_pick == pick:
+        return note + (": in the shipped shape the recipe chose again among the recipes cross-validated there, by "
+                       "the same rule on validation.")
+    if shipped and rows_pick and in_shape_choice(pick) == shipped:
+        return note + (": in the shipped shape the recipe chooses again among the recipes cross-validated there "
+                       "(docs/default_model.json), by the same rule on validation, and with this pick it still "
+                       f"chooses that recipe (the card names the rows' earlier pick, `{rows_pick}`).")
+    return note + "; it has not been re-made since the pick changed."
 
 
 def in_shape_choice(pick: str) -> str | None:

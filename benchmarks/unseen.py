@@ -32,38 +32,34 @@ RUNS = ("runs/default/corpus-adaptive-tile-g70-crops-avg",
 WAYS = ("per file", "one stream")
 
 
-def unweighted_recall(truth: list[str], pred: list[str | None], labels: list[str]) -> float:
-    """The mean over the classes present of the share of their files labelled so (None: no label).
-
-    >>> unweighted_recall(["a", "a", "b"], ["a", None, "b"], ["a", "b"])
-    0.75
-    """
-    t, p = np.asarray(truth), np.asarray(pred, dtype=object)
-    return float(np.mean([np.mean(p[t == c] == c) for c in labels if np.any(t == c)]))
-
-
-def fold_scores(run: Path, fold: int, data: Path) -> dict:
-    """One fold's int8 export on its test corpus's files, per file and as one stream."""
+def fold_scores(run: Path, fold: int, labels: list[str], data: Path) -> dict:
+    """One fold's int8 export on its test corpus's files, per file and as one stream (the same pass
+    for a model with fixed statistics, where both are alike)."""
     from tinyser.export import export_run
     from tinyser.inference import load_model, predict_files
+    from tinyser.metrics import scores
+    from tinyser.protocols import corpus_of
 
     res = json.loads((run / f"fold_{fold:02d}" / "result.json").read_text())
-    labels = json.loads((run / "report.json").read_text())["labels"]
     clips = res["test_predictions"]["clip"]
-    truth = dict(zip(clips, (labels[i] for i in res["test_predictions"]["true"])))
+    truth = dict(zip(clips, res["test_predictions"]["true"]))
     order = np.random.default_rng([0, fold]).permutation(len(clips))  # the batch's order for one stream
     paths = {str(data / c.split(":", 1)[0] / c.split(":", 1)[1]): c for c in (clips[i] for i in order)}
     with tempfile.TemporaryDirectory() as tmp:
         (path, *_) = export_run(run, ["int8"], fold=fold, out=tmp)
         model = load_model(path)
-        out = {"corpus": clips[0].split(":", 1)[0], "n": len(clips)}
+        out = {"corpus": str(corpus_of(clips[:1])[0]), "n": len(clips)}
         for way in WAYS:
+            if way == "one stream" and model.adaptive_state() is None:
+                out[way], out[f"{way} unlabelled"] = out["per file"], out["per file unlabelled"]
+                continue
             r = predict_files(model, list(paths), progress=False, timeline=False, one_stream=way == "one stream")
             if r["failed"]:
                 raise SystemExit(f"{r['failed'][0]['path']}: {r['failed'][0]['reason']}")
             got = {paths[x["path"]]: x["label"] for x in r["results"]}
-            out[way] = unweighted_recall([truth[c] for c in got], list(got.values()), labels)
-            out[f"{way} unlabelled"] = sum(v is None for v in got.values()) / len(got)
+            pred = [-1 if v is None else labels.index(v) for v in got.values()]  # no label: wrong
+            out[way] = scores([truth[c] for c in got], pred, labels)["ua"]
+            out[f"{way} unlabelled"] = pred.count(-1) / len(pred)
     out["as evaluated"] = res["ua"]
     return out
 
@@ -71,7 +67,8 @@ def fold_scores(run: Path, fold: int, data: Path) -> dict:
 def run_scores(run: Path, data: Path) -> dict:
     """:func:`fold_scores` for every fold of ``run``, cached in ``RUN/unseen.json``."""
     def compute() -> dict:
-        folds = [fold_scores(run, f["fold"], data) for f in json.loads((run / "report.json").read_text())["folds"]]
+        report = json.loads((run / "report.json").read_text())
+        folds = [fold_scores(run, f["fold"], report["labels"], data) for f in report["folds"]]
         return {"run": str(run), "adaptive": json.loads((run / "config.json").read_text()).get("adaptive"),
                 "folds": folds}
 
