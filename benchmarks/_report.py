@@ -187,14 +187,15 @@ def finished_run(cfg, out: Path, train: bool) -> dict | None:
 
 def cached_in_run(run: Path, name: str, compute, valid=lambda result: True) -> dict:
     """``compute()``'s JSON result, kept in ``RUN/name`` (written atomically) and reused while the
-    run's report is no newer and ``valid(result)`` holds."""
+    run's report is no newer and ``valid(result)`` holds; a result that names its run (``"run"``) names
+    it as given, wherever the folder was when the result was computed."""
     from tinyser.cache import atomic_write
 
     saved = Path(run) / name
     if saved.exists() and saved.stat().st_mtime >= (Path(run) / "report.json").stat().st_mtime:
         result = json.loads(saved.read_text())
         if valid(result):
-            return result
+            return result | {"run": str(run)} if "run" in result else result
     result = compute()
     atomic_write(saved, lambda f: f.write(json.dumps(result, indent=1).encode()))
     return result

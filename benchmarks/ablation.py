@@ -14,6 +14,7 @@ section of docs/results.md, with the openSMILE eGeMAPS + SVM baseline beside it.
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -150,6 +151,10 @@ ROWS: dict[str, tuple[str, dict]] = {
                                     "what the run measures",
                                     {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
                                      "tile": TILE_G70}),
+    "balanced-tile-g70-short-avg": ("adaptive-tile-g70-short-avg row (the default model's recipe) with fixed "
+                                    "standardisation: adaptive normalisation off, the rest alike",
+                                    {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8,
+                                               "average": AVERAGE}, "tile": TILE_G70}),
     "balanced-avg": (f"balanced row + weight averaging (decay {AVERAGE} per epoch; fixed standardisation: the "
                      "balanced row scores best per file, benchmarks/normalisation.py)",
                      {"train": {"balance": "corpus_class", "average": AVERAGE}}),
@@ -285,6 +290,56 @@ def recipe_pick(rows: dict[str, dict]) -> str | None:
     return max(pool, key=lambda k: recipe_score(pool[k])) if pool else None
 
 
+def fixed_twin(key: str) -> str | None:
+    """The row that is row ``key`` with adaptive normalisation off and everything else alike; None for a
+    row with fixed statistics, or where :data:`ROWS` has no such row.
+
+    >>> fixed_twin("adaptive-tile-g70-short-avg"), fixed_twin("balanced")
+    ('balanced-tile-g70-short-avg', None)
+    """
+    spec = ROWS[key][1]
+    if not spec.get("adaptive"):
+        return None
+    fixed = {k: v for k, v in spec.items() if k != "adaptive"}
+    return next((k for k, (_, s) in ROWS.items() if s == fixed), None)
+
+
+def both_ways(row: dict, adaptive: bool) -> tuple[dict, dict]:
+    """A row's validation scores each speaker one stream (as a device that keeps listening hears it) and
+    every clip alone (the ``_file`` ones: as ``predict`` scores a file given alone; the same under fixed
+    statistics).
+
+    >>> both_ways({"val_whole": 0.6, "val_1s": 0.5, "val_whole_file": 0.4, "val_1s_file": 0.3}, True)[1]
+    {'val_whole': 0.4, 'val_1s': 0.3}
+    """
+    if not adaptive:
+        return row, row
+    if "val_whole_file" not in row:
+        raise SystemExit("an adaptive recipe's validation scores lack the per-file ones (val_whole_file): "
+                         "its run must be on this machine")
+    return row, {f: row[f"{f}_file"] for f in ("val_whole", "val_1s")}
+
+
+def normalisation_pick(pick: str, rows: dict[str, dict]) -> str:
+    """Adaptive normalisation on or off for the recipe ``pick`` (issue 10: measure it on and off, keep what
+    helps), decided on validation speakers scored both ways the default model is used (:func:`both_ways`):
+    ``listen`` and the device hear each speaker as one stream, ``predict`` scores a file given alone.
+    ``rows`` holds the validation scores of ``pick`` and of its :func:`fixed_twin`. The one kept meets the
+    short-utterance goal both ways where either does, and has the higher mean recipe score over the two
+    ways; the pick on a tie, and where it has no twin."""
+    twin = fixed_twin(pick)
+    if twin is None or twin not in rows:
+        return pick
+    ways = {k: both_ways(rows[k], k == pick) for k in (pick, twin)}
+    pool = [k for k in ways if all(short_gap_ok(w) for w in ways[k])] or list(ways)
+    return max(pool, key=lambda k: use_score(ways[k]))
+
+
+def use_score(ways: tuple[dict, ...]) -> float:
+    """The mean recipe score of a row's :func:`both_ways`."""
+    return sum(recipe_score(w) for w in ways) / len(ways)
+
+
 def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
     """The section (``rows``: one per row key, None where not finished; ``loco``: :func:`loco_rows`)."""
     lines = ["## Ablation: what each step of the recipe is worth (`benchmarks/ablation.py`)", "",
@@ -321,7 +376,7 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                   "`recipe_pick`): "
                   f"**{pick['key']}** ({100 * recipe_score(pick):.1f}"
                   + ("" if short_gap_ok(pick) else "; no row meets the gap on validation, so the best score") + "). "
-                  + _shipped_note(pick["key"])]
+                  + _shipped_note(pick["key"]) + _on_off_note()]
     if done:
         best = max(done, key=lambda r: r["ua"])
         lines += ["", "Goals (benchmark goals, not tests):", "",
@@ -375,34 +430,82 @@ def _shipped_note(pick: str) -> str:
     note = f"The shipped default model comes from row `{shipped or '?'}` (docs/model-card.md)"
     if shipped == pick:
         return note + "."
+    on_off = (", then kept adaptive normalisation or its fixed twin by validation scored as a stream and per file"
+              if shipped in ROWS and any(fixed_twin(k) == shipped for k in ROWS) else "")
     if rows_pick == pick:
         return note + (": in the shipped shape the recipe chose again among the recipes cross-validated there, by "
-                       "the same rule on validation.")
+                       f"the same rule on validation{on_off}.")
     if shipped and rows_pick and in_shape_choice(pick) == shipped:
         return note + (": in the shipped shape the recipe chooses again among the recipes cross-validated there "
-                       "(docs/default_model.json), by the same rule on validation, and with this pick it still "
-                       f"chooses that recipe (the card names the rows' earlier pick, `{rows_pick}`).")
+                       f"(docs/default_model.json), by the same rule on validation{on_off}, and with this pick it "
+                       f"still chooses that recipe (the card names the rows' earlier pick, `{rows_pick}`).")
     return note + "; it has not been re-made since the pick changed."
 
 
 def in_shape_choice(pick: str) -> str | None:
     """What ``recipes/default_model.py`` would choose in the shipped shape given the rows' ``pick``, from the
-    committed scores it compared there (docs/default_model.json; its cv runs on this machine aside); None
-    when the pick was not cross-validated there."""
+    committed scores it compared there (docs/default_model.json; its cv runs on this machine aside), adaptive
+    normalisation on or off (:func:`normalisation_pick`) where the twin was compared too; None when the pick
+    was not cross-validated there."""
+    default_model, val = _committed_in_shape()
+    if pick not in val:
+        return None
+    return normalisation_pick(recipe_pick({k: v for k, v in val.items() if k in (pick, *default_model.SHAPE_RECIPES)}),
+                              val)
+
+
+def _recipe():
+    """The recipe module (it owns the in-shape comparison and the leave-one-corpus-out runs) and the searched
+    shape (None where it is the rows')."""
     import contextlib
     import io
 
     recipes = str(Path(__file__).resolve().parents[1] / "recipes")
     if recipes not in sys.path:
         sys.path.insert(0, recipes)
-    import default_model  # the recipe owns the in-shape comparison
+    import default_model
 
     with contextlib.redirect_stdout(io.StringIO()):  # it says which shape it read; the table need not
-        c = default_model.shape(Path("runs/search"))
-    val = {} if c is None else default_model.committed_in_shape(c)
-    if pick not in val:
-        return None
-    return recipe_pick({k: v for k, v in val.items() if k in (pick, *default_model.SHAPE_RECIPES)})
+        return default_model, default_model.shape(Path("runs/search"))
+
+
+def _committed_in_shape():
+    """The recipe module and the validation scores it committed in the shipped shape (docs/default_model.json;
+    none where no searched shape differs from the rows')."""
+    default_model, c = _recipe()
+    return default_model, ({} if c is None else default_model.committed_in_shape(c))
+
+
+def loco_settings(key: str):
+    """The run settings a leave-one-corpus-out entry would have now, for ``_report.committed``'s stale check
+    (``key``: a row, or ``ROW-SHAPE`` in the searched shape as ``recipes/default_model.py`` names it; None
+    where it names neither).
+
+    >>> loco_settings("balanced").protocol, loco_settings("no-such-row") is None
+    ('corpus', True)
+    """
+    default_model, c = _recipe()
+    for row in ROWS:
+        if key == row:
+            return default_model.row_config(Path("."), row, "corpus", None)
+        if c is not None and key == f"{row}-{c.name}":
+            return default_model.row_config(Path("."), row, "corpus", c)
+    return None
+
+
+def _on_off_note() -> str:
+    """The shipped shape's comparison of adaptive normalisation on and off (docs/default_model.json), or ""."""
+    default_model, val = _committed_in_shape()
+    pick = json.loads(default_model.CHOICE.read_text()).get("adaptive_pick") if default_model.CHOICE.exists() else None
+    twin = fixed_twin(pick) if pick in ROWS else None
+    if twin not in val or pick not in val:
+        return ""
+    return (" Then, in that shape, the recipe weighs adaptive normalisation on and off on validation speakers scored "
+            "both ways the model is used, each speaker one stream (`listen`, the device) and every clip alone "
+            "(`predict` given a file), by the mean of the two recipe scores, the 1.0 s gap held both ways "
+            f"(`normalisation_pick`): {default_model.on_off_ranked({k: val[k] for k in (pick, twin)}, pick)} "
+            "(score, then each way's score and 1.0 s gap); it keeps "
+            f"**{normalisation_pick(pick, val)}**.")
 
 
 def _per_file(row: dict) -> str:
@@ -434,12 +537,12 @@ def loco_rows(default_runs: Path) -> list[dict]:
     import lengths
     import normalisation
 
-    out = _report.committed("ablation", "loco", "key")
+    out = _report.committed("ablation", "loco", "key", lambda r: loco_settings(r["key"]))
     for run in sorted(default_runs.glob("corpus-*")):
         if (run / "report.json").exists():
             key = run.name[len("corpus-"):]
             out[key] = {"key": key, "run": str(run), "ua": _report.loco_ua(load_report(run)),
-                        "adaptive": lengths.adaptive(run)}
+                        "adaptive": lengths.adaptive(run), "config": json.loads((run / "config.json").read_text())}
             if out[key]["adaptive"]:  # each test clip its own stream, as `predict` hears a file given alone,
                 ua = normalisation.run_scores(run)["ua"]  # and the left-out corpus one stream (--one-stream)
                 for field, variant in LOCO_SCORING.items():  # folds in the report's order

@@ -32,6 +32,18 @@ RUNS = ("runs/default/corpus-adaptive-tile-g70-crops-avg",
 WAYS = ("per file", "one stream")
 
 
+def corpus_roots(run: Path, data: Path) -> dict[str, Path]:
+    """Each corpus's folder: the run's own (its config's ``data``, the corpus told by its layout), or
+    ``DATA/<corpus>`` for one not on this machine."""
+    from tinyser.corpora import detect
+
+    roots = {}
+    for root in map(Path, json.loads((run / "config.json").read_text())["data"]):
+        name = detect(root) if root.is_dir() else root.name
+        roots[name] = root if root.is_dir() else data / name
+    return roots
+
+
 def fold_scores(run: Path, fold: int, labels: list[str], data: Path) -> dict:
     """One fold's int8 export on its test corpus's files, per file and as one stream (the same pass
     for a model with fixed statistics, where both are alike)."""
@@ -44,7 +56,8 @@ def fold_scores(run: Path, fold: int, labels: list[str], data: Path) -> dict:
     clips = res["test_predictions"]["clip"]
     truth = dict(zip(clips, res["test_predictions"]["true"]))
     order = np.random.default_rng([0, fold]).permutation(len(clips))  # the batch's order for one stream
-    paths = {str(data / c.split(":", 1)[0] / c.split(":", 1)[1]): c for c in (clips[i] for i in order)}
+    roots = corpus_roots(run, data)
+    paths = {str(roots[c.split(":", 1)[0]] / c.split(":", 1)[1]): c for c in (clips[i] for i in order)}
     with tempfile.TemporaryDirectory() as tmp:
         (path, *_) = export_run(run, ["int8"], fold=fold, out=tmp)
         model = load_model(path)

@@ -1,6 +1,6 @@
 """Reproduce tinyser's shipped default model (``tinyser.load_model("default")``).
 
-    python recipes/default_model.py [--data ../shared/data] [--force]
+    python recipes/default_model.py [--data ../shared/data] [--force] [--choose-only]
 
 1. The recipe ablation (``benchmarks/ablation.py``): `tiny` on the four shared
    corpora (EMO-DB, RAVDESS actors 1-20, TESS, SAVEE) under ``common6`` and
@@ -16,7 +16,12 @@
    the rows', the pick and the recipes of :data:`SHAPE_RECIPES` are
    cross-validated there (speaker:5; each trained when missing), and the recipe
    is chosen again among them by the same validation rule (a rank among rows
-   need not carry over to another shape).
+   need not carry over to another shape). Then adaptive normalisation is kept
+   or turned off: the chosen recipe and its fixed-statistics twin are compared
+   on validation speakers scored both ways the model is used, each speaker one
+   stream (``listen``, the device) and every clip alone (``predict`` given a
+   file), by the mean of the two recipe scores (issue 10: "measure on/off ...
+   keep what helps").
 2. The same recipe under leave-one-corpus-out (protocol ``corpus``), for the
    model card's cross-corpus scores.
 3. The recipe trained once more on every speaker (protocol ``final``: all but
@@ -121,6 +126,44 @@ def choose_in_shape(data: Path, runs: Path, c: Candidate, row_pick: str) -> tupl
     print(f"in the searched shape, validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by recipe: "
           f"{_ranked(val)}; chosen: {best}")
     return best, val
+
+
+def cv_run(runs: Path, key: str, c: Candidate | None) -> Path:
+    """Where recipe ``key``'s speaker:5 cross-validation is (``runs``: the root, e.g. ``runs/``): the
+    ablation row's folder in the rows' shape, ``default/cv-KEY-SHAPE`` in shape ``c``."""
+    return runs / "ablation" / key if c is None else runs / "default" / run_name("cv", key, c)
+
+
+def adaptive_or_fixed(data: Path, runs: Path, key: str, c: Candidate | None) -> tuple[str, dict[str, dict]]:
+    """The chosen recipe with adaptive normalisation or its fixed-statistics twin
+    (``ablation.normalisation_pick``: validation speakers scored each as one stream and every clip alone),
+    and the two recipes' validation scores (none where ``key`` has no twin). Each is cross-validated in
+    shape ``c`` (``runs``: the root), trained when missing here and not committed (docs/default_model.json
+    in a searched shape, docs/ablation.json in the rows'); the adaptive one's per-file scores need its run."""
+    twin = ablation.fixed_twin(key)
+    if twin is None:
+        return key, {}
+    kept = committed_in_shape(c) if c is not None else _report.committed(
+        "ablation", "rows", "key", lambda r: ablation.row_settings(r["key"]))
+    val = {}
+    for k in (key, twin):
+        run, entry = cv_run(runs, k, c), kept.get(k)
+        if not (run / "report.json").exists() and (entry is None or (k == key and "val_whole_file" not in entry)):
+            _report.timed_training(row_config(data, k, ablation.PROTOCOL, c), run)
+        val[k] = _report.finished_or(run, ablation.val_scores, entry)
+    chosen = ablation.normalisation_pick(key, val)
+    print(f"adaptive normalisation on / off (validation, each speaker one stream and every clip alone): "
+          f"{on_off_ranked(val, key)}; kept: {chosen}")
+    return chosen, val
+
+
+def on_off_ranked(val: dict[str, dict], adaptive_key: str) -> str:
+    def one(k):
+        ways = ablation.both_ways(val[k], k == adaptive_key)
+        return (f"{k} {100 * ablation.use_score(ways):.1f} (" + " / ".join(
+            f"{100 * ablation.recipe_score(w):.1f}, gap {100 * (w['val_1s'] - w['val_whole']):+.1f}" for w in ways)
+            + ")")
+    return ", ".join(one(k) for k in val)
 
 
 def _ranked(val: dict[str, dict]) -> str:
@@ -338,8 +381,11 @@ def main():
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--force", action="store_true", help="replace the existing default model")
     ap.add_argument("--no-corpus", action="store_true", help="skip the leave-one-corpus-out run")
+    ap.add_argument("--choose-only", action="store_true",
+                    help="choose the recipe and record what was compared (docs/default_model.json in a searched "
+                         "shape); train no leave-one-corpus-out or final model and leave the default model as it is")
     args = ap.parse_args()
-    if DEFAULT_MODEL.exists() and not args.force:  # before hours of training, not after
+    if DEFAULT_MODEL.exists() and not args.force and not args.choose_only:  # before hours of training, not after
         raise SystemExit(f"{DEFAULT_MODEL}: already exists; pass --force to replace it")
     key = choose(args.runs / "ablation")
     c = shape(args.runs / "search")
@@ -352,22 +398,34 @@ def main():
                       "(recipe score, 1.0 s gap on validation"
                       + (f"; {', '.join(carried)}: scores committed in docs/default_model.json, their runs not on "
                          "the machine that made this model" if carried else "") + ").")
-    cv_run = args.runs / "ablation" / key if c is None else args.runs / "default" / run_name("cv", key, c)
-    if not (cv_run / "report.json").exists():  # the card is made from its folds
-        _report.timed_training(row_config(args.data, key, ablation.PROTOCOL, c), cv_run)
-    cv = load_report(cv_run)
-    loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
-    final_run, cfg = train_final(key, args.data, args.runs / "default", c)
-    meta = export_default(final_run, cv, _report.per_corpus_ua(cv_run, cv), loco, DEFAULT_MODEL, args.force)
+    adaptive_key, (key, on_off) = key, adaptive_or_fixed(args.data, args.runs, key, c)
+    if on_off:
+        shape_note += (f" Adaptive normalisation on and off (`{adaptive_key}` and its fixed-statistics twin) were "
+                       "then compared on validation speakers scored both ways the model is used, each speaker one "
+                       "stream (`listen`, the device) and every clip alone (`predict` given a file), by the mean "
+                       f"of the two recipe scores: {on_off_ranked(on_off, adaptive_key)} (score, then each way's "
+                       f"score and 1.0 s gap); kept: `{key}`.")
     if c is not None:  # what was compared in the shape, for machines without these runs
-        choice = {"shape": c.name, "row_pick": row_pick, "chosen": key,
-                  "val": {k: {f: v for f, v in r.items() if f.startswith("val_")} for k, r in val.items()},
+        compared = val | on_off
+        choice = {"shape": c.name, "row_pick": row_pick, "chosen": key, "adaptive_pick": adaptive_key,
+                  "val": {k: {f: v for f, v in r.items() if f.startswith("val_")} for k, r in compared.items()},
+                  "carried": [k for k, r in compared.items() if r.get("carried")],  # made on an earlier machine
                   "provenance": _report.provenance()}
         atomic_write(CHOICE, lambda f: f.write((json.dumps(choice, indent=2) + "\n").encode()))
+    if args.choose_only:
+        print(f"chosen: {key}" + ("" if c is None else f"; {CHOICE} written"))
+        return
+    cv_folder = cv_run(args.runs, key, c)
+    if not (cv_folder / "report.json").exists():  # the card is made from its folds
+        _report.timed_training(row_config(args.data, key, ablation.PROTOCOL, c), cv_folder)
+    cv = load_report(cv_folder)
+    loco = {} if args.no_corpus else corpus_run(key, args.data, args.runs / "default", c)
+    final_run, cfg = train_final(key, args.data, args.runs / "default", c)
+    meta = export_default(final_run, cv, _report.per_corpus_ua(cv_folder, cv), loco, DEFAULT_MODEL, args.force)
     blob = DEFAULT_MODEL.read_bytes()
     card = model_card(meta, cv, key, cfg, load_report(final_run), len(blob), find_arena_size(blob),
-                      lengths.run_scores(cv_run)["rows"],
-                      normalisation.run_scores(cv_run)["ua"] if cfg.adaptive else None, shape_note)
+                      lengths.run_scores(cv_folder)["rows"],
+                      normalisation.run_scores(cv_folder)["ua"] if cfg.adaptive else None, shape_note)
     atomic_write(ROOT / "docs" / "model-card.md", lambda f: f.write(card.encode()))
     print(f"{DEFAULT_MODEL}: written; docs/model-card.md updated")
 

@@ -364,6 +364,29 @@ def test_recipe_pick_holds_the_short_utterance_goal_on_validation():
     assert ablation.recipe_pick({}) is None
 
 
+def test_normalisation_pick_weighs_the_device_stream_and_files_given_alone():
+    """Adaptive normalisation stays on only where validation, scored both as each speaker one stream and as
+    every clip alone, says it helps; the short-utterance goal still comes first, both ways."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import ablation
+
+    on, off = "adaptive-tile-g70-short-avg", "balanced-tile-g70-short-avg"
+    assert ablation.fixed_twin(on) == off and ablation.fixed_twin(off) is None
+    rows = {on: {"val_whole": 0.56, "val_1s": 0.52, "val_whole_file": 0.46, "val_1s_file": 0.44},
+            off: {"val_whole": 0.53, "val_1s": 0.49}}
+    assert ablation.normalisation_pick(on, rows) == off        # 0.51 both ways against (0.54 + 0.45) / 2
+    rows[on] |= {"val_whole_file": 0.52, "val_1s_file": 0.50}
+    assert ablation.normalisation_pick(on, rows) == on         # per file it now holds up
+    rows[off] = {"val_whole": 0.60, "val_1s": 0.54}            # better, but 6 points down at 1.0 s
+    assert ablation.normalisation_pick(on, rows) == on
+    assert ablation.normalisation_pick(on, {on: rows[on]}) == on  # no twin compared
+    with pytest.raises(SystemExit, match="per-file"):
+        ablation.normalisation_pick(on, {on: {"val_whole": 0.5, "val_1s": 0.5}, off: rows[off]})
+
+
 def test_per_corpus_ua_pools_the_folds_test_clips_by_corpus(tmp_path):
     """The ablation table's and the model card's per-corpus scores: each corpus's UA over the
     test clips of every fold together, the corpus read from the clip id."""
@@ -423,12 +446,34 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
         "adaptive-tile-g70-short-avg": {"val_whole": 0.6, "val_1s": 0.58}}}))
     key, val = default_model.choose_in_shape(tmp_path, tmp_path / "runs" / "default", c, "tile")
     assert key == "adaptive-tile-g70-short-avg" and all(v["carried"] for v in val.values())
+    twin = ablation.fixed_twin(key)  # on / off: the adaptive pick's per-file scores are needed, so its run is
+    monkeypatch.setattr(_report, "timed_training", lambda cfg, out: (_ for _ in ()).throw(AssertionError(out)))
+    with pytest.raises(AssertionError, match=f"cv-{key}-{c.name}"):
+        default_model.adaptive_or_fixed(tmp_path, tmp_path / "runs", key, c)
+    saved = json.loads((docs / "default_model.json").read_text())
+    saved["val"][key] |= {"val_whole_file": 0.5, "val_1s_file": 0.48}
+    saved["val"][twin] = {"val_whole": 0.56, "val_1s": 0.53}
+    (docs / "default_model.json").write_text(json.dumps(saved))
+    assert default_model.adaptive_or_fixed(tmp_path, tmp_path / "runs", key, c)[0] == twin  # 0.545 > 0.54
+    assert default_model.adaptive_or_fixed(tmp_path, tmp_path / "runs", twin, c) == (twin, {})  # no twin
+    monkeypatch.undo()
+    monkeypatch.setattr(_report, "DOCS", docs)
+    monkeypatch.setattr(default_model, "CHOICE", docs / "default_model.json")
     assert not (tmp_path / "runs").exists()                                  # nothing was trained
     assert default_model.committed_in_shape(Candidate(width=0.5)) == {}       # another shape: none
     (docs / "search.json").write_text(json.dumps({"chosen": c.name, "rows": [{"name": c.name,
                                                                               "candidate": c.to_dict()}]}))
-    assert ablation.in_shape_choice("tile") == "adaptive-tile-g70-short-avg"  # what the table says of a new pick
+    assert ablation.in_shape_choice("tile") == twin  # what the table says of a new pick: on / off included
     assert ablation.in_shape_choice("balanced") is None                       # not compared in the shape
+    with monkeypatch.context() as m:  # --choose-only: the choice recorded from committed scores, nothing trained
+        m.setattr(_report, "timed_training", lambda cfg, out: (_ for _ in ()).throw(AssertionError(out)))
+        m.setattr(sys, "argv", ["default_model.py", "--data", str(tmp_path), "--runs", str(tmp_path / "runs"),
+                                "--choose-only"])
+        default_model.main()
+    saved = json.loads((docs / "default_model.json").read_text())
+    assert (saved["chosen"], saved["adaptive_pick"], saved["row_pick"]) == (twin, key, "tile")
+    assert sorted(saved["carried"]) == sorted(saved["val"]) and saved["val"][key]["val_1s_file"] == 0.48
+    assert default_model.DEFAULT_MODEL.exists()                              # the shipped model untouched
     assert default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c) == {"emodb": 0.4, "tess": 0.5}
     trained = []  # `ablation.py --loco` asks for the run itself: committed scores do not stand in for it
     monkeypatch.setattr(_report, "timed_training", lambda cfg, out: trained.append(out))
@@ -439,3 +484,8 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
     with pytest.raises(TinyserError, match="no report.json"):  # is resumed, not stood in for
         default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c)
     assert len(trained) == 2
+    (docs / "ablation.json").write_text(json.dumps({"rows": rows, "loco": [  # a recipe changed in place since
+        {"key": "tile", "ua": {"emodb": 0.3}, "config": stale.to_dict()},
+        {"key": "balanced", "ua": {"emodb": 0.3}, "config": ablation.loco_settings("balanced").to_dict()}]}))
+    assert [r["key"] for r in ablation.loco_rows(tmp_path / "runs" / "default")] == ["balanced"]
+    assert "tile was made with other settings" in capsys.readouterr().err
