@@ -315,7 +315,7 @@ def both_ways(row: dict, adaptive: bool) -> tuple[dict, dict]:
     if not adaptive:
         return row, row
     if "val_whole_file" not in row:
-        raise SystemExit("an adaptive recipe's validation scores lack the per-file ones (val_whole_file): "
+        raise ValueError("an adaptive recipe's validation scores lack the per-file ones (val_whole_file): "
                          "its run must be on this machine")
     return row, {f: row[f"{f}_file"] for f in ("val_whole", "val_1s")}
 
@@ -376,7 +376,7 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                   "`recipe_pick`): "
                   f"**{pick['key']}** ({100 * recipe_score(pick):.1f}"
                   + ("" if short_gap_ok(pick) else "; no row meets the gap on validation, so the best score") + "). "
-                  + _shipped_note(pick["key"]) + _on_off_note()]
+                  + _shipped_note(pick["key"]) + _on_off_note(pick["key"])]
     if done:
         best = max(done, key=lambda r: r["ua"])
         lines += ["", "Goals (benchmark goals, not tests):", "",
@@ -430,15 +430,13 @@ def _shipped_note(pick: str) -> str:
     note = f"The shipped default model comes from row `{shipped or '?'}` (docs/model-card.md)"
     if shipped == pick:
         return note + "."
-    on_off = (", then kept adaptive normalisation or its fixed twin by validation scored as a stream and per file"
-              if shipped in ROWS and any(fixed_twin(k) == shipped for k in ROWS) else "")
     if rows_pick == pick:
         return note + (": in the shipped shape the recipe chose again among the recipes cross-validated there, by "
-                       f"the same rule on validation{on_off}.")
+                       "the same rule on validation.")
     if shipped and rows_pick and in_shape_choice(pick) == shipped:
         return note + (": in the shipped shape the recipe chooses again among the recipes cross-validated there "
-                       f"(docs/default_model.json), by the same rule on validation{on_off}, and with this pick it "
-                       f"still chooses that recipe (the card names the rows' earlier pick, `{rows_pick}`).")
+                       "(docs/default_model.json), by the same rule on validation, and with this pick it still "
+                       f"chooses that recipe (the card names the rows' earlier pick, `{rows_pick}`).")
     return note + "; it has not been re-made since the pick changed."
 
 
@@ -447,11 +445,13 @@ def in_shape_choice(pick: str) -> str | None:
     committed scores it compared there (docs/default_model.json; its cv runs on this machine aside), adaptive
     normalisation on or off (:func:`normalisation_pick`) where the twin was compared too; None when the pick
     was not cross-validated there."""
-    default_model, val = _committed_in_shape()
-    if pick not in val:
+    _, val, first = _in_shape_first(pick)
+    if first is None:
         return None
-    return normalisation_pick(recipe_pick({k: v for k, v in val.items() if k in (pick, *default_model.SHAPE_RECIPES)}),
-                              val)
+    try:
+        return normalisation_pick(first, val)
+    except ValueError:  # the twin's scores without the adaptive recipe's per-file ones: on / off not decided
+        return first
 
 
 def _recipe():
@@ -469,11 +469,15 @@ def _recipe():
         return default_model, default_model.shape(Path("runs/search"))
 
 
-def _committed_in_shape():
-    """The recipe module and the validation scores it committed in the shipped shape (docs/default_model.json;
-    none where no searched shape differs from the rows')."""
+def _in_shape_first(pick: str):
+    """The recipe module, the validation scores it committed in the shipped shape (docs/default_model.json;
+    none where no searched shape differs from the rows') and the recipe it chooses there first, before
+    weighing adaptive normalisation, given the rows' ``pick`` (None when ``pick`` was not compared there)."""
     default_model, c = _recipe()
-    return default_model, ({} if c is None else default_model.committed_in_shape(c))
+    val = {} if c is None else default_model.committed_in_shape(c)
+    first = recipe_pick({k: v for k, v in val.items() if k in (pick, *default_model.SHAPE_RECIPES)}) \
+        if pick in val else None
+    return default_model, val, first
 
 
 def loco_settings(key: str):
@@ -493,19 +497,15 @@ def loco_settings(key: str):
     return None
 
 
-def _on_off_note() -> str:
-    """The shipped shape's comparison of adaptive normalisation on and off (docs/default_model.json), or ""."""
-    default_model, val = _committed_in_shape()
+def _on_off_note(rows_pick: str) -> str:
+    """The shipped shape's comparison of adaptive normalisation on and off (docs/default_model.json) where the
+    recipe, given the rows' pick ``rows_pick``, chooses the recipe it was made for there; "" otherwise."""
+    default_model, val, first = _in_shape_first(rows_pick)
     pick = json.loads(default_model.CHOICE.read_text()).get("adaptive_pick") if default_model.CHOICE.exists() else None
     twin = fixed_twin(pick) if pick in ROWS else None
-    if twin not in val or pick not in val:
+    if first is None or first != pick or twin not in val or "val_whole_file" not in val[pick]:
         return ""
-    return (" Then, in that shape, the recipe weighs adaptive normalisation on and off on validation speakers scored "
-            "both ways the model is used, each speaker one stream (`listen`, the device) and every clip alone "
-            "(`predict` given a file), by the mean of the two recipe scores, the 1.0 s gap held both ways "
-            f"(`normalisation_pick`): {default_model.on_off_ranked({k: val[k] for k in (pick, twin)}, pick)} "
-            "(score, then each way's score and 1.0 s gap); it keeps "
-            f"**{normalisation_pick(pick, val)}**.")
+    return " In the shipped shape, " + default_model.on_off_sentence({k: val[k] for k in (pick, twin)}, pick)
 
 
 def _per_file(row: dict) -> str:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import sys
 import tempfile
@@ -80,7 +81,7 @@ def choose(runs: Path) -> str:
     their loudest 1.0 s, because users speak in short bursts as well as long ones.
     Rows whose 1.0 s UA falls more than 5 points below whole clips on validation
     (issue 15's goal) are passed over while any row meets it (``ablation.recipe_pick``)."""
-    kept = _report.committed("ablation", "rows", "key", lambda r: ablation.row_settings(r["key"]))
+    kept = committed_rows()
     val = {k: _report.finished_or(runs / k, lambda r: ablation.val_scores(r, per_file=False), kept.get(k))
            for k in ablation.ROWS if ablation.recipe_may_pick(k)}
     val = {k: v for k, v in val.items() if v is not None}
@@ -89,6 +90,12 @@ def choose(runs: Path) -> str:
         raise SystemExit(f"no finished ablation row in {runs} or docs/ablation.json; run benchmarks/ablation.py first")
     print(f"validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by row: {_ranked(val)}; chosen: {best}")
     return best
+
+
+def committed_rows() -> dict[str, dict]:
+    """The ablation rows' committed validation scores (docs/ablation.json), those whose recipe changed since
+    left out."""
+    return _report.committed("ablation", "rows", "key", lambda r: ablation.row_settings(r["key"]))
 
 
 #: the recipes cross-validated in the searched shape besides the rows' pick, where the recipe is chosen
@@ -111,17 +118,11 @@ def committed_in_shape(c: Candidate) -> dict[str, dict]:
 
 def choose_in_shape(data: Path, runs: Path, c: Candidate, row_pick: str) -> tuple[str, dict[str, dict]]:
     """The recipe with the best validation score in the searched shape ``c`` among the rows' pick and
-    :data:`SHAPE_RECIPES` (``runs/cv-ROW-SHAPE``, trained when missing here and not in :data:`CHOICE`),
-    by the same rule as among the rows (``ablation.recipe_pick``): a recipe's rank in the rows' shape
-    need not hold in another shape, and only validation speakers decide."""
+    :data:`SHAPE_RECIPES` (``runs``: the root; :func:`cv_run`, trained when missing here and not in
+    :data:`CHOICE`), by the same rule as among the rows (``ablation.recipe_pick``): a recipe's rank in the
+    rows' shape need not hold in another shape, and only validation speakers decide."""
     keys = [k for k in ablation.ROWS if k in (row_pick, *SHAPE_RECIPES) and ablation.recipe_may_pick(k)]
-    kept = committed_in_shape(c)
-    for k in keys:
-        run = runs / run_name("cv", k, c)
-        if not (run / "report.json").exists() and k not in kept:
-            _report.timed_training(row_config(data, k, ablation.PROTOCOL, c), run)
-    val = {k: _report.finished_or(runs / run_name("cv", k, c), lambda r: ablation.val_scores(r, per_file=False),
-                                  kept.get(k)) for k in keys}
+    val = cross_validated(data, runs, keys, c, committed_in_shape(c))
     best = ablation.recipe_pick(val)
     print(f"in the searched shape, validation UA (mean of whole clips and 1.0 s; 1.0 s gap) by recipe: "
           f"{_ranked(val)}; chosen: {best}")
@@ -134,6 +135,22 @@ def cv_run(runs: Path, key: str, c: Candidate | None) -> Path:
     return runs / "ablation" / key if c is None else runs / "default" / run_name("cv", key, c)
 
 
+def cross_validated(data: Path, runs: Path, keys, c: Candidate | None, kept: dict[str, dict],
+                    per_file=()) -> dict[str, dict]:
+    """Validation scores of recipes ``keys`` cross-validated in shape ``c`` (:func:`cv_run`), each trained when
+    missing here and not in ``kept`` (committed entries); a key in ``per_file`` needs its per-file scores
+    too (``_file``), which a committed entry may lack."""
+    out = {}
+    for k in keys:
+        run, entry = cv_run(runs, k, c), kept.get(k)
+        if entry is not None and k in per_file and "val_whole_file" not in entry:
+            entry = None
+        if not (run / "report.json").exists() and entry is None:
+            _report.timed_training(row_config(data, k, ablation.PROTOCOL, c), run)
+        out[k] = _report.finished_or(run, functools.partial(ablation.val_scores, per_file=k in per_file), entry)
+    return out
+
+
 def adaptive_or_fixed(data: Path, runs: Path, key: str, c: Candidate | None) -> tuple[str, dict[str, dict]]:
     """The chosen recipe with adaptive normalisation or its fixed-statistics twin
     (``ablation.normalisation_pick``: validation speakers scored each as one stream and every clip alone),
@@ -143,14 +160,8 @@ def adaptive_or_fixed(data: Path, runs: Path, key: str, c: Candidate | None) -> 
     twin = ablation.fixed_twin(key)
     if twin is None:
         return key, {}
-    kept = committed_in_shape(c) if c is not None else _report.committed(
-        "ablation", "rows", "key", lambda r: ablation.row_settings(r["key"]))
-    val = {}
-    for k in (key, twin):
-        run, entry = cv_run(runs, k, c), kept.get(k)
-        if not (run / "report.json").exists() and (entry is None or (k == key and "val_whole_file" not in entry)):
-            _report.timed_training(row_config(data, k, ablation.PROTOCOL, c), run)
-        val[k] = _report.finished_or(run, ablation.val_scores, entry)
+    val = cross_validated(data, runs, (key, twin), c, committed_in_shape(c) if c is not None else committed_rows(),
+                          per_file=(key,))
     chosen = ablation.normalisation_pick(key, val)
     print(f"adaptive normalisation on / off (validation, each speaker one stream and every clip alone): "
           f"{on_off_ranked(val, key)}; kept: {chosen}")
@@ -158,12 +169,24 @@ def adaptive_or_fixed(data: Path, runs: Path, key: str, c: Candidate | None) -> 
 
 
 def on_off_ranked(val: dict[str, dict], adaptive_key: str) -> str:
+    """The on / off comparison's scores in a line: each recipe's mean score, then its score and 1.0 s gap
+    each way (speaker streams / per file)."""
     def one(k):
         ways = ablation.both_ways(val[k], k == adaptive_key)
         return (f"{k} {100 * ablation.use_score(ways):.1f} (" + " / ".join(
             f"{100 * ablation.recipe_score(w):.1f}, gap {100 * (w['val_1s'] - w['val_whole']):+.1f}" for w in ways)
             + ")")
     return ", ".join(one(k) for k in val)
+
+
+def on_off_sentence(val: dict[str, dict], adaptive_key: str) -> str:
+    """What the model card and the ablation table say of the on / off comparison (``val``: the adaptive
+    recipe's and its twin's validation scores)."""
+    return (f"adaptive normalisation on and off (`{adaptive_key}` and its fixed-statistics twin) were compared on "
+            "validation speakers scored both ways the model is used, each speaker one stream (`listen`, the device) "
+            "and every clip alone (`predict` given a file), by the mean of the two recipe scores, the 1.0 s gap "
+            f"held both ways (`ablation.normalisation_pick`): {on_off_ranked(val, adaptive_key)} (score, then each "
+            f"way's score and 1.0 s gap); kept: **{ablation.normalisation_pick(adaptive_key, val)}**.")
 
 
 def _ranked(val: dict[str, dict]) -> str:
@@ -200,7 +223,8 @@ def corpus_run(key: str, data: Path, runs: Path, c: Candidate | None = None, com
     """Leave-one-corpus-out scores of the recipe: UA per left-out corpus (trained when not here and, with
     ``committed``, not in docs/ablation.json either; a run started here is resumed)."""
     out = runs / run_name("corpus", key, c)
-    kept = _report.committed("ablation", "loco", "key").get(out.name[len("corpus-"):]) if committed else None
+    kept = _report.committed("ablation", "loco", "key", lambda r: ablation.loco_settings(r["key"])).get(
+        out.name[len("corpus-"):]) if committed else None
     if not out.exists() and kept is not None:
         return kept["ua"]
     if not (out / "report.json").exists():
@@ -387,30 +411,35 @@ def main():
     args = ap.parse_args()
     if DEFAULT_MODEL.exists() and not args.force and not args.choose_only:  # before hours of training, not after
         raise SystemExit(f"{DEFAULT_MODEL}: already exists; pass --force to replace it")
-    key = choose(args.runs / "ablation")
     c = shape(args.runs / "search")
+    while True:
+        row_pick = adaptive_key = choose(args.runs / "ablation")
+        if c is not None:  # the rows were cross-validated in their own shape: the recipe is chosen there again
+            adaptive_key, val = choose_in_shape(args.data, args.runs, c, row_pick)
+        had_run = (cv_run(args.runs, adaptive_key, c) / "report.json").exists()
+        key, on_off = adaptive_or_fixed(args.data, args.runs, adaptive_key, c)
+        if had_run or not (cv_run(args.runs, adaptive_key, c) / "report.json").exists():
+            break
+        print(f"{adaptive_key}: cross-validated here for its per-file scores; choosing again with its scores made here")
     shape_note = ""
-    if c is not None:  # the rows were cross-validated in their own shape: the recipe is chosen there again
-        row_pick, (key, val) = key, choose_in_shape(args.data, args.runs / "default", c, key)
+    if c is not None:
         carried = [k for k, v in val.items() if v.get("carried")]
         shape_note = (f" The rows' pick was `{row_pick}`; in the shipped shape (`{c.name}`) the recipes "
                       f"cross-validated there were compared again by the same rule: {_ranked(val)} "
                       "(recipe score, 1.0 s gap on validation"
                       + (f"; {', '.join(carried)}: scores committed in docs/default_model.json, their runs not on "
                          "the machine that made this model" if carried else "") + ").")
-    adaptive_key, (key, on_off) = key, adaptive_or_fixed(args.data, args.runs, key, c)
     if on_off:
-        shape_note += (f" Adaptive normalisation on and off (`{adaptive_key}` and its fixed-statistics twin) were "
-                       "then compared on validation speakers scored both ways the model is used, each speaker one "
-                       "stream (`listen`, the device) and every clip alone (`predict` given a file), by the mean "
-                       f"of the two recipe scores: {on_off_ranked(on_off, adaptive_key)} (score, then each way's "
-                       f"score and 1.0 s gap); kept: `{key}`.")
+        shape_note += " Then " + on_off_sentence(on_off, adaptive_key)
     if c is not None:  # what was compared in the shape, for machines without these runs
         compared = val | on_off
+        carried = [k for k, r in compared.items() if r.get("carried")]
+        before = json.loads(CHOICE.read_text()) if CHOICE.exists() else {}
         choice = {"shape": c.name, "row_pick": row_pick, "chosen": key, "adaptive_pick": adaptive_key,
                   "val": {k: {f: v for f, v in r.items() if f.startswith("val_")} for k, r in compared.items()},
-                  "carried": [k for k, r in compared.items() if r.get("carried")],  # made on an earlier machine
-                  "provenance": _report.provenance()}
+                  "carried": carried, "provenance": _report.provenance()}
+        if carried:  # where those scores were made
+            choice["carried_provenance"] = before.get("carried_provenance") or before.get("provenance")
         atomic_write(CHOICE, lambda f: f.write((json.dumps(choice, indent=2) + "\n").encode()))
     if args.choose_only:
         print(f"chosen: {key}" + ("" if c is None else f"; {CHOICE} written"))

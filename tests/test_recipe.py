@@ -375,16 +375,25 @@ def test_normalisation_pick_weighs_the_device_stream_and_files_given_alone():
 
     on, off = "adaptive-tile-g70-short-avg", "balanced-tile-g70-short-avg"
     assert ablation.fixed_twin(on) == off and ablation.fixed_twin(off) is None
-    rows = {on: {"val_whole": 0.56, "val_1s": 0.52, "val_whole_file": 0.46, "val_1s_file": 0.44},
-            off: {"val_whole": 0.53, "val_1s": 0.49}}
-    assert ablation.normalisation_pick(on, rows) == off        # 0.51 both ways against (0.54 + 0.45) / 2
-    rows[on] |= {"val_whole_file": 0.52, "val_1s_file": 0.50}
-    assert ablation.normalisation_pick(on, rows) == on         # per file it now holds up
-    rows[off] = {"val_whole": 0.60, "val_1s": 0.54}            # better, but 6 points down at 1.0 s
-    assert ablation.normalisation_pick(on, rows) == on
-    assert ablation.normalisation_pick(on, {on: rows[on]}) == on  # no twin compared
-    with pytest.raises(SystemExit, match="per-file"):
-        ablation.normalisation_pick(on, {on: {"val_whole": 0.5, "val_1s": 0.5}, off: rows[off]})
+
+    def pick(stream, per_file, fixed):  # (whole, 1.0 s) validation UAs
+        return ablation.normalisation_pick(on, {
+            on: {"val_whole": stream[0], "val_1s": stream[1],
+                 "val_whole_file": per_file[0], "val_1s_file": per_file[1]},
+            off: {"val_whole": fixed[0], "val_1s": fixed[1]}})
+
+    # streams alone would keep adaptive (0.60 > 0.50), per file alone the twin (0.50 > 0.44); the mean: 0.52 > 0.50
+    assert pick((0.61, 0.59), (0.45, 0.43), (0.51, 0.49)) == on
+    # streams alone would still keep adaptive; the mean, 0.48, loses to 0.50
+    assert pick((0.61, 0.59), (0.37, 0.35), (0.51, 0.49)) == off
+    # the better mean (0.56 > 0.50), but 6 points down at 1.0 s per file only: the twin, which holds the gap
+    assert pick((0.61, 0.59), (0.56, 0.50), (0.51, 0.49)) == off
+    # both miss the gap: the better mean again
+    assert pick((0.61, 0.59), (0.56, 0.50), (0.53, 0.47)) == on
+    assert pick((0.55, 0.53), (0.47, 0.45), (0.51, 0.49)) == on   # a tie keeps adaptive normalisation
+    assert ablation.normalisation_pick(on, {on: {"val_whole": 0.5, "val_1s": 0.5}}) == on  # no twin compared
+    with pytest.raises(ValueError, match="per-file"):
+        ablation.normalisation_pick(on, {on: {"val_whole": 0.5, "val_1s": 0.5}, off: {"val_whole": 0.5, "val_1s": 0.5}})
 
 
 def test_per_corpus_ua_pools_the_folds_test_clips_by_corpus(tmp_path):
@@ -444,7 +453,7 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
     (docs / "default_model.json").write_text(json.dumps({"shape": c.name, "val": {
         k: {"val_whole": 0.5, "val_1s": 0.49} for k in default_model.SHAPE_RECIPES} | {
         "adaptive-tile-g70-short-avg": {"val_whole": 0.6, "val_1s": 0.58}}}))
-    key, val = default_model.choose_in_shape(tmp_path, tmp_path / "runs" / "default", c, "tile")
+    key, val = default_model.choose_in_shape(tmp_path, tmp_path / "runs", c, "tile")
     assert key == "adaptive-tile-g70-short-avg" and all(v["carried"] for v in val.values())
     twin = ablation.fixed_twin(key)  # on / off: the adaptive pick's per-file scores are needed, so its run is
     monkeypatch.setattr(_report, "timed_training", lambda cfg, out: (_ for _ in ()).throw(AssertionError(out)))
@@ -465,6 +474,7 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
                                                                               "candidate": c.to_dict()}]}))
     assert ablation.in_shape_choice("tile") == twin  # what the table says of a new pick: on / off included
     assert ablation.in_shape_choice("balanced") is None                       # not compared in the shape
+    shipped = default_model.DEFAULT_MODEL.stat()
     with monkeypatch.context() as m:  # --choose-only: the choice recorded from committed scores, nothing trained
         m.setattr(_report, "timed_training", lambda cfg, out: (_ for _ in ()).throw(AssertionError(out)))
         m.setattr(sys, "argv", ["default_model.py", "--data", str(tmp_path), "--runs", str(tmp_path / "runs"),
@@ -473,7 +483,8 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
     saved = json.loads((docs / "default_model.json").read_text())
     assert (saved["chosen"], saved["adaptive_pick"], saved["row_pick"]) == (twin, key, "tile")
     assert sorted(saved["carried"]) == sorted(saved["val"]) and saved["val"][key]["val_1s_file"] == 0.48
-    assert default_model.DEFAULT_MODEL.exists()                              # the shipped model untouched
+    assert saved["carried_provenance"] is None  # the earlier file said nothing of where its scores were made
+    assert default_model.DEFAULT_MODEL.stat().st_mtime_ns == shipped.st_mtime_ns  # the shipped model untouched
     assert default_model.corpus_run("tile", tmp_path, tmp_path / "runs" / "default", c) == {"emodb": 0.4, "tess": 0.5}
     trained = []  # `ablation.py --loco` asks for the run itself: committed scores do not stand in for it
     monkeypatch.setattr(_report, "timed_training", lambda cfg, out: trained.append(out))
