@@ -393,8 +393,8 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
         lines += ["", "### Leave one corpus out (protocol `corpus`)", "",
                   "Trained on three corpora (validation speakers carved from them), tested on the fourth; "
                   f"the row's recipe (`python benchmarks/ablation.py --data {data} --rows '' --loco "
-                  f"{','.join(r['key'] for r in loco if r['key'] in ROWS)}`; `recipes/default_model.py` runs its "
-                  "pick's the same way, in the searched shape where the name says one). "
+                  f"{','.join(r['key'] for r in loco if loco_target(r['key']))}`: a row's name, then the searched "
+                  "shape's where the name says one; `recipes/default_model.py` runs its pick's the same way). "
                   "Baseline eGeMAPS + SVM mean: 28.1 "
                   "(global) / 43.2 (per-corpus standardisation); goal: mean ≥ 40. With adaptive standardisation each "
                   "test speaker is one stream, as a device that keeps listening hears it; \"mean per file\" starts the "
@@ -488,12 +488,23 @@ def loco_settings(key: str):
     >>> loco_settings("balanced").protocol, loco_settings("no-such-row") is None
     ('corpus', True)
     """
+    found = loco_target(key)
+    return None if found is None else _recipe()[0].row_config(Path("."), found[0], "corpus", found[1])
+
+
+def loco_target(key: str):
+    """The row and shape a leave-one-corpus-out entry's name says (``ROW``: the rows' shape, None;
+    ``ROW-SHAPE``: the searched shape), or None where it names neither.
+
+    >>> loco_target("balanced"), loco_target("balanced-w9")
+    (('balanced', None), None)
+    """
     default_model, c = _recipe()
     for row in ROWS:
         if key == row:
-            return default_model.row_config(Path("."), row, "corpus", None)
+            return row, None
         if c is not None and key == f"{row}-{c.name}":
-            return default_model.row_config(Path("."), row, "corpus", c)
+            return row, c
     return None
 
 
@@ -551,9 +562,10 @@ def loco_rows(default_runs: Path) -> list[dict]:
 
 
 def _loco_arguments(ap) -> None:
-    ap.add_argument("--loco", default="", help="rows to train under leave-one-corpus-out too, comma-separated "
-                                               "(into RUNS/../default/corpus-ROW, where recipes/default_model.py "
-                                               "keeps them)")
+    ap.add_argument("--loco", default="", help="rows to train under leave-one-corpus-out too, comma-separated: "
+                                               "ROW in the rows' shape, ROW-SHAPE in the searched one (into "
+                                               "RUNS/../default/corpus-NAME, where recipes/default_model.py keeps "
+                                               "them)")
 
 
 def _train_loco(args) -> None:
@@ -561,9 +573,11 @@ def _train_loco(args) -> None:
     import default_model  # the recipe owns the leave-one-corpus-out runs
 
     for key in (k.strip() for k in args.loco.split(",") if k.strip()):
-        if key not in ROWS:
-            raise SystemExit(f"unknown row {key}; choose from {', '.join(ROWS)}")
-        default_model.corpus_run(key, args.data, args.runs.parent / "default", committed=False)  # asked: train
+        found = loco_target(key)
+        if found is None:
+            raise SystemExit(f"unknown row {key}; choose from {', '.join(ROWS)} (or ROW-SHAPE in the searched shape)")
+        row, shape = found
+        default_model.corpus_run(row, args.data, args.runs.parent / "default", shape, committed=False)  # asked: train
 
 
 def main() -> None:
