@@ -126,7 +126,8 @@ def markdown(results: list[dict], cmd: str) -> str:
              "stream of its own started from the training statistics (**per file**: what `predict` does with a file "
              "given alone), with all the fold's test clips one stream in a random order, whoever speaks (**one "
              "stream**: what `predict --one-stream` does with a batch of files), with the fold's training "
-             "statistics (**fixed**), with running statistics over each test speaker's stream heard once (**adaptive**) or twice, the second hearing scored (**primed**), and "
+             "statistics (**fixed**), with running statistics over each test speaker's stream heard once "
+             "(**adaptive**) or twice, the second hearing scored (**primed**), and "
              "with the statistics of all the test speaker's voiced frames (**per speaker**: the baseline's second "
              "column, applied to the model's frames). UA %, mean ± std over folds. The eGeMAPS + SVM baseline "
              "gains 12.2 points from per-speaker standardisation on this protocol (51.1 → 63.3).", "",

@@ -36,21 +36,19 @@ RUNS = ("runs/default/corpus-adaptive-tile-g70-crops-avg",
 WAYS = ("per file", "one stream")
 
 
-def corpus_roots(run: Path, data: Path) -> dict[str, Path]:
-    """Each corpus's folder: the run's own (its config's ``data``, the corpus told by its layout), or
-    ``DATA/<corpus>`` for one not on this machine."""
-    from tinyser.corpora import detect
+def clip_paths(run: Path, data: Path) -> dict[str, str]:
+    """Each clip id's file, as the run's own corpora list it (its config's ``data`` and ``corpus``; a folder
+    not on this machine is looked for as ``DATA/<its name>``)."""
+    from tinyser.corpora import load_dataset
 
-    roots = {}
-    for root in map(Path, json.loads((run / "config.json").read_text())["data"]):
-        name = detect(root) if root.is_dir() else root.name
-        roots[name] = root if root.is_dir() else data / name
-    return roots
+    cfg = json.loads((run / "config.json").read_text())
+    roots = [root if Path(root).is_dir() else data / Path(root).name for root in cfg["data"]]
+    return {r.clip_id: r.path for r in load_dataset(roots, cfg.get("corpus", "auto"), check_audio=False).records}
 
 
-def fold_scores(run: Path, fold: int, labels: list[str], data: Path) -> dict:
-    """One fold's int8 export on its test corpus's files, per file and as one stream (the same pass
-    for a model with fixed statistics, where both are alike)."""
+def fold_scores(run: Path, fold: int, labels: list[str], files: dict[str, str]) -> dict:
+    """One fold's int8 export on its test corpus's files (``files``: :func:`clip_paths`), per file and as
+    one stream (the same pass for a model with fixed statistics, where both are alike)."""
     from tinyser.export import export_run
     from tinyser.inference import load_model, predict_files
     from tinyser.metrics import scores
@@ -60,8 +58,7 @@ def fold_scores(run: Path, fold: int, labels: list[str], data: Path) -> dict:
     clips = res["test_predictions"]["clip"]
     truth = dict(zip(clips, res["test_predictions"]["true"]))
     order = np.random.default_rng([0, fold]).permutation(len(clips))  # the batch's order for one stream
-    roots = corpus_roots(run, data)
-    paths = {str(roots[c.split(":", 1)[0]] / c.split(":", 1)[1]): c for c in (clips[i] for i in order)}
+    paths = {files[c]: c for c in (clips[i] for i in order)}
     with tempfile.TemporaryDirectory() as tmp:
         (path, *_) = export_run(run, ["int8"], fold=fold, out=tmp)
         model = load_model(path)
@@ -85,7 +82,8 @@ def run_scores(run: Path, data: Path) -> dict:
     """:func:`fold_scores` for every fold of ``run``, cached in ``RUN/unseen.json``."""
     def compute() -> dict:
         report = json.loads((run / "report.json").read_text())
-        folds = [fold_scores(run, f["fold"], report["labels"], data) for f in report["folds"]]
+        files = clip_paths(run, data)
+        folds = [fold_scores(run, f["fold"], report["labels"], files) for f in report["folds"]]
         return {"run": str(run), "adaptive": json.loads((run / "config.json").read_text()).get("adaptive"),
                 "folds": folds}
 

@@ -416,9 +416,10 @@ def main():
         row_pick = adaptive_key = choose(args.runs / "ablation")
         if c is not None:  # the rows were cross-validated in their own shape: the recipe is chosen there again
             adaptive_key, val = choose_in_shape(args.data, args.runs, c, row_pick)
-        had_run = (cv_run(args.runs, adaptive_key, c) / "report.json").exists()
+        report = cv_run(args.runs, adaptive_key, c) / "report.json"
+        had_run = report.exists()
         key, on_off = adaptive_or_fixed(args.data, args.runs, adaptive_key, c)
-        if had_run or not (cv_run(args.runs, adaptive_key, c) / "report.json").exists():
+        if had_run or not report.exists():  # else it was trained for its per-file scores: rank it with them
             break
         print(f"{adaptive_key}: cross-validated here for its per-file scores; choosing again with its scores made here")
     shape_note = ""
