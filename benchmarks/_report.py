@@ -307,6 +307,20 @@ def tabulate_runs(name: str, doc: str, default_runs, compute, markdown) -> None:
     write(name, {"runs": results}, markdown(results, cmd), page="results.md", data=args.data)
 
 
+def baseline(setup: str) -> str:
+    """The eGeMAPS + RBF SVM baseline's UA % on one of ``benchmarks/baseline.py``'s setups, as
+    measured there (docs/baseline.json): "global / per speaker (per corpus when a corpus is left out)".
+
+    >>> baseline("four-corpora")   # doctest: +SKIP
+    '50.6 / 64.5'
+    """
+    try:
+        s = json.loads((DOCS / "baseline.json").read_text())["setups"][setup]
+    except (OSError, ValueError, KeyError):
+        return "not measured (benchmarks/baseline.py)"
+    return f"{100 * s['global']['ua']:.1f} / {100 * s['own']['ua']:.1f}"
+
+
 def loco_ua(report: dict) -> dict[str, float]:
     """A leave-one-corpus-out run's UA by left-out corpus (the corpus of each fold's test speakers)."""
     from tinyser.protocols import corpus_of

@@ -54,9 +54,9 @@ LSTM = {"units": [128], "frame_stride": 2, "pooling": "mean", "hidden": 64}
 DISTILL = {"teacher": ["@adaptive", "@crops", "@augment"], "weight": 0.5, "temperature": 2.0}
 #: the same from the three weight-averaged rows at the -70 dBFS gate
 DISTILL_AVG = {**DISTILL, "teacher": ["@adaptive-tile-g70-crops-avg", "@tile-g70-avg", "@adaptive-tile-g70-short-avg"]}
-#: the baseline to beat (DEVELOPERS guide): openSMILE eGeMAPS v02 functionals + RBF SVM,
-#: global / per-speaker standardisation, four corpora common6 speaker:5
-BASELINE = {"global": 51.1, "per_speaker": 63.3}
+#: distillation from the eGeMAPS + RBF SVM baseline, its functionals standardised per speaker (tinyser.egemaps:
+#: out-of-fold probabilities of each training clip, from SVMs trained on the fold's other training speakers)
+DISTILL_EGEMAPS = {"egemaps": "speaker", "weight": 0.5, "temperature": 2.0}
 
 #: row key -> (label, run settings); each row adds one step to the one before
 ROWS: dict[str, tuple[str, dict]] = {
@@ -123,6 +123,14 @@ ROWS: dict[str, tuple[str, dict]] = {
                                               f"{DISTILL_AVG['temperature']:g})",
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
                                                        "distill": DISTILL_AVG},
+                                             "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
+    "adaptive-tile-g70-crops-avg-egemaps": ("adaptive-tile-g70-crops-avg row + distillation from the eGeMAPS + RBF "
+                                            "SVM baseline standardised per speaker (its out-of-fold probabilities of "
+                                            "each training clip; weight "
+                                            f"{DISTILL_EGEMAPS['weight']:g}, temperature "
+                                            f"{DISTILL_EGEMAPS['temperature']:g})",
+                                            {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
+                                                       "distill": DISTILL_EGEMAPS},
                                              "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "adaptive-tile-g70-crops-avg-meanmax": ("adaptive-tile-g70-crops-avg row + mean and max pooling over time (the "
                                             "model row's change on the best row)",
@@ -203,7 +211,8 @@ def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Pa
     """A row's run settings (``spec``: "train", "model", "model_params", "frontend", "adaptive", "tile",
     "train_only")."""
     train = {**BASE_TRAIN, **spec.get("train", {})}
-    if "distill" in train:  # "@name": a finished run beside this one (same protocol, folds and seed: checked)
+    # a teacher "@name": a finished run beside this one (same protocol, folds and seed: checked)
+    if train.get("distill", {}).get("teacher"):
         train["distill"] = {**train["distill"], "teacher": [str(runs / t[1:]) if t.startswith("@") else t
                                                             for t in train["distill"]["teacher"]]}
     train = TrainConfig(**train)
@@ -365,7 +374,7 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                      f"{100 * r['val_1s']:.1f}) | {_per_file(r)} | {be} | {r['macs_per_second'] / 1e6:.1f} M | "
                      f"{r['int8_bytes'] / 1024:.1f} KB | {r['arena_bytes'] / 1024:.1f} KB | {r['wall_s'] / 60:.0f} min |")
     lines.append(f"| baseline: openSMILE eGeMAPS v02 + RBF SVM, global / per-speaker standardisation | "
-                 f"{BASELINE['global']} / {BASELINE['per_speaker']} | | | | | | | | | | | |")
+                 f"{_report.baseline('four-corpora')} | | | | | | | | | | | |")
     done = [r for r in rows if r is not None]
     pick_key = recipe_pick({r["key"]: r for r in done})
     if pick_key is not None:
@@ -383,7 +392,7 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                   f"- Four corpora `common6` speaker:5 UA ≥ 65: best row {100 * best['ua']:.1f} "
                   f"({best['key']}), gap {100 * best['ua'] - 65:+.1f} points "
                   f"({'met' if best['ua'] >= 0.65 else 'not met'}); the eGeMAPS + SVM baseline: "
-                  f"{BASELINE['global']} / {BASELINE['per_speaker']}."]
+                  f"{_report.baseline('four-corpora')} (`benchmarks/baseline.py`)."]
         for r in done:
             if not fits(r):
                 lines.append(f"- Row {r['key']} does not fit the budget (64 KB arena, 128 KB model, 8 M MACs/s).")
@@ -395,8 +404,8 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
                   f"the row's recipe (`python benchmarks/ablation.py --data {data} --rows '' --loco "
                   f"{','.join(r['key'] for r in loco if loco_target(r['key']))}`: a row's name, then the searched "
                   "shape's where the name says one; `recipes/default_model.py` runs its pick's the same way). "
-                  "Baseline eGeMAPS + SVM mean: 28.1 "
-                  "(global) / 43.2 (per-corpus standardisation); goal: mean ≥ 40. With adaptive standardisation each "
+                  f"Baseline eGeMAPS + SVM mean: {_report.baseline('four-corpora-loco')} "
+                  "(global / per-corpus standardisation; `benchmarks/baseline.py`); goal: mean ≥ 40. With adaptive standardisation each "
                   "test speaker is one stream, as a device that keeps listening hears it; \"mean per file\" starts the "
                   "statistics afresh for every test clip, as `predict` scores a file given alone "
                   "(`benchmarks/normalisation.py`'s per-file scoring), and \"mean one stream\" hears all the "

@@ -17,6 +17,7 @@ docs/protocols.json and the protocols section of docs/results.md.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -31,89 +32,101 @@ def _spec(row: str, **changes) -> dict:
     return {**spec, "train": train, **changes}
 
 
-#: name -> (corpora, labels, protocol, recipe spec, recipe label, reference)
+#: name -> (corpora, labels, protocol, recipe spec, recipe label, reference); "@SETUP" in a reference is the
+#: eGeMAPS + SVM baseline measured on that setup of benchmarks/baseline.py ("@" alone: the one of this name)
 #: epochs and windows per epoch are scaled to each training set on 2 cores
 _EMODB = {"epochs": 25, "patience": 8, "epoch_size": 1000}
 _RTS = {"epochs": 15, "patience": 6, "epoch_size": 1600}
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
-                   "eGeMAPS + SVM 65.2 / 78.7"),
+                   "@emodb"),
     "ravdess-tiny": (("ravdess",), "native", "speaker:5", _spec("crops", train={"epoch_size": 1200}),
-                     "`tiny`, crops recipe", "eGeMAPS + SVM 48.2 / 56.5"),
+                     "`tiny`, crops recipe", "@ravdess"),
     "rts-4class-speaker": (("ravdess", "tess", "savee"), "4class", "speaker:5", _spec("crops", train=_RTS),
-                           "`tiny`, crops recipe", "published 72.9 % accuracy (random split)"),
+                           "`tiny`, crops recipe", "published 72.9 % accuracy (random split); @"),
     "rts-4class-random": (("ravdess", "tess", "savee"), "4class", "random:5", _spec("crops", train=_RTS),
-                          "`tiny`, crops recipe", "published 72.9 % accuracy (random split)"),
+                          "`tiny`, crops recipe", "published 72.9 % accuracy (random split); @"),
     "rts-valence3-speaker": (("ravdess", "tess", "savee"), "valence3", "speaker:5", _spec("crops", train=_RTS),
-                             "`tiny`, crops recipe", "published 76.2 % accuracy (random split)"),
+                             "`tiny`, crops recipe", "published 76.2 % accuracy (random split); @"),
     "rts-valence3-random": (("ravdess", "tess", "savee"), "valence3", "random:5", _spec("crops", train=_RTS),
-                            "`tiny`, crops recipe", "published 76.2 % accuracy (random split)"),
+                            "`tiny`, crops recipe", "published 76.2 % accuracy (random split); @"),
     "emodb-light_sernet": (("emodb",), "native", "speaker",
                            _spec("crops", train={**_EMODB, "epochs": 12, "patience": 5}, model="light_sernet",
                                  model_params={}), "`light_sernet`, crops recipe (at most 12 epochs, patience 5, for time; "
-                           "`tiny` 25 / 8)", "eGeMAPS + SVM 65.2 / 78.7"),
+                           "`tiny` 25 / 8)", "@emodb"),
     "emodb-tiny-prosody": (("emodb",), "native", "speaker",
                            _spec("crops", train=_EMODB, frontend={"prosody": True}),
-                           "`tiny` + prosody channels, crops recipe", "eGeMAPS + SVM 65.2 / 78.7"),
+                           "`tiny` + prosody channels, crops recipe", "@emodb"),
     "emodb-tiny-distill": (("emodb",), "native", "speaker",
                            _spec("crops", train={**_EMODB, "distill": {**ablation.DISTILL,
                                                                        "teacher": ["@emodb-tiny",
                                                                                    "@emodb-light_sernet"]}}),
                            "`tiny`, crops recipe + distillation from the ensemble of the `tiny` and `light_sernet` "
                            "rows above (same folds: no teacher saw a fold's test speakers)",
-                           "eGeMAPS + SVM 65.2 / 78.7"),
+                           "@emodb"),
     "emodb-tiny-tile": (("emodb",), "native", "speaker", _spec("tile", train=_EMODB),
-                        "`tiny`, tile recipe (crops + tiled padding)", "eGeMAPS + SVM 65.2 / 78.7"),
+                        "`tiny`, tile recipe (crops + tiled padding)", "@emodb"),
     "ravdess-tiny-tile": (("ravdess",), "native", "speaker:5", _spec("tile", train={"epoch_size": 1200}),
-                          "`tiny`, tile recipe (crops + tiled padding)", "eGeMAPS + SVM 48.2 / 56.5"),
+                          "`tiny`, tile recipe (crops + tiled padding)", "@ravdess"),
     "emodb-tiny-adaptive-tile": (("emodb",), "native", "speaker", _spec("adaptive-tile", train=_EMODB),
                                  "`tiny`, adaptive-tile recipe (adaptive normalisation + tiled padding, no crops)",
-                                 "eGeMAPS + SVM 65.2 / 78.7"),
+                                 "@emodb"),
     "ravdess-tiny-adaptive-tile": (("ravdess",), "native", "speaker:5",
                                    _spec("adaptive-tile", train={"epoch_size": 1200}),
                                    "`tiny`, adaptive-tile recipe (adaptive normalisation + tiled padding, no crops)",
-                                   "eGeMAPS + SVM 48.2 / 56.5"),
+                                   "@ravdess"),
     "emodb-tiny-balanced": (("emodb",), "native", "speaker", _spec("balanced", train=_EMODB),
                             "`tiny`, balanced recipe (fixed standardisation, no crops, SpecAugment, mixup or tiling: "
-                            "the best four-corpora row on test)", "eGeMAPS + SVM 65.2 / 78.7"),
+                            "the best four-corpora row on test)", "@emodb"),
     "emodb-tiny-tile-g70": (("emodb",), "native", "speaker", _spec("tile-g70", train=_EMODB),
-                            "`tiny`, tile recipe with the voiced-frame gate at -70 dBFS", "eGeMAPS + SVM 65.2 / 78.7"),
+                            "`tiny`, tile recipe with the voiced-frame gate at -70 dBFS", "@emodb"),
     "ravdess-tiny-tile-g70": (("ravdess",), "native", "speaker:5", _spec("tile-g70", train={"epoch_size": 1200}),
-                              "`tiny`, tile recipe with the voiced-frame gate at -70 dBFS", "eGeMAPS + SVM 48.2 / 56.5"),
+                              "`tiny`, tile recipe with the voiced-frame gate at -70 dBFS", "@ravdess"),
     "emodb-tiny-adaptive-tile-g70-crops-avg": (("emodb",), "native", "speaker",
                                                _spec("adaptive-tile-g70-crops-avg", train=_EMODB),
                                                "`tiny`, adaptive-tile-g70-crops-avg recipe (gate -70 dBFS, tiling, "
-                                               "crops alone, weight averaging)", "eGeMAPS + SVM 65.2 / 78.7"),
+                                               "crops alone, weight averaging)", "@emodb"),
     "ravdess-tiny-adaptive-tile-g70-crops-avg": (("ravdess",), "native", "speaker:5",
                                                  _spec("adaptive-tile-g70-crops-avg", train={"epoch_size": 1200}),
                                                  "`tiny`, adaptive-tile-g70-crops-avg recipe (gate -70 dBFS, tiling, "
-                                                 "crops alone, weight averaging)", "eGeMAPS + SVM 48.2 / 56.5"),
+                                                 "crops alone, weight averaging)", "@ravdess"),
+    "emodb-tiny-egemaps": (("emodb",), "native", "speaker",
+                           _spec("adaptive-tile-g70-crops-avg-egemaps", train=_EMODB),
+                           "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM baseline "
+                           "standardised per speaker (out-of-fold probabilities of the training clips)",
+                           "@emodb"),
+    "ravdess-tiny-egemaps": (("ravdess",), "native", "speaker:5",
+                             _spec("adaptive-tile-g70-crops-avg-egemaps", train={"epoch_size": 1200}),
+                             "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
+                             "baseline standardised per speaker (out-of-fold probabilities of the training clips)",
+                             "@ravdess"),
     "emodb-tiny-crops-avg": (("emodb",), "native", "speaker",
                              _spec("crops", train={**_EMODB, "average": ablation.AVERAGE}),
                              f"`tiny`, crops recipe + weight averaging (decay {ablation.AVERAGE} per epoch)",
-                             "eGeMAPS + SVM 65.2 / 78.7"),
+                             "@emodb"),
     "ravdess-tiny-tile-g70-avg": (("ravdess",), "native", "speaker:5", _spec("tile-g70-avg", train={"epoch_size": 1200}),
                                   "`tiny`, tile-g70-avg recipe (tile recipe at the -70 dBFS gate + weight averaging)",
-                                  "eGeMAPS + SVM 48.2 / 56.5"),
+                                  "@ravdess"),
     "ravdess-tiny-helped": (("ravdess", "emodb", "tess", "savee"), "canonical", "speaker:5",
                             _spec("adaptive-tile-g70-crops-avg", train={"epoch_size": 2400},
                                   train_only=["emodb", "tess", "savee"]),
                             "`tiny`, adaptive-tile-g70-crops-avg recipe, with EMO-DB, TESS and SAVEE training in "
                             "every fold (their clips of RAVDESS's 8 classes; folds, validation and scores RAVDESS's "
                             "alone; (corpus, class)-balanced sampling, 2,400 windows per epoch)",
-                            "eGeMAPS + SVM 48.2 / 56.5"),
+                            "@ravdess"),
     "emodb-tiny-helped": (("emodb", "ravdess", "tess", "savee"), "canonical", "speaker",
                           _spec("crops", train={**_EMODB, "epoch_size": 2000}, train_only=["ravdess", "tess", "savee"]),
                           "`tiny`, crops recipe (as `emodb-tiny`), with RAVDESS, TESS and SAVEE training in every fold "
                           "(their clips of EMO-DB's 7 classes; folds, validation and scores EMO-DB's alone; (corpus, "
-                          "class)-balanced sampling, 2,000 windows per epoch)", "eGeMAPS + SVM 65.2 / 78.7"),
+                          "class)-balanced sampling, 2,000 windows per epoch)", "@emodb"),
 }
 #: benchmark goals of issue 10, by setup
 GOALS = {"emodb-tiny": 0.75, "ravdess-tiny": 0.60, "emodb-tiny-tile": 0.75, "ravdess-tiny-tile": 0.60,
          "emodb-tiny-adaptive-tile": 0.75, "ravdess-tiny-adaptive-tile": 0.60, "emodb-tiny-balanced": 0.75,
          "emodb-tiny-tile-g70": 0.75, "ravdess-tiny-tile-g70": 0.60, "emodb-tiny-adaptive-tile-g70-crops-avg": 0.75,
          "ravdess-tiny-adaptive-tile-g70-crops-avg": 0.60, "ravdess-tiny-helped": 0.60,
-         "emodb-tiny-helped": 0.75, "emodb-tiny-crops-avg": 0.75, "ravdess-tiny-tile-g70-avg": 0.60}
+         "emodb-tiny-helped": 0.75, "emodb-tiny-crops-avg": 0.75, "ravdess-tiny-tile-g70-avg": 0.60,
+         "emodb-tiny-egemaps": 0.75, "ravdess-tiny-egemaps": 0.60}
 
 
 def setup_config(name: str, data: Path, runs: Path = Path("runs/protocols")):
@@ -121,14 +134,20 @@ def setup_config(name: str, data: Path, runs: Path = Path("runs/protocols")):
     return ablation.run_config(data, spec, protocol=protocol, runs=runs, corpora=corpora, labels=labels)
 
 
+def reference(name: str) -> str:
+    """A setup's reference, with the eGeMAPS + SVM baseline's figures as measured (``_report.baseline``)."""
+    text = SETUPS[name][5]
+    return re.sub(r"@([\w-]*)", lambda m: f"eGeMAPS + SVM {_report.baseline(m.group(1) or name)}", text)
+
+
 def result(name: str, data: Path, runs: Path, train: bool) -> dict | None:
     cfg = setup_config(name, data, runs)
     run = _report.finished_run(cfg, runs / name, train)
     if run is None:
         return None
-    corpora, labels, protocol, _, recipe, reference = SETUPS[name]
+    corpora, labels, protocol, _, recipe, _ = SETUPS[name]
     return {"key": name, "corpora": list(corpora), "labels": labels, "protocol": protocol, "recipe": recipe,
-            "reference": reference, **run, **ablation.cost(cfg, len(run["classes"]))}
+            "reference": reference(name), **run, **ablation.cost(cfg, len(run["classes"]))}
 
 
 def markdown(rows: list[dict | None], data: Path) -> str:
@@ -143,7 +162,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
              "`speaker:5` = five speaker-independent folds, `random:5` = five folds of random clips (a speaker's "
              "clips on both sides: the papers' protocol, not speaker-independent). The best epoch is chosen on "
              "validation data carved from each fold's training part. Mean ± std over folds; the eGeMAPS v02 + "
-             "RBF SVM baseline with global / per-speaker standardisation where it was measured.", "",
+             "RBF SVM baseline with global / per-speaker standardisation on the same folds (`benchmarks/baseline.py`).", "",
              "| corpora | classes | protocol | model and recipe | UA % | WA % | macro-F1 % | val UA % | "
              "MACs / s | int8 model | TFLM arena | reference | wall |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
@@ -154,7 +173,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
                      f"{r['recipe']}{_report.mark(r)} | {100 * r['ua']:.1f} ± {100 * r['ua_std']:.1f} | "
                      f"{100 * r['wa']:.1f} ± {100 * r['wa_std']:.1f} | {100 * r['f1']:.1f} ± {100 * r['f1_std']:.1f} | "
                      f"{100 * r['val_ua']:.1f} | {r['macs_per_second'] / 1e6:.1f} M | {r['int8_bytes'] / 1024:.1f} KB | "
-                     f"{r['arena_bytes'] / 1024:.1f} KB | {r['reference']} | {r['wall_s'] / 60:.0f} min |")
+                     f"{r['arena_bytes'] / 1024:.1f} KB | {reference(r['key'])} | {r['wall_s'] / 60:.0f} min |")
     done = {r["key"]: r for r in rows if r is not None}
     lines += ["", "Goals (benchmark goals, not tests):", ""]
     for key, goal in GOALS.items():

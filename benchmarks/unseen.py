@@ -101,7 +101,8 @@ def markdown(results: list[dict], cmd: str) -> str:
              "adaptive statistics going on from file to file whoever speaks (the same as per file for a model with "
              "fixed statistics). **as evaluated**: the run's own "
              "scoring (float model, each test speaker one stream). UA %; goal (issue 10): mean ≥ 40; the eGeMAPS + "
-             "SVM baseline's mean: 28.1 (global) / 43.2 (per-corpus standardisation).", "",
+             f"SVM baseline's mean: {_report.baseline('four-corpora-loco')} (global / per-corpus standardisation; "
+             "`benchmarks/baseline.py`).", "",
              "| run | left-out corpus | files | " + " | ".join(cols) + " | unlabelled (per file / one stream) |",
              "|---|---|---:|" + "---:|" * len(cols) + "---:|"]
     for r in results:

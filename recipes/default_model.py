@@ -350,8 +350,8 @@ cross-validation over the four corpora (five folds grouped by speaker, so no tes
 training; best epoch by validation UA on speakers carved from the training part):
 **UA {100 * ev.ua:.1f} ± {100 * ev.ua_std:.1f}**, WA {100 * ev.wa:.1f} ± {100 * ev.wa_std:.1f},
 macro-F1 {100 * ev.f1:.1f} ± {100 * ev.f1_std:.1f} % (mean ± std over folds; chance is 16.7 %).
-{stream_note(normalised)}The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {ablation.BASELINE['global']} /
-{ablation.BASELINE['per_speaker']} UA under the same protocol (global / per-speaker standardisation).
+{stream_note(normalised)}The classic baseline, openSMILE eGeMAPS v02 functionals + RBF SVM, reaches {_report.baseline('four-corpora')}
+UA under the same protocol (global / per-speaker standardisation; `benchmarks/baseline.py`).
 
 By utterance length (`benchmarks/lengths.py`: the same test clips cut to their loudest L seconds and padded
 as `predict` pads them; UA, and in brackets the share of the most-predicted class; issue 15's goal: 1.0 s
@@ -362,7 +362,7 @@ within 5 points of whole clips, no class above 40 %):
 | {lengths_row} |
 
 Per corpus: UA of the speaker:5 test predictions, and leave-one-corpus-out (trained on the other three
-corpora, validation speakers carved from them; mean {loco_mean}; baseline 28.1 / 43.2):
+corpora, validation speakers carved from them; mean {loco_mean}; baseline {_report.baseline('four-corpora-loco')}):
 
 | corpus | speaker:5 UA % | left out UA % |
 |---|---:|---:|

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import TOY_FREQS, toy_config
 from typer.testing import CliRunner
 
 from tinyser.cli import app
-from tinyser.errors import TinyserError
+from tinyser.errors import ConfigError, TinyserError
 from tinyser.experiment import run_training
 
 
@@ -67,3 +68,39 @@ def test_distillation_from_an_ensemble_and_only_from_the_same_folds(toy_run, toy
     other_seed = toy_config(toy_manifest, epochs=1, seed=6, distill={"teacher": str(run)})
     with pytest.raises(TinyserError, match="teacher was trained on other data"):
         run_training(other_seed, tmp_path / "refused", progress=False)
+
+
+def test_distillation_from_the_egemaps_svm_hears_only_each_folds_training_clips(toy_run, toy_manifest, tmp_path,
+                                                                                 monkeypatch):
+    pytest.importorskip("opensmile")
+    import tinyser.egemaps as egemaps
+
+    heard, real = [], egemaps.functionals
+    monkeypatch.setattr(egemaps, "functionals", lambda paths, *a, **k: heard.append(list(paths)) or real(paths))
+    run, _ = toy_run
+    distill = {"teacher": [str(run)], "egemaps": "speaker", "weight": 0.5, "temperature": 2.0}
+    report = run_training(toy_config(toy_manifest, epochs=1, distill=distill), tmp_path / "student", progress=False)
+    assert len(heard) == len(report["folds"]) == 3
+    for paths, fold in zip(heard, report["folds"]):
+        names = {"/".join(p.split("/")[-2:]) for p in paths}
+        assert names == {c.split(":", 1)[1] for c in fold["clips"]["train"]}  # never a validation or test clip
+    with pytest.raises(ConfigError, match="egemaps"):
+        toy_config(toy_manifest, distill={"egemaps": "per-clip"})
+
+
+def test_a_teacher_is_asked_about_the_very_windows_the_epoch_draws():
+    from tinyser.training import FoldData, TrainConfig, epoch_batch
+
+    x = np.arange(20, dtype=np.float32).reshape(10, 2, 1)
+    y = np.array([0, 1] * 5)
+    asked = []
+
+    def teacher(windows, rows):
+        asked.append(rows)
+        assert np.array_equal(windows, x[rows])
+        return np.eye(2, dtype=np.float32)[1 - y[rows]]  # a teacher that always disagrees
+
+    data = FoldData(x, y, None, None, None, 2, weights=np.ones(10, np.float32), teacher=teacher)
+    cfg = TrainConfig(epoch_size=16, distill={"teacher": "t", "weight": 0.5, "temperature": 1.0})
+    _, target, _ = epoch_batch(data, cfg, np.random.default_rng(0))
+    assert len(asked[0]) == 16 and np.allclose(target, 0.5)

@@ -174,8 +174,7 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False
     else:
         _check_new_folder(out)
     fs = run_features(cfg, progress)
-    clip_y, clip_g = _clip_arrays(fs)
-    folds = _checked_folds(cfg, fs, clip_y, clip_g)  # data that cannot train fails here, before out is made
+    _, clip_g, folds = folds_of(cfg, fs)  # data that cannot train fails here, before out is made
     if not resume:
         _prepare_folder(cfg, out, resume)
     results = []
@@ -261,6 +260,13 @@ def _without_helper_only_classes(records: list, classes: list[str], cfg: RunConf
     return [r for r in records if r.label in own], [c for c in classes if c in own]
 
 
+def folds_of(cfg: RunConfig, fs: FeatureSet) -> tuple[np.ndarray, np.ndarray, list[Fold]]:
+    """A run's clip labels (class indices), speaker groups and folds (indices into
+    ``fs.clip_ids`` and ``fs.paths``), exactly as :func:`run_training` makes them."""
+    clip_y, clip_g = _clip_arrays(fs)
+    return clip_y, clip_g, _checked_folds(cfg, fs, clip_y, clip_g)
+
+
 def _clip_arrays(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     first = np.unique(fs.clip_index, return_index=True)[1]
     return fs.y[first], fs.groups[first]
@@ -294,7 +300,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
                if cfg.train.class_weights else None)
     data = FoldData(x[tr], y[tr], x[va], y[va], fs.clip_index[va], len(fs.classes),
                     _epoch_inputs(cfg, fs, tr, frontend), weights,
-                    _teacher(cfg, fold.index))
+                    _teacher(cfg, fs, fold, tr))
 
     def build():
         return build_model(cfg.model, x.shape[1:], len(fs.classes), **cfg.model_params)
@@ -507,17 +513,20 @@ def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
     return [out[i] for i in range(k)]
 
 
-def _teacher(cfg: RunConfig, fold: int):
-    """The teacher's probabilities for distillation: the same fold of one finished
-    run, or the mean over several (an ensemble), each with the same data, protocol
-    and seed, so no teacher saw this fold's test or validation speakers."""
+def _teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold, train: np.ndarray):
+    """The teacher's probabilities for distillation, as ``teacher(x, rows)`` for inputs
+    ``x`` drawn from the training windows ``train[rows]``: the mean over the same fold
+    of finished runs (each with the same data, protocol and seed, so no teacher saw
+    this fold's test or validation speakers) and, with ``egemaps``, the eGeMAPS SVM's
+    out-of-fold probabilities of each training clip (trained on this fold's training
+    clips alone, :func:`tinyser.egemaps.teacher_proba`)."""
     if not cfg.train.distill:
         return None
     import keras
 
     from .training import predict
 
-    teachers = cfg.train.distill["teacher"]
+    teachers = cfg.train.distill.get("teacher") or []
     runs = [Path(t) for t in ([teachers] if isinstance(teachers, str) else teachers)]
     mine = cfg.to_dict()
     models = []
@@ -531,8 +540,28 @@ def _teacher(cfg: RunConfig, fold: int):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
                                "needs the same data, protocol, seed, frontend and normalisation")
         with quiet_keras_arrays():
-            models.append(keras.models.load_model(fold_dir(run, fold) / "model.keras", compile=False))
-    return lambda x: np.mean([predict(m, x) for m in models], axis=0)
+            models.append(keras.models.load_model(fold_dir(run, fold.index) / "model.keras", compile=False))
+    clip_proba = _egemaps_teacher(cfg, fs, fold)
+    by_window = None if clip_proba is None else clip_proba[np.searchsorted(fold.train, fs.clip_index[train])]
+
+    def teacher(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        members = [predict(m, x) for m in models] + ([] if by_window is None else [by_window[rows]])
+        return np.mean(members, axis=0)
+
+    return teacher
+
+
+def _egemaps_teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold) -> np.ndarray | None:
+    """The eGeMAPS SVM's out-of-fold probabilities for the fold's training clips (rows of ``fold.train``)."""
+    standardisation = cfg.train.distill.get("egemaps")
+    if not standardisation:
+        return None
+    from .egemaps import functionals, teacher_proba
+
+    clip_y, clip_g = _clip_arrays(fs)
+    x = functionals([fs.paths[i] for i in fold.train])  # the training clips alone, standardised among themselves
+    return teacher_proba(x, clip_y[fold.train], clip_g[fold.train], np.arange(len(x)), len(fs.classes),
+                         standardisation, seed=cfg.train.seed + fold.index)
 
 
 def load_report(run: str | os.PathLike) -> dict:

@@ -21,6 +21,7 @@ EXTRA_OF: dict[str, str] = {
     "tf2onnx": "onnx", "onnx": "onnx", "onnxruntime": "onnx",
     "sounddevice": "live",
     "matplotlib": "plot",
+    "opensmile": "baseline",
     "ray": "scale", "pyarrow": "scale",
     "starlette": "web", "uvicorn": "web", "python_multipart": "web", "websockets": "web",
 }

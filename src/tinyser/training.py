@@ -59,8 +59,9 @@ class TrainConfig:
     crop: float = 0.0               # probability that a training window is cut to a random length
     crop_min: float = 0.5           # shortest crop, seconds (silence fills the rest of the window)
     augment_copies: int = 0         # K augmented feature copies per clip, one drawn per epoch
-    distill: dict | None = None     # {"teacher": run folder or list of them (an ensemble), "weight": 0..1,
-                                    #  "temperature": T}
+    distill: dict | None = None     # {"teacher": run folder or list of them (an ensemble), "egemaps": one of
+                                    #  tinyser.egemaps.STANDARDISATIONS (the eGeMAPS SVM as one more teacher;
+                                    #  either or both), "weight": 0..1, "temperature": T}
     epoch_size: int = 0             # > 0: each epoch draws this many windows with probabilities from
                                     # the balance weights (balanced sampling); 0: every window, weighted
     average: float = 0.0            # > 0: the model validated and kept is a moving average of the weights
@@ -88,10 +89,13 @@ class TrainConfig:
             raise ConfigError("time_masks, mask_frames, augment_copies and epoch_size must be >= 0")
         if self.distill is not None:
             d = self.distill
-            if not isinstance(d, dict) or not d.get("teacher") or not 0 < float(d.get("weight", 0.5)) <= 1 or \
-                    not float(d.get("temperature", 1.0)) > 0:
-                raise ConfigError("distill needs {'teacher': run folder or a list of them, 'weight': (0, 1], "
-                                  "'temperature': > 0}")
+            from .egemaps import STANDARDISATIONS
+
+            if not isinstance(d, dict) or not (d.get("teacher") or d.get("egemaps")) or \
+                    d.get("egemaps", "global") not in STANDARDISATIONS or \
+                    not 0 < float(d.get("weight", 0.5)) <= 1 or not float(d.get("temperature", 1.0)) > 0:
+                raise ConfigError("distill needs {'teacher': run folder or a list of them, and/or 'egemaps': "
+                                  f"{' | '.join(STANDARDISATIONS)}, 'weight': (0, 1], 'temperature': > 0}}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.schedule not in SCHEDULES:
@@ -128,7 +132,8 @@ class FoldData:
     ``augment_features(rng)``, when given, returns the epoch's training inputs
     (same rows as ``x_train``: augmented, cropped, standardised afresh);
     ``weights`` are per-window training weights (None: unweighted);
-    ``teacher(x)`` gives a teacher's probabilities for distillation."""
+    ``teacher(x, rows)`` gives a teacher's probabilities for distillation of the
+    inputs ``x``, drawn from rows ``rows`` of ``x_train``."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -138,7 +143,7 @@ class FoldData:
     n_classes: int
     augment_features: Callable[[np.random.Generator], np.ndarray] | None = None
     weights: np.ndarray | None = None
-    teacher: Callable[[np.ndarray], np.ndarray] | None = None
+    teacher: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -252,7 +257,7 @@ def epoch_batch(data: FoldData, cfg: TrainConfig, rng: np.random.Generator):
     if cfg.time_masks and cfg.mask_frames:
         mask_time(x, cfg.time_masks, cfg.mask_frames, rng)
     if data.teacher is not None and cfg.distill:
-        soft = soften(data.teacher(x), float(cfg.distill.get("temperature", 1.0)))
+        soft = soften(data.teacher(x, order), float(cfg.distill.get("temperature", 1.0)))
         w = np.float32(cfg.distill.get("weight", 0.5))
         target = (1 - w) * target + w * soft
     if cfg.mixup > 0:

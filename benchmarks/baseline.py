@@ -1,0 +1,116 @@
+"""The reference to beat: openSMILE eGeMAPS v02 functionals + RBF SVM (issue 10).
+
+    python benchmarks/baseline.py [--data ../shared/data]
+
+The field's classic baseline (:mod:`tinyser.egemaps`), on the same clips and
+the very same folds as the models' runs (``tinyser.experiment.folds_of``,
+seed 0), with the functionals standardised over the training clips
+(**global**) or on each speaker's own clips, test speakers included (**per
+speaker**; per corpus when a corpus is left out). The SVM has no setting
+chosen on any data (scikit-learn's RBF defaults, C = 1, classes weighted by
+frequency), so it trains on the training and validation parts together.
+UA %, mean ± std over folds; the figures the developers' guide quotes for the
+same setups are beside them. Writes docs/baseline.json and the baseline
+section of docs/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _report  # noqa: E402
+import ablation  # noqa: E402
+
+_RTS = ("ravdess", "tess", "savee")
+#: name -> (corpora, labels, protocol, the guide's figures (global / per speaker or corpus) or None)
+SETUPS: dict[str, tuple] = {
+    "emodb": (("emodb",), "native", "speaker", (65.2, 78.7)),
+    "ravdess": (("ravdess",), "native", "speaker:5", (48.2, 56.5)),
+    "four-corpora": (ablation.CORPORA, ablation.LABELS, ablation.PROTOCOL, (51.1, 63.3)),
+    "four-corpora-loco": (ablation.CORPORA, ablation.LABELS, "corpus", (28.1, 43.2)),
+    "rts-4class-speaker": (_RTS, "4class", "speaker:5", None),
+    "rts-4class-random": (_RTS, "4class", "random:5", None),
+    "rts-valence3-speaker": (_RTS, "valence3", "speaker:5", None),
+    "rts-valence3-random": (_RTS, "valence3", "random:5", None),
+}
+
+
+def evaluate(name: str, data: Path) -> dict:
+    """Both standardisations of one setup, fold by fold."""
+    from tinyser.egemaps import fit_predict, functionals
+    from tinyser.experiment import folds_of, run_features
+    from tinyser.metrics import scores
+
+    corpora, labels, protocol, _ = SETUPS[name]
+    cfg = ablation.run_config(data, {}, protocol=protocol, corpora=corpora, labels=labels)
+    fs = run_features(cfg)
+    clip_y, clip_g, folds = folds_of(cfg, fs)
+    x = functionals(fs.paths, progress=True)
+    own = "corpus" if protocol == "corpus" else "speaker"
+    out = {"corpora": list(corpora), "labels": labels, "protocol": protocol, "clips": len(clip_y),
+           "classes": fs.classes, "own": own}
+    for standardisation in ("global", own):
+        per_fold = []
+        for fold in folds:
+            train = np.r_[fold.train, fold.val]
+            pred = fit_predict(x, clip_y, clip_g, train, fold.test, standardisation)
+            s = scores(clip_y[fold.test], pred, fs.classes)
+            per_fold.append({"ua": s["ua"], "wa": s["wa"], "f1": s["f1"],
+                             "test": sorted(set(clip_g[fold.test].tolist()))})
+        out["global" if standardisation == "global" else "own"] = {
+            "ua": float(np.mean([f["ua"] for f in per_fold])), "ua_std": float(np.std([f["ua"] for f in per_fold])),
+            "wa": float(np.mean([f["wa"] for f in per_fold])), "folds": per_fold}
+    return out
+
+
+def markdown(results: dict, data: Path) -> str:
+    lines = ["## The reference: eGeMAPS v02 + RBF SVM (`benchmarks/baseline.py`)", "",
+             f"Reproduce: `python benchmarks/baseline.py --data {data}` on {_report.machine()}. openSMILE's eGeMAPS "
+             "v02 functionals (88 per clip, Eyben et al. 2016) of every clip at 16 kHz and an RBF SVM "
+             "(scikit-learn's defaults, C = 1, classes weighted by frequency; nothing tuned, so it trains on each "
+             "fold's training and validation parts), on the models' own folds (seed 0). **global**: standardised "
+             "with the training clips' statistics; **per speaker**: every speaker on their own clips, test "
+             "speakers included (per corpus when a corpus is left out): what adaptive normalisation can be worth. "
+             "UA %, mean ± std over folds; the guide's figures for the same setups beside them.", "",
+             "| corpora | classes | protocol | clips | UA % global | UA % per speaker (corpus) | WA % global / own | "
+             "guide (global / own) |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for name, r in results.items():
+        guide = SETUPS[name][3]
+        lines.append(f"| {' + '.join(r['corpora'])} | {r['labels']} ({len(r['classes'])}) | {r['protocol']} | "
+                     f"{r['clips']:,} | {100 * r['global']['ua']:.1f} ± {100 * r['global']['ua_std']:.1f} | "
+                     f"{100 * r['own']['ua']:.1f} ± {100 * r['own']['ua_std']:.1f} | "
+                     f"{100 * r['global']['wa']:.1f} / {100 * r['own']['wa']:.1f} | "
+                     + (f"{guide[0]} / {guide[1]}" if guide else "–") + " |")
+    loco = results.get("four-corpora-loco")
+    if loco:
+        lines += ["", "Left-out corpora (global / per corpus): " + "; ".join(
+            f"{g['test'][0].split(':')[0]} {100 * g['ua']:.1f} / {100 * o['ua']:.1f}"
+            for g, o in zip(loco["global"]["folds"], loco["own"]["folds"])) + "."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _report.add_data_argument(ap)
+    ap.add_argument("--only", help="comma-separated setups (default: all)")
+    args = ap.parse_args()
+    names = args.only.split(",") if args.only else list(SETUPS)
+    unknown = sorted(set(names) - set(SETUPS))
+    if unknown:
+        ap.error(f"unknown setup(s) {', '.join(unknown)}; choose from {', '.join(SETUPS)}")
+    committed = _report.DOCS / "baseline.json"
+    kept = json.loads(committed.read_text())["setups"] if args.only and committed.exists() else {}
+    made = {name: evaluate(name, args.data) for name in names}
+    results = {name: made.get(name, kept.get(name)) for name in SETUPS if name in made or name in kept}
+    _report.write("baseline", {"setups": results}, markdown(results, Path("../shared/data")), page="results.md",
+                  data=args.data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The field's classic baseline: openSMILE's eGeMAPS v02 functionals and an RBF SVM.
+
+eGeMAPS (Eyben et al., IEEE Trans. Affective Computing 7(2), 2016) is 88
+utterance-level functionals of pitch, loudness, voice quality and spectrum.
+An RBF SVM on them, standardised over the training clips (**global**) or on
+each speaker's own clips (**speaker**; **corpus** for a corpus left out), is
+the reference the project's models are measured against
+(``benchmarks/baseline.py``). It can also teach ``tiny``: its out-of-fold
+probabilities for each training clip are distillation targets
+(:func:`teacher_proba`; a run's ``train.distill`` with ``"egemaps"``).
+
+Needs the ``baseline`` extra (``opensmile``) for the functionals and the
+``train`` extra (scikit-learn) for the SVM.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import Sequence
+
+import numpy as np
+
+from .audio import DEFAULT_SAMPLE_RATE, load
+from .cache import FeatureCache
+from .errors import ConfigError
+from .extras import need
+from .progress import Bar
+
+#: how a baseline standardises its functionals: over the training clips, or per speaker / corpus on its own clips
+STANDARDISATIONS = ("global", "speaker", "corpus")
+#: the SVM's settings: scikit-learn's defaults for the RBF kernel, classes weighted by their frequency
+SVM = {"kernel": "rbf", "C": 1.0, "gamma": "scale", "class_weight": "balanced"}
+
+
+def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, jobs: int = 2) -> np.ndarray:
+    """eGeMAPS v02 functionals of each file (rows in the order of ``paths``),
+    computed on the file at 16 kHz mono and cached by the file's content.
+
+    openSMILE runs in ``jobs`` worker processes of its own: its native library
+    corrupts the heap when it is loaded into a process where TensorFlow has run.
+
+    >>> functionals(["03a01Fa.wav"]).shape    # doctest: +SKIP
+    (1, 88)
+    """
+    smile_mod = need("opensmile", "eGeMAPS functionals")
+    cache = FeatureCache(cache_root, {"egemaps": "v02", "opensmile": smile_mod.__version__,
+                                      "sample_rate": DEFAULT_SAMPLE_RATE})
+    keys = [cache.key(p) for p in paths]
+    cache.digests.save()
+    rows = {k: cache.get(k) for k in dict.fromkeys(keys)}
+    missing = [(k, p) for k, p in dict(zip(keys, paths)).items() if rows[k] is None]
+    if missing:
+        chunks = [missing[i:i + 16] for i in range(0, len(missing), 16)]
+        spawn = multiprocessing.get_context("spawn")
+        with Bar(len(missing), "eGeMAPS functionals", enabled=progress) as bar, \
+                ProcessPoolExecutor(max(1, min(jobs, len(chunks))), mp_context=spawn) as pool:
+            for chunk, done in zip(chunks, pool.map(_compute, [[p for _, p in c] for c in chunks])):
+                for (key, _), row in zip(chunk, done):
+                    cache.put(key, row)
+                    rows[key] = row
+                bar.advance(len(chunk))
+    return np.vstack([rows[k] for k in keys]) if keys else np.zeros((0, 88))
+
+
+_SMILE = None
+
+
+def _compute(paths: list[str]) -> list[np.ndarray]:
+    """A worker's part of :func:`functionals` (one openSMILE instance per process)."""
+    global _SMILE
+    import opensmile
+
+    if _SMILE is None:
+        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                 feature_level=opensmile.FeatureLevel.Functionals)
+    return [np.asarray(_SMILE.process_signal(load(p, DEFAULT_SAMPLE_RATE), DEFAULT_SAMPLE_RATE).to_numpy()[0],
+                       np.float64) for p in paths]
+
+
+def standardise(x: np.ndarray, groups: Sequence | None = None, reference: np.ndarray | None = None) -> np.ndarray:
+    """Features minus a mean, over a standard deviation: each group's own (``groups``:
+    a speaker or corpus id per row), or else the ``reference`` rows' (the training clips).
+
+    >>> x = np.array([[1.0], [3.0], [10.0], [14.0]])
+    >>> standardise(x, ["a", "a", "b", "b"]).ravel().tolist()
+    [-1.0, 1.0, -1.0, 1.0]
+    >>> standardise(x, reference=x[:2]).ravel().tolist()
+    [-1.0, 1.0, 8.0, 12.0]
+    """
+    x = np.asarray(x, np.float64)
+    if groups is None:
+        ref = x if reference is None else reference
+        return (x - ref.mean(0)) / np.maximum(ref.std(0), 1e-8)
+    out = np.empty_like(x)
+    groups = np.asarray(groups)
+    for g in np.unique(groups):
+        rows = groups == g
+        out[rows] = (x[rows] - x[rows].mean(0)) / np.maximum(x[rows].std(0), 1e-8)
+    return out
+
+
+def _groups_for(standardisation: str, groups: np.ndarray) -> np.ndarray | None:
+    if standardisation not in STANDARDISATIONS:
+        raise ConfigError(f"unknown standardisation {standardisation!r}; use one of {', '.join(STANDARDISATIONS)}")
+    if standardisation == "global":
+        return None
+    if standardisation == "corpus":
+        return np.array([str(s).split(":", 1)[0] for s in groups])
+    return np.asarray(groups)
+
+
+def fit_predict(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarray, test: np.ndarray,
+                standardisation: str = "global", n_classes: int | None = None,
+                probability: bool = False) -> np.ndarray:
+    """Train the RBF SVM on the ``train`` rows and label the ``test`` rows (their
+    class probabilities with ``probability``, columns ``0..n_classes-1``).
+
+    ``global`` standardises with the training rows' statistics; ``speaker`` and
+    ``corpus`` standardise every row within its own group, test groups included
+    (what per-speaker normalisation assumes: the speaker's other clips are at hand).
+
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 20); x = rng.normal(size=(40, 3)) + 3 * y[:, None]
+    >>> pred = fit_predict(x, y, np.repeat(["s1", "s2"], 20), np.arange(0, 40, 2), np.arange(1, 40, 2))
+    >>> float((pred == y[1::2]).mean())
+    1.0
+    """
+    svm = need("sklearn.svm", "the eGeMAPS baseline")
+    groups = np.asarray(groups)
+    by = _groups_for(standardisation, groups)
+    z = standardise(x, by) if by is not None else standardise(x, reference=np.asarray(x)[train])
+    model = svm.SVC(**SVM, random_state=0)
+    if probability:  # Platt scaling fitted by 5-fold cross-validation on the training rows
+        from sklearn.calibration import CalibratedClassifierCV
+
+        model = CalibratedClassifierCV(model, ensemble=False)
+    model.fit(z[train], np.asarray(y)[train])
+    if not probability:
+        return model.predict(z[test])
+    out = np.zeros((len(test), n_classes or int(np.max(y)) + 1))
+    out[:, model.classes_] = model.predict_proba(z[test])
+    return out
+
+
+def teacher_proba(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarray, n_classes: int,
+                  standardisation: str = "speaker", k: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold class probabilities for the ``train`` rows: each is labelled by an
+    SVM trained on the other training speakers (``k`` folds grouped by speaker), so
+    the targets say how a clip sounds to a model that never heard its speaker.
+    Rows in the order of ``train``; nothing outside ``train`` is used.
+
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.tile([0, 1], 30); x = rng.normal(size=(60, 2)) + 2 * y[:, None]
+    >>> p = teacher_proba(x, y, np.repeat([f"s{i}" for i in range(6)], 10), np.arange(60), 2, "global")
+    >>> p.shape, float((p.argmax(1) == y).mean()) > 0.8
+    ((60, 2), True)
+    """
+    model_selection = need("sklearn.model_selection", "the eGeMAPS teacher")
+    train = np.asarray(train)
+    g = np.asarray(groups)[train]
+    k = min(k, len(np.unique(g)))
+    if k < 2:
+        raise ConfigError("the eGeMAPS teacher needs at least two training speakers")
+    out = np.zeros((len(train), n_classes))
+    splitter = model_selection.GroupKFold(k, shuffle=True, random_state=seed)
+    for fit_rows, held in splitter.split(train, groups=g):
+        out[held] = fit_predict(x, y, groups, train[fit_rows], train[held], standardisation, n_classes,
+                                probability=True)
+    return out
