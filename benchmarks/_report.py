@@ -263,6 +263,10 @@ def same_settings(stored: dict, current) -> bool:
     >>> cfg = RunConfig(("a/emodb",))
     >>> same_settings(RunConfig(("/x/emodb",)).to_dict(), cfg), same_settings(RunConfig(("a/emodb",), model="lstm").to_dict(), cfg)
     (True, False)
+    >>> from tinyser.training import TrainConfig
+    >>> svm = RunConfig(("a/emodb",), train=TrainConfig(distill={"egemaps": "speaker"}))
+    >>> same_settings(svm.to_dict(), svm), same_settings(svm.to_dict(), cfg)
+    (True, False)
     """
     from tinyser.experiment import RunConfig
 
@@ -270,7 +274,7 @@ def same_settings(stored: dict, current) -> bool:
         c = RunConfig.from_dict(c).to_dict()
         c.pop("data")
         distill = c["train"].get("distill")
-        if distill:
+        if distill and distill.get("teacher"):  # teacher runs by name: where the runs folder is may differ
             c["train"]["distill"] = {**distill, "teacher": [Path(t).name for t in distill["teacher"]]}
         return c
 

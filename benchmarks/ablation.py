@@ -264,13 +264,19 @@ def val_scores(run: Path, per_file: bool = True) -> dict:
 
 
 def recipe_may_pick(key: str) -> bool:
-    """Whether ``recipes/default_model.py`` considers a row: not a distilled one (its teachers would
-    have to be trained again under every protocol), nor a repeat under another seed (picking the
-    luckier seed is the winner's curse), nor a primed one (its scores assume the device has already
-    heard the speaker, which a file given to ``predict`` alone is not)."""
+    """Whether ``recipes/default_model.py`` considers a row: not one distilled from other runs (its
+    teachers would have to be trained again under every protocol; the eGeMAPS SVM teacher is trained
+    inside each fold, so a row distilled from it alone is considered), nor a repeat under another seed
+    (picking the luckier seed is the winner's curse), nor a primed one (its scores assume the device has
+    already heard the speaker, which a file given to ``predict`` alone is not).
+
+    >>> recipe_may_pick("adaptive-tile-g70-crops-avg-egemaps"), recipe_may_pick("adaptive-tile-g70-crops-avg-distill")
+    (True, False)
+    """
     spec = ROWS[key][1]
     train = spec.get("train", {})
-    return "distill" not in train and "seed" not in train and not (spec.get("adaptive") or {}).get("prime")
+    return not (train.get("distill") or {}).get("teacher") and "seed" not in train and \
+        not (spec.get("adaptive") or {}).get("prime")
 
 
 def recipe_score(row: dict) -> float:
@@ -381,7 +387,8 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
         pick = next(r for r in done if r["key"] == pick_key)
         lines += ["", "`recipes/default_model.py` picks the row with the highest recipe score among those whose "
                   f"validation UA at 1.0 s is within {100 * MAX_SHORT_GAP:.0f} points of whole clips (issue 15's "
-                  "goal, held on validation speakers; distilled rows, seed repeats and primed rows excluded, "
+                  "goal, held on validation speakers; rows distilled from other runs, seed repeats and primed rows "
+                  "excluded, "
                   "`recipe_pick`): "
                   f"**{pick['key']}** ({100 * recipe_score(pick):.1f}"
                   + ("" if short_gap_ok(pick) else "; no row meets the gap on validation, so the best score") + "). "
