@@ -132,6 +132,12 @@ ROWS: dict[str, tuple[str, dict]] = {
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
                                                        "distill": DISTILL_EGEMAPS},
                                              "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
+    "adaptive-tile-g70-short-avg-egemaps": ("adaptive-tile-g70-short-avg row (the default model's recipe) + "
+                                            "distillation from the eGeMAPS + RBF SVM baseline standardised per speaker "
+                                            "(as the adaptive-tile-g70-crops-avg-egemaps row)",
+                                            {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8,
+                                                       "average": AVERAGE, "distill": DISTILL_EGEMAPS},
+                                             "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
     "adaptive-tile-g70-crops-avg-meanmax": ("adaptive-tile-g70-crops-avg row + mean and max pooling over time (the "
                                             "model row's change on the best row)",
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
