@@ -124,20 +124,8 @@ ROWS: dict[str, tuple[str, dict]] = {
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
                                                        "distill": DISTILL_AVG},
                                              "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
-    "adaptive-tile-g70-crops-avg-egemaps": ("adaptive-tile-g70-crops-avg row + distillation from the eGeMAPS + RBF "
-                                            "SVM baseline standardised per speaker (its out-of-fold probabilities of "
-                                            "each training clip; weight "
-                                            f"{DISTILL_EGEMAPS['weight']:g}, temperature "
-                                            f"{DISTILL_EGEMAPS['temperature']:g})",
-                                            {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
-                                                       "distill": DISTILL_EGEMAPS},
-                                             "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
-    "adaptive-tile-g70-short-avg-egemaps": ("adaptive-tile-g70-short-avg row (the default model's recipe) + "
-                                            "distillation from the eGeMAPS + RBF SVM baseline standardised per speaker "
-                                            "(as the adaptive-tile-g70-crops-avg-egemaps row)",
-                                            {"train": {"balance": "corpus_class", **CROPS_ALONE, "crop": 0.8,
-                                                       "average": AVERAGE, "distill": DISTILL_EGEMAPS},
-                                             "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
+    "adaptive-tile-g70-crops-avg-egemaps": None,  # these two: the row named before "-egemaps", distilled from
+    "adaptive-tile-g70-short-avg-egemaps": None,  # the eGeMAPS SVM (_svm_distilled, below)
     "adaptive-tile-g70-crops-avg-meanmax": ("adaptive-tile-g70-crops-avg row + mean and max pooling over time (the "
                                             "model row's change on the best row)",
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
@@ -199,6 +187,18 @@ ROWS: dict[str, tuple[str, dict]] = {
                    "recipe)", {"train": {"balance": "corpus_class", **CROPS, "seed": 1}, "adaptive": ADAPTIVE,
                                "tile": TILE}),
 }
+
+
+def _svm_distilled(key: str) -> tuple[str, dict]:
+    """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`)."""
+    spec = ROWS[key][1]
+    return (f"{key} row + distillation from the eGeMAPS + RBF SVM baseline standardised per speaker (its "
+            f"out-of-fold probabilities of each training clip; weight {DISTILL_EGEMAPS['weight']:g}, temperature "
+            f"{DISTILL_EGEMAPS['temperature']:g})", {**spec, "train": {**spec["train"], "distill": DISTILL_EGEMAPS}})
+
+
+for _key in [k for k, row in ROWS.items() if row is None]:
+    ROWS[_key] = _svm_distilled(_key.removesuffix("-egemaps"))
 
 
 def fits(row: dict) -> bool:
