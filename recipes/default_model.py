@@ -101,7 +101,8 @@ def committed_rows() -> dict[str, dict]:
 #: the recipes cross-validated in the searched shape besides the rows' pick, where the recipe is chosen
 #: again (each is trained there when missing, so every checkout compares the same candidates)
 SHAPE_RECIPES = ("crops", "tile", "adaptive-tile", "adaptive-tile-crops", "adaptive-tile-g70-short",
-                 "adaptive-tile-g70-crops-avg", "tile-g70-avg", "adaptive-tile-g70-short-avg")
+                 "adaptive-tile-g70-crops-avg", "tile-g70-avg", "adaptive-tile-g70-short-avg",
+                 "adaptive-tile-g70-short-avg-egemaps")
 
 
 #: what the recipe compared in the searched shape, for machines without those runs
