@@ -124,8 +124,9 @@ ROWS: dict[str, tuple[str, dict]] = {
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE,
                                                        "distill": DISTILL_AVG},
                                              "adaptive": ADAPTIVE_G70, "tile": TILE_G70}),
-    "adaptive-tile-g70-crops-avg-egemaps": None,  # these two: the row named before "-egemaps", distilled from
+    "adaptive-tile-g70-crops-avg-egemaps": None,  # these: the row named before "-egemaps", distilled from
     "adaptive-tile-g70-short-avg-egemaps": None,  # the eGeMAPS SVM (_svm_distilled, below)
+    "adaptive-tile-g70-crops-avg-egemaps-clip": None,
     "adaptive-tile-g70-crops-avg-meanmax": ("adaptive-tile-g70-crops-avg row + mean and max pooling over time (the "
                                             "model row's change on the best row)",
                                             {"train": {"balance": "corpus_class", **CROPS_ALONE, "average": AVERAGE},
@@ -189,16 +190,20 @@ ROWS: dict[str, tuple[str, dict]] = {
 }
 
 
-def _svm_distilled(key: str) -> tuple[str, dict]:
-    """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`)."""
-    spec = ROWS[key][1]
+def _svm_distilled(key: str, split: str = "speaker") -> tuple[str, dict]:
+    """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`), its out-of-fold
+    labels holding out whole speakers or clips (``split``, ``tinyser.egemaps.teacher_proba``)."""
+    spec, distill = ROWS[key][1], DISTILL_EGEMAPS if split == "speaker" else {**DISTILL_EGEMAPS, "split": split}
+    held = ("" if split == "speaker" else ", held out by clip: each labelled by SVMs that heard its speaker's "
+            "other training clips; held out by speaker, a TESS clip is labelled by SVMs that heard no TESS speaker")
     return (f"{key} row + distillation from the eGeMAPS + RBF SVM baseline standardised per speaker (its "
-            f"out-of-fold probabilities of each training clip; weight {DISTILL_EGEMAPS['weight']:g}, temperature "
-            f"{DISTILL_EGEMAPS['temperature']:g})", {**spec, "train": {**spec["train"], "distill": DISTILL_EGEMAPS}})
+            f"out-of-fold probabilities of each training clip{held}; weight {DISTILL_EGEMAPS['weight']:g}, "
+            f"temperature {DISTILL_EGEMAPS['temperature']:g})", {**spec, "train": {**spec["train"], "distill": distill}})
 
 
 for _key in [k for k, row in ROWS.items() if row is None]:
-    ROWS[_key] = _svm_distilled(_key.removesuffix("-egemaps"))
+    _base, _, _split = _key.partition("-egemaps")
+    ROWS[_key] = _svm_distilled(_base, _split.removeprefix("-") or "speaker")
 
 
 def fits(row: dict) -> bool:

@@ -10,8 +10,10 @@ speaker**; per corpus when a corpus is left out). The SVM has no setting
 chosen on any data (scikit-learn's RBF defaults, C = 1, classes weighted by
 frequency), so it trains on the training and validation parts together.
 UA %, mean ± std over folds; the figures the developers' guide quotes for the
-same setups are beside them. Writes docs/baseline.json and the baseline
-section of docs/results.md.
+same setups are beside them. Where `tiny` rows distil from the SVM
+(:data:`TEACHER_SETUPS`), the teacher's out-of-fold labels of the training
+clips are scored too, held out by speaker and by clip. Writes
+docs/baseline.json and the baseline section of docs/results.md.
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ SETUPS: dict[str, tuple] = {
     "rts-valence3-speaker": (_RTS, "valence3", "speaker:5", None),
     "rts-valence3-random": (_RTS, "valence3", "random:5", None),
 }
+#: setups whose `tiny` rows distil from the SVM (``train.distill.egemaps``): the teacher's labels are measured too
+TEACHER_SETUPS = ("emodb", "ravdess", "four-corpora")
 
 
 def evaluate(name: str, data: Path) -> dict:
@@ -65,6 +69,30 @@ def evaluate(name: str, data: Path) -> dict:
         out["global" if standardisation == "global" else "own"] = {
             "ua": float(np.mean([f["ua"] for f in per_fold])), "ua_std": float(np.std([f["ua"] for f in per_fold])),
             "wa": float(np.mean([f["wa"] for f in per_fold])), "folds": per_fold}
+    if name in TEACHER_SETUPS:
+        out["teacher"] = teacher_quality(x, clip_y, clip_g, folds, fs.classes)
+    return out
+
+
+def teacher_quality(x, y, g, folds, classes) -> dict:
+    """UA of the SVM teacher's out-of-fold labels (``tinyser.egemaps.teacher_proba``, per-speaker
+    standardisation) on each fold's training clips, as distillation uses them, overall and by corpus,
+    for each way of holding clips out (mean over folds)."""
+    from tinyser.egemaps import TEACHER_SPLITS, teacher_proba
+    from tinyser.metrics import scores
+    from tinyser.protocols import corpus_of
+
+    out = {}
+    for split in TEACHER_SPLITS:
+        overall, by_corpus = [], {}
+        for fold in folds:
+            t = fold.train
+            pred = teacher_proba(x, y, g, t, len(classes), "speaker", seed=fold.index, split=split).argmax(1)
+            overall.append(scores(y[t], pred, classes)["ua"])
+            corpora = corpus_of(g[t])
+            for c in np.unique(corpora):
+                by_corpus.setdefault(str(c), []).append(scores(y[t][corpora == c], pred[corpora == c], classes)["ua"])
+        out[split] = {"ua": float(np.mean(overall)), "by_corpus": {c: float(np.mean(v)) for c, v in by_corpus.items()}}
     return out
 
 
@@ -92,6 +120,18 @@ def markdown(results: dict, data: Path) -> str:
         lines += ["", "Left-out corpora (global / per corpus): " + "; ".join(
             f"{g['test'][0].split(':')[0]} {100 * g['ua']:.1f} / {100 * o['ua']:.1f}"
             for g, o in zip(loco["global"]["folds"], loco["own"]["folds"])) + "."]
+    taught = {name: r["teacher"] for name, r in results.items() if r.get("teacher")}
+    if taught:
+        lines += ["", "The SVM as a teacher (`train.distill: {\"egemaps\": \"speaker\"}`): UA % of its out-of-fold "
+                  "labels of each fold's training clips (mean over folds), each clip labelled by SVMs trained on the "
+                  "fold's other training speakers (held out **by speaker**, the default) or on its other training "
+                  "clips, its speaker's among them (**by clip**, `\"split\": \"clip\"`); per corpus in brackets.", "",
+                  "| setup | by speaker | by clip |", "|---|---|---|"]
+        for name, t in taught.items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{100 * t[s]['ua']:.1f}" + (" (" + ", ".join(f"{c} {100 * v:.1f}" for c, v in t[s]["by_corpus"].items())
+                                             + ")" if len(t[s]["by_corpus"]) > 1 else "")
+                for s in ("speaker", "clip")) + " |")
     return "\n".join(lines)
 
 

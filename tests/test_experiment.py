@@ -86,6 +86,8 @@ def test_distillation_from_the_egemaps_svm_hears_only_each_folds_training_clips(
         assert names == {c.split(":", 1)[1] for c in fold["clips"]["train"]}  # never a validation or test clip
     with pytest.raises(ConfigError, match="egemaps"):
         toy_config(toy_manifest, distill={"egemaps": "per-clip"})
+    with pytest.raises(ConfigError, match="split"):
+        toy_config(toy_manifest, distill={"egemaps": "speaker", "split": "corpus"})
 
 
 def test_a_teacher_is_asked_about_the_very_windows_the_epoch_draws():

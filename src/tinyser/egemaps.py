@@ -28,6 +28,9 @@ from .progress import Bar
 
 #: how a baseline standardises its functionals: over the training clips, or per speaker / corpus on its own clips
 STANDARDISATIONS = ("global", "speaker", "corpus")
+#: how the teacher's out-of-fold split holds out training clips: whole speakers (each clip labelled by SVMs
+#: that never heard its speaker), or clips (by SVMs that heard the speaker's other clips)
+TEACHER_SPLITS = ("speaker", "clip")
 #: the SVM's settings: scikit-learn's defaults for the RBF kernel, classes weighted by their frequency
 SVM = {"kernel": "rbf", "C": 1.0, "gamma": "scale", "class_weight": "balanced"}
 
@@ -143,27 +146,38 @@ def fit_predict(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarra
 
 
 def teacher_proba(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarray, n_classes: int,
-                  standardisation: str = "speaker", k: int = 5, seed: int = 0) -> np.ndarray:
+                  standardisation: str = "speaker", k: int = 5, seed: int = 0, split: str = "speaker") -> np.ndarray:
     """Out-of-fold class probabilities for the ``train`` rows: each is labelled by an
     SVM trained on the other training speakers (``k`` folds grouped by speaker), so
-    the targets say how a clip sounds to a model that never heard its speaker.
-    Rows in the order of ``train``; nothing outside ``train`` is used.
+    the targets say how a clip sounds to a model that never heard its speaker; with
+    ``split="clip"``, by one trained on the other training clips (``k`` folds
+    stratified by class), its speaker's other clips among them: for a corpus of few
+    speakers (TESS has two) no other training speaker sounds like it. Rows in the
+    order of ``train``; nothing outside ``train`` is used.
 
     >>> rng = np.random.default_rng(0)
     >>> y = np.tile([0, 1], 30); x = rng.normal(size=(60, 2)) + 2 * y[:, None]
     >>> p = teacher_proba(x, y, np.repeat([f"s{i}" for i in range(6)], 10), np.arange(60), 2, "global")
     >>> p.shape, float((p.argmax(1) == y).mean()) > 0.8
     ((60, 2), True)
+    >>> p = teacher_proba(x, y, np.repeat(["s1", "s2"], 30), np.arange(60), 2, "global", split="clip")
+    >>> float((p.argmax(1) == y).mean()) > 0.8
+    True
     """
     model_selection = need("sklearn.model_selection", "the eGeMAPS teacher")
+    if split not in TEACHER_SPLITS:
+        raise ConfigError(f"the eGeMAPS teacher's split must be one of {', '.join(TEACHER_SPLITS)}, not {split!r}")
     train = np.asarray(train)
     g = np.asarray(groups)[train]
-    k = min(k, len(np.unique(g)))
-    if k < 2:
-        raise ConfigError("the eGeMAPS teacher needs at least two training speakers")
     out = np.zeros((len(train), n_classes))
-    splitter = model_selection.GroupKFold(k, shuffle=True, random_state=seed)
-    for fit_rows, held in splitter.split(train, groups=g):
+    y_train = np.asarray(y)[train]
+    k = min(k, int(np.bincount(y_train).max()) if split == "clip" else len(np.unique(g)))
+    if k < 2:
+        raise ConfigError(f"the eGeMAPS teacher needs at least two training {split}s (of one class, for clips)")
+    held_out = (model_selection.StratifiedKFold(k, shuffle=True, random_state=seed).split(train, y_train)
+                if split == "clip" else
+                model_selection.GroupKFold(k, shuffle=True, random_state=seed).split(train, groups=g))
+    for fit_rows, held in held_out:
         out[held] = fit_predict(x, y, groups, train[fit_rows], train[held], standardisation, n_classes,
                                 probability=True)
     return out

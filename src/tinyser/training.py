@@ -61,7 +61,9 @@ class TrainConfig:
     augment_copies: int = 0         # K augmented feature copies per clip, one drawn per epoch
     distill: dict | None = None     # {"teacher": run folder or list of them (an ensemble), "egemaps": one of
                                     #  tinyser.egemaps.STANDARDISATIONS (the eGeMAPS SVM as one more teacher;
-                                    #  either or both), "weight": 0..1, "temperature": T}
+                                    #  either or both; "split": one of tinyser.egemaps.TEACHER_SPLITS, how its
+                                    #  out-of-fold labels hold training clips out), "weight": 0..1,
+                                    #  "temperature": T}
     epoch_size: int = 0             # > 0: each epoch draws this many windows with probabilities from
                                     # the balance weights (balanced sampling); 0: every window, weighted
     average: float = 0.0            # > 0: the model validated and kept is a moving average of the weights
@@ -89,13 +91,15 @@ class TrainConfig:
             raise ConfigError("time_masks, mask_frames, augment_copies and epoch_size must be >= 0")
         if self.distill is not None:
             d = self.distill
-            from .egemaps import STANDARDISATIONS
+            from .egemaps import STANDARDISATIONS, TEACHER_SPLITS
 
             if not isinstance(d, dict) or not (d.get("teacher") or d.get("egemaps")) or \
                     d.get("egemaps", "global") not in STANDARDISATIONS or \
+                    d.get("split", "speaker") not in TEACHER_SPLITS or \
                     not 0 < float(d.get("weight", 0.5)) <= 1 or not float(d.get("temperature", 1.0)) > 0:
                 raise ConfigError("distill needs {'teacher': run folder or a list of them, and/or 'egemaps': "
-                                  f"{' | '.join(STANDARDISATIONS)}, 'weight': (0, 1], 'temperature': > 0}}")
+                                  f"{' | '.join(STANDARDISATIONS)} (its 'split': {' | '.join(TEACHER_SPLITS)}), "
+                                  "'weight': (0, 1], 'temperature': > 0}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.schedule not in SCHEDULES:
