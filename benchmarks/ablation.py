@@ -195,7 +195,8 @@ def _svm_distilled(key: str, split: str = "speaker") -> tuple[str, dict]:
     labels holding out whole speakers or clips (``split``, ``tinyser.egemaps.teacher_proba``)."""
     spec, distill = ROWS[key][1], DISTILL_EGEMAPS if split == "speaker" else {**DISTILL_EGEMAPS, "split": split}
     held = ("" if split == "speaker" else ", held out by clip: each labelled by SVMs that heard its speaker's "
-            "other training clips; held out by speaker, a TESS clip is labelled by SVMs that heard no TESS speaker")
+            "other training clips; held out by speaker, a TESS clip is labelled by SVMs that heard at most the other "
+            "of TESS's two speakers")
     return (f"{key} row + distillation from the eGeMAPS + RBF SVM baseline standardised per speaker (its "
             f"out-of-fold probabilities of each training clip{held}; weight {DISTILL_EGEMAPS['weight']:g}, "
             f"temperature {DISTILL_EGEMAPS['temperature']:g})", {**spec, "train": {**spec["train"], "distill": distill}})

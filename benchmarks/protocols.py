@@ -100,6 +100,11 @@ SETUPS: dict[str, tuple] = {
                              "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
                              "baseline standardised per speaker (out-of-fold probabilities of the training clips)",
                              "@ravdess"),
+    "ravdess-tiny-egemaps-clip": (("ravdess",), "native", "speaker:5",
+                                  _spec("adaptive-tile-g70-crops-avg-egemaps-clip", train={"epoch_size": 1200}),
+                                  "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
+                                  "baseline standardised per speaker, its labels held out by clip (each training clip "
+                                  "labelled by SVMs that heard its speaker's other training clips)", "@ravdess"),
     "emodb-tiny-crops-egemaps": (("emodb",), "native", "speaker",
                                  _spec("crops", train={**_EMODB, "distill": ablation.DISTILL_EGEMAPS}),
                                  "`tiny`, crops recipe + distillation from the eGeMAPS + SVM baseline standardised per "
@@ -130,7 +135,8 @@ GOALS = {"emodb-tiny": 0.75, "ravdess-tiny": 0.60, "emodb-tiny-tile": 0.75, "rav
          "emodb-tiny-tile-g70": 0.75, "ravdess-tiny-tile-g70": 0.60, "emodb-tiny-adaptive-tile-g70-crops-avg": 0.75,
          "ravdess-tiny-adaptive-tile-g70-crops-avg": 0.60, "ravdess-tiny-helped": 0.60,
          "emodb-tiny-helped": 0.75, "emodb-tiny-crops-avg": 0.75, "ravdess-tiny-tile-g70-avg": 0.60,
-         "emodb-tiny-egemaps": 0.75, "ravdess-tiny-egemaps": 0.60, "emodb-tiny-crops-egemaps": 0.75}
+         "emodb-tiny-egemaps": 0.75, "ravdess-tiny-egemaps": 0.60, "emodb-tiny-crops-egemaps": 0.75,
+         "ravdess-tiny-egemaps-clip": 0.60}
 
 
 def setup_config(name: str, data: Path, runs: Path = Path("runs/protocols")):
