@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
+from tinyser.egemaps import DEFAULT_TEACHER_SPLIT  # noqa: E402
 from tinyser.experiment import RunConfig, load_report  # noqa: E402
 from tinyser.features import get_config  # noqa: E402
 from tinyser.search import BOARDS  # noqa: E402
@@ -190,11 +191,11 @@ ROWS: dict[str, tuple[str, dict]] = {
 }
 
 
-def _svm_distilled(key: str, split: str = "speaker") -> tuple[str, dict]:
+def _svm_distilled(key: str, split: str = DEFAULT_TEACHER_SPLIT) -> tuple[str, dict]:
     """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`), its out-of-fold
     labels holding out whole speakers or clips (``split``, ``tinyser.egemaps.teacher_proba``)."""
-    spec, distill = ROWS[key][1], DISTILL_EGEMAPS if split == "speaker" else {**DISTILL_EGEMAPS, "split": split}
-    held = ("" if split == "speaker" else ", held out by clip: each labelled by SVMs that heard its speaker's "
+    spec, distill = ROWS[key][1], DISTILL_EGEMAPS if split == DEFAULT_TEACHER_SPLIT else {**DISTILL_EGEMAPS, "split": split}
+    held = ("" if split == DEFAULT_TEACHER_SPLIT else ", held out by clip: each labelled by SVMs that heard its speaker's "
             "other training clips; held out by speaker, a TESS clip is labelled by SVMs that heard at most the other "
             "of TESS's two speakers")
     return (f"{key} row + distillation from the eGeMAPS + RBF SVM baseline standardised per speaker (its "
@@ -204,7 +205,7 @@ def _svm_distilled(key: str, split: str = "speaker") -> tuple[str, dict]:
 
 for _key in [k for k, row in ROWS.items() if row is None]:
     _base, _, _split = _key.partition("-egemaps")
-    ROWS[_key] = _svm_distilled(_base, _split.removeprefix("-") or "speaker")
+    ROWS[_key] = _svm_distilled(_base, _split.removeprefix("-") or DEFAULT_TEACHER_SPLIT)
 
 
 def fits(row: dict) -> bool:

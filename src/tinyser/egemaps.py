@@ -31,6 +31,8 @@ STANDARDISATIONS = ("global", "speaker", "corpus")
 #: how the teacher's out-of-fold split holds out training clips: whole speakers (each clip labelled by SVMs
 #: that never heard its speaker), or clips (by SVMs that heard the speaker's other clips)
 TEACHER_SPLITS = ("speaker", "clip")
+#: the split a teacher uses unless told (every committed distilled run before "clip" existed used it)
+DEFAULT_TEACHER_SPLIT = TEACHER_SPLITS[0]
 #: the SVM's settings: scikit-learn's defaults for the RBF kernel, classes weighted by their frequency
 SVM = {"kernel": "rbf", "C": 1.0, "gamma": "scale", "class_weight": "balanced"}
 
@@ -146,7 +148,8 @@ def fit_predict(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarra
 
 
 def teacher_proba(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarray, n_classes: int,
-                  standardisation: str = "speaker", k: int = 5, seed: int = 0, split: str = "speaker") -> np.ndarray:
+                  standardisation: str = "speaker", k: int = 5, seed: int = 0,
+                  split: str = DEFAULT_TEACHER_SPLIT) -> np.ndarray:
     """Out-of-fold class probabilities for the ``train`` rows: each is labelled by an
     SVM trained on the other training speakers (``k`` folds grouped by speaker), so
     the targets say how a clip sounds to a model that never heard its speaker; with

@@ -556,13 +556,13 @@ def _egemaps_teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold) -> np.ndarray |
     standardisation = cfg.train.distill.get("egemaps")
     if not standardisation:
         return None
-    from .egemaps import functionals, teacher_proba
+    from .egemaps import DEFAULT_TEACHER_SPLIT, functionals, teacher_proba
 
     clip_y, clip_g = _clip_arrays(fs)
     x = functionals([fs.paths[i] for i in fold.train])  # the training clips alone, standardised among themselves
     return teacher_proba(x, clip_y[fold.train], clip_g[fold.train], np.arange(len(x)), len(fs.classes),
                          standardisation, seed=cfg.train.seed + fold.index,
-                         split=cfg.train.distill.get("split", "speaker"))
+                         split=cfg.train.distill.get("split", DEFAULT_TEACHER_SPLIT))
 
 
 def load_report(run: str | os.PathLike) -> dict:

@@ -91,11 +91,11 @@ class TrainConfig:
             raise ConfigError("time_masks, mask_frames, augment_copies and epoch_size must be >= 0")
         if self.distill is not None:
             d = self.distill
-            from .egemaps import STANDARDISATIONS, TEACHER_SPLITS
+            from .egemaps import DEFAULT_TEACHER_SPLIT, STANDARDISATIONS, TEACHER_SPLITS
 
             if not isinstance(d, dict) or not (d.get("teacher") or d.get("egemaps")) or \
                     d.get("egemaps", "global") not in STANDARDISATIONS or \
-                    d.get("split", "speaker") not in TEACHER_SPLITS or \
+                    d.get("split", DEFAULT_TEACHER_SPLIT) not in TEACHER_SPLITS or \
                     not 0 < float(d.get("weight", 0.5)) <= 1 or not float(d.get("temperature", 1.0)) > 0:
                 raise ConfigError("distill needs {'teacher': run folder or a list of them, and/or 'egemaps': "
                                   f"{' | '.join(STANDARDISATIONS)} (its 'split': {' | '.join(TEACHER_SPLITS)}), "
