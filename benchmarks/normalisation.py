@@ -49,6 +49,7 @@ RUNS = ("runs/ablation/balanced", "runs/ablation/adaptive", "runs/ablation/tile"
         "runs/ablation/balanced-tile-g70-crops-avg", "runs/ablation/balanced-avg",
         "runs/ablation/adaptive-tile-g70-crops-avg-restart", "runs/ablation/adaptive-tile-g70-crops-avg-restart1",
         "runs/default/cv-adaptive-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s",
+        "runs/default/cv-adaptive-tile-g70-short-avg-egemaps-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s",
         "runs/default/cv-balanced-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s")
 VARIANTS = ("as trained", "per file", "one stream", "fixed", "adaptive", "primed", "per speaker")
 
