@@ -122,8 +122,11 @@ class LiteRTModel(_Runner):
 
         >>> from tinyser.inference import DEFAULT_MODEL
         >>> blob = DEFAULT_MODEL.read_bytes()
-        >>> LiteRTModel(blob).predict_raw(np.zeros((1, 122, 40), np.int8))
-        array([[  -2,  -26, -127, -108, -122, -128]], dtype=int8)
+        >>> out = LiteRTModel(blob).predict_raw(np.zeros((1, 122, 40), np.int8))
+        >>> out.shape, out.dtype   # softmax of the 6 classes, int8 (scale 1/256, zero point -128)
+        ((1, 6), dtype('int8'))
+        >>> abs(int((out.astype(int) + 128).sum()) - 256) <= 6   # the probabilities sum to 1
+        True
         """
         x = np.asarray(x, self.input_details["dtype"])
         with self._lock:  # one interpreter, one tensor arena: threads (tinyser serve) take turns

@@ -300,8 +300,11 @@ class TFLMModel(_Runner):
 
         >>> from tinyser.inference import DEFAULT_MODEL
         >>> blob = DEFAULT_MODEL.read_bytes()
-        >>> TFLMModel(blob, arena_size=200_000).predict_raw(np.zeros((1, 122, 40), np.int8))
-        array([[  -2,  -26, -127, -108, -122, -128]], dtype=int8)
+        >>> from tinyser.tflite.litert import LiteRTModel
+        >>> x = np.zeros((1, 122, 40), np.int8)
+        >>> out = TFLMModel(blob, arena_size=200_000).predict_raw(x)
+        >>> out.shape, out.dtype, bool((out == LiteRTModel(blob).predict_raw(x)).all())
+        ((1, 6), dtype('int8'), True)
         """
         d = self.input_details
         x = np.zeros(d["shape"], d["dtype"]) if x is None else np.asarray(x, d["dtype"]).reshape(d["shape"])
