@@ -228,27 +228,33 @@ def _even_lags(p: np.ndarray, t: dict, m_top: int) -> np.ndarray:
     e = np.float32(0.5) * (p[:, 0] + p[:, q])
     even = np.arange(0, m_top + 1, 2)
     h[:, even] = spec[:, even] + e[:, None]  # Re Y_i, packed at 2i = m (m_top < q: no Nyquist term)
-    acc = np.zeros(f, np.float32)
-    for j in range(t["k_lo"], min(t["k_hi"], q - 1) + 1):  # the band: other terms are exact zeros
-        acc = acc + p[:, j] * cos[2 * j]
-    acc = acc + (p[:, 0] - p[:, q])
-    for m in range(1, m_top + 1, 2):
-        if m > 1:
-            acc = acc - spec[:, m]  # Im Y_i, i = (m - 1) / 2, packed at 2i + 1 = m
-        h[:, m] = acc
-    return h
+    j = np.arange(t["k_lo"], min(t["k_hi"], q - 1) + 1)  # the band: other terms are exact zeros
+    acc = _in_order(np.zeros(f, np.float32), p[:, j] * cos[2 * j]) + (p[:, 0] - p[:, q])
+    odd = np.arange(1, m_top + 1, 2)
+    h[:, odd] = np.cumsum(np.concatenate([acc[:, None], -spec[:, odd[1:]]], axis=1), axis=1, dtype=np.float32)
+    return h  # C[m] = C[m - 2] - Im Y_i, i = (m - 1) / 2, packed at 2i + 1 = m
+
+
+def _in_order(start: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """``start + terms[:, 0] + terms[:, 1] + ...`` in float32, one addition after another from the left, as
+    the C frontend's loops sum (``np.cumsum`` accumulates in order; ``np.sum`` would pair terms up).
+
+    >>> t = np.array([[1e8, 1.0, -1e8, 1.0]], np.float32)
+    >>> _in_order(np.zeros(1, np.float32), t).tolist()   # 1e8 + 1 rounds to 1e8 in float32
+    [1.0]
+    """
+    if terms.shape[1] == 0:
+        return start
+    return np.cumsum(np.concatenate([start[:, None], terms], axis=1), axis=1, dtype=np.float32)[:, -1]
 
 
 def _odd_lags(p: np.ndarray, t: dict, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``H[τ-1]`` and ``H[τ+1]``, each ``Σ_{k_lo}^{k_hi} P[k] cos(2π k lag / N)`` summed in order, one
     ``τ`` per frame (step 6; one pass for both, as the C frontend's ``odd_lags``)."""
     cos, n = t["cos"], t["cos"].size
-    below = np.zeros(p.shape[0], np.float32)
-    above = np.zeros(p.shape[0], np.float32)
-    for k in range(t["k_lo"], t["k_hi"] + 1):
-        below = below + p[:, k] * cos[(k * (tau - 1)) % n]
-        above = above + p[:, k] * cos[(k * (tau + 1)) % n]
-    return below, above
+    k = np.arange(t["k_lo"], t["k_hi"] + 1)
+    band, zero = p[:, k], np.zeros(p.shape[0], np.float32)
+    return tuple(_in_order(zero, band * cos[(k * (tau[:, None] + s)) % n]) for s in (-1, 1))
 
 
 def _parabola(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
