@@ -711,3 +711,36 @@ def test_predict_runs_int8_models_with_kernels_that_match_tflite_micro(cmsis_mod
     got = np.stack([model.runtime.predict_raw(row[None])[0] for row in x])
     want = np.stack([micro.predict_raw(row[None])[0] for row in x])
     assert np.array_equal(got, want)
+
+
+def test_two_processes_needing_the_library_build_it_once(tmp_path, monkeypatch):
+    """A second `deploy firmware` (or test worker) waits for the build under way instead of compiling it too."""
+    import threading
+
+    from tinyser.deploy import firmware
+
+    started, release, builds = threading.Event(), threading.Event(), []
+
+    def fake_build(tree, opt, jobs, final, log):
+        builds.append(final)
+        started.set()
+        assert release.wait(30)
+        final.mkdir()
+        for lib in ("libtflm.a", "libcmsisnn.a"):
+            (final / lib).write_bytes(b"!<arch>\n")
+
+    monkeypatch.setattr(firmware, "toolchain", lambda: {"gcc": "arm-none-eabi-gcc 12", "qemu": "qemu 7"})
+    monkeypatch.setattr(firmware, "library_key", lambda tree, opt, gcc: "k")
+    monkeypatch.setattr(firmware, "_build_library", fake_build)
+    tree = firmware.Tree(tmp_path, "upstream", "v", (), (), ())
+    got = []
+    first = threading.Thread(target=lambda: got.append(firmware.build_library(tree, cache=tmp_path / "c")))
+    second = threading.Thread(target=lambda: got.append(firmware.build_library(tree, cache=tmp_path / "c")))
+    first.start()
+    assert started.wait(30)
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and len(builds) == 1  # waiting on the lock, not building
+    release.set()
+    first.join(30), second.join(30)
+    assert len(builds) == 1 and got == [builds[0]] * 2

@@ -30,6 +30,7 @@ for loads, taken branches, VDIV/VSQRT and flash wait states).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -332,7 +333,8 @@ def build_library(tree: Tree, opt: str = "-O2", jobs: int = 2, cache: str | os.P
                   log=None) -> Path:
     """The folder holding ``libtflm.a`` and ``libcmsisnn.a`` for ``tree`` built with
     ``opt``: reused from the cache when its key matches, else built (``make -j
-    jobs``) into a temporary folder and renamed into place.
+    jobs``) into a temporary folder and renamed into place. A second process that
+    needs the same library meanwhile waits for that build instead of compiling it too.
 
     >>> build_library(find_tree(), "-O2")                            # doctest: +SKIP
     PosixPath('/root/.cache/tinyser/firmware/upstream-O2-3f0c...')
@@ -341,9 +343,35 @@ def build_library(tree: Tree, opt: str = "-O2", jobs: int = 2, cache: str | os.P
     key = library_key(tree, opt, gcc)
     base = Path(cache) if cache else default_cache_dir() / "firmware"
     final = base / f"{tree.flavour}{opt.replace('-', '-')}-{key}"
-    if (final / "libtflm.a").is_file() and (final / "libcmsisnn.a").is_file():
+
+    def built() -> bool:
+        return (final / "libtflm.a").is_file() and (final / "libcmsisnn.a").is_file()
+
+    if built():
         return final
     base.mkdir(parents=True, exist_ok=True)
+    with _waiting_lock(base / f".{final.name}.lock"):
+        if built():  # built by the process that held the lock
+            return final
+        _build_library(tree, opt, jobs, final, log)
+    return final
+
+
+@contextlib.contextmanager
+def _waiting_lock(path: Path):
+    """An exclusive advisory lock on ``path``, waited for and held for the ``with`` block (none on Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _build_library(tree: Tree, opt: str, jobs: int, final: Path, log) -> None:
+    base = final.parent
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=base))
     try:
         (work / "library.mk").write_text(_library_makefile(tree, opt))
@@ -363,7 +391,6 @@ def build_library(tree: Tree, opt: str = "-O2", jobs: int = 2, cache: str | os.P
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
-    return final
 
 
 def _first_error(stderr: str) -> str:
