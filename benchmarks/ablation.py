@@ -194,10 +194,11 @@ ROWS: dict[str, tuple[str, dict]] = {
 def _svm_distilled(key: str, split: str = DEFAULT_TEACHER_SPLIT) -> tuple[str, dict]:
     """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`), its out-of-fold
     labels holding out whole speakers or clips (``split``, ``tinyser.egemaps.teacher_proba``)."""
-    spec, distill = ROWS[key][1], DISTILL_EGEMAPS if split == DEFAULT_TEACHER_SPLIT else {**DISTILL_EGEMAPS, "split": split}
-    held = ("" if split == DEFAULT_TEACHER_SPLIT else ", held out by clip: each labelled by SVMs that heard its speaker's "
-            "other training clips; held out by speaker, a TESS clip is labelled by SVMs that heard at most the other "
-            "of TESS's two speakers")
+    default = split == DEFAULT_TEACHER_SPLIT  # its config and label as before the split was an option
+    spec, distill = ROWS[key][1], DISTILL_EGEMAPS if default else {**DISTILL_EGEMAPS, "split": split}
+    held = ("" if default else ", held out by clip: each labelled by SVMs that heard its speaker's other training "
+            "clips; held out by speaker, a TESS clip is labelled by SVMs that heard at most the other of TESS's two "
+            "speakers")
     return (f"{key} row + distillation from the eGeMAPS + RBF SVM baseline standardised per speaker (its "
             f"out-of-fold probabilities of each training clip{held}; weight {DISTILL_EGEMAPS['weight']:g}, "
             f"temperature {DISTILL_EGEMAPS['temperature']:g})", {**spec, "train": {**spec["train"], "distill": distill}})
