@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 import ablation  # noqa: E402
 
+from tinyser.egemaps import TEACHER_SPLITS  # noqa: E402
+
 _RTS = ("ravdess", "tess", "savee")
 #: name -> (corpora, labels, protocol, the guide's figures (global / per speaker or corpus) or None)
 SETUPS: dict[str, tuple] = {
@@ -78,7 +80,7 @@ def teacher_quality(x, y, g, folds, classes) -> dict:
     """UA of the SVM teacher's out-of-fold labels (``tinyser.egemaps.teacher_proba``, per-speaker
     standardisation) on each fold's training clips, as distillation uses them, overall and by corpus,
     for each way of holding clips out (mean over folds)."""
-    from tinyser.egemaps import TEACHER_SPLITS, teacher_proba
+    from tinyser.egemaps import teacher_proba
     from tinyser.metrics import scores
     from tinyser.protocols import corpus_of
 
@@ -126,13 +128,22 @@ def markdown(results: dict, data: Path) -> str:
                   "labels of each fold's training clips (mean over folds), each clip labelled by SVMs trained on the "
                   "fold's other training speakers (held out **by speaker**, the default) or on its other training "
                   "clips, its speaker's among them (**by clip**, `\"split\": \"clip\"`); per corpus in brackets.", "",
-                  "| setup | by speaker | by clip |", "|---|---|---|"]
-        for name, t in taught.items():
-            lines.append(f"| {name} | " + " | ".join(
-                f"{100 * t[s]['ua']:.1f}" + (" (" + ", ".join(f"{c} {100 * v:.1f}" for c, v in t[s]["by_corpus"].items())
-                                             + ")" if len(t[s]["by_corpus"]) > 1 else "")
-                for s in ("speaker", "clip")) + " |")
+                  "| setup | " + " | ".join(f"by {s}" for s in TEACHER_SPLITS) + " |", "|---" * (1 + len(TEACHER_SPLITS))
+                  + "|"]
+        lines += [f"| {name} | " + " | ".join(_teacher_cell(t[s]) for s in TEACHER_SPLITS) + " |"
+                  for name, t in taught.items()]
     return "\n".join(lines)
+
+
+def _teacher_cell(split: dict) -> str:
+    """A teacher's UA for one split, its corpora's in brackets where it has several (:func:`teacher_quality`).
+
+    >>> _teacher_cell({"ua": 0.5, "by_corpus": {"a": 0.4, "b": 0.6}}), _teacher_cell({"ua": 0.5, "by_corpus": {"a": 0.5}})
+    ('50.0 (a 40.0, b 60.0)', '50.0')
+    """
+    corpora = split["by_corpus"]
+    each = " (" + ", ".join(f"{c} {100 * v:.1f}" for c, v in corpora.items()) + ")" if len(corpora) > 1 else ""
+    return f"{100 * split['ua']:.1f}{each}"
 
 
 def main() -> None:
