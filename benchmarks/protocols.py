@@ -105,6 +105,11 @@ SETUPS: dict[str, tuple] = {
                                   "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
                                   "baseline standardised per speaker, its labels held out by clip (each training clip "
                                   "labelled by SVMs that heard its speaker's other training clips)", "@ravdess"),
+    "emodb-tiny-egemaps-clip": (("emodb",), "native", "speaker",
+                                _spec("adaptive-tile-g70-crops-avg-egemaps-clip", train=_EMODB),
+                                "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
+                                "baseline standardised per speaker, its labels held out by clip (on EMO-DB they are "
+                                "right more often than held out by speaker: 79.0 against 74.2 % UA)", "@emodb"),
     "emodb-tiny-crops-egemaps": (("emodb",), "native", "speaker",
                                  _spec("crops", train={**_EMODB, "distill": ablation.DISTILL_EGEMAPS}),
                                  "`tiny`, crops recipe + distillation from the eGeMAPS + SVM baseline standardised per "
@@ -136,7 +141,7 @@ GOALS = {"emodb-tiny": 0.75, "ravdess-tiny": 0.60, "emodb-tiny-tile": 0.75, "rav
          "ravdess-tiny-adaptive-tile-g70-crops-avg": 0.60, "ravdess-tiny-helped": 0.60,
          "emodb-tiny-helped": 0.75, "emodb-tiny-crops-avg": 0.75, "ravdess-tiny-tile-g70-avg": 0.60,
          "emodb-tiny-egemaps": 0.75, "ravdess-tiny-egemaps": 0.60, "emodb-tiny-crops-egemaps": 0.75,
-         "ravdess-tiny-egemaps-clip": 0.60}
+         "ravdess-tiny-egemaps-clip": 0.60, "emodb-tiny-egemaps-clip": 0.75}
 
 
 def setup_config(name: str, data: Path, runs: Path = Path("runs/protocols")):
