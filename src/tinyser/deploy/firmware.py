@@ -342,7 +342,7 @@ def build_library(tree: Tree, opt: str = "-O2", jobs: int = 2, cache: str | os.P
     gcc = toolchain()["gcc"]
     key = library_key(tree, opt, gcc)
     base = Path(cache) if cache else default_cache_dir() / "firmware"
-    final = base / f"{tree.flavour}{opt.replace('-', '-')}-{key}"
+    final = base / f"{tree.flavour}{opt}-{key}"
 
     def built() -> bool:
         return (final / "libtflm.a").is_file() and (final / "libcmsisnn.a").is_file()
