@@ -37,6 +37,7 @@ def _spec(row: str, **changes) -> dict:
 #: epochs and windows per epoch are scaled to each training set on 2 cores
 _EMODB = {"epochs": 25, "patience": 8, "epoch_size": 1000}
 _RTS = {"epochs": 15, "patience": 6, "epoch_size": 1600}
+_W08 = {**ablation.DISTILL_EGEMAPS, "weight": 0.8}
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
                    "@emodb"),
@@ -100,6 +101,17 @@ SETUPS: dict[str, tuple] = {
                              "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
                              "baseline standardised per speaker (out-of-fold probabilities of the training clips)",
                              "@ravdess"),
+    "ravdess-tiny-egemaps-w0.8": (("ravdess",), "native", "speaker:5",
+                                  _spec("adaptive-tile-g70-crops-avg-egemaps",
+                                        train={"epoch_size": 1200, "distill": _W08}),
+                                  "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
+                                  "baseline standardised per speaker, weighted 0.8 against the corpus labels' 0.2 "
+                                  "(the teacher is ahead of the student here)", "@ravdess"),
+    "emodb-tiny-egemaps-w0.8": (("emodb",), "native", "speaker",
+                                _spec("adaptive-tile-g70-crops-avg-egemaps", train={**_EMODB, "distill": _W08}),
+                                "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
+                                "baseline standardised per speaker, weighted 0.8 against the corpus labels' 0.2 "
+                                "(the teacher is ahead of the student here)", "@emodb"),
     "ravdess-tiny-egemaps-clip": (("ravdess",), "native", "speaker:5",
                                   _spec("adaptive-tile-g70-crops-avg-egemaps-clip", train={"epoch_size": 1200}),
                                   "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
@@ -141,7 +153,8 @@ GOALS = {"emodb-tiny": 0.75, "ravdess-tiny": 0.60, "emodb-tiny-tile": 0.75, "rav
          "ravdess-tiny-adaptive-tile-g70-crops-avg": 0.60, "ravdess-tiny-helped": 0.60,
          "emodb-tiny-helped": 0.75, "emodb-tiny-crops-avg": 0.75, "ravdess-tiny-tile-g70-avg": 0.60,
          "emodb-tiny-egemaps": 0.75, "ravdess-tiny-egemaps": 0.60, "emodb-tiny-crops-egemaps": 0.75,
-         "ravdess-tiny-egemaps-clip": 0.60, "emodb-tiny-egemaps-clip": 0.75}
+         "ravdess-tiny-egemaps-clip": 0.60, "emodb-tiny-egemaps-clip": 0.75,
+         "ravdess-tiny-egemaps-w0.8": 0.60, "emodb-tiny-egemaps-w0.8": 0.75}
 
 
 def setup_config(name: str, data: Path, runs: Path = Path("runs/protocols")):
