@@ -500,3 +500,19 @@ def test_recipe_chooses_from_committed_scores_without_run_folders(tmp_path, monk
         {"key": "balanced", "ua": {"emodb": 0.3}, "config": ablation.loco_settings("balanced").to_dict()}]}))
     assert [r["key"] for r in ablation.loco_rows(tmp_path / "runs" / "default")] == ["balanced"]
     assert "tile was made with other settings" in capsys.readouterr().err
+
+
+def test_protocol_goals_follow_the_setup_not_a_list():
+    """Issue 10's EMO-DB and RAVDESS goals reach every `tiny` row scored on that corpus by its protocol
+    (corpora that only train do not count), and no other model or label set."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import protocols
+
+    goals = {name: protocols.goal(name) for name in protocols.SETUPS}
+    assert goals["emodb-tiny"] == goals["emodb-tiny-prosody"] == goals["emodb-tiny-helped"] == 0.75
+    assert goals["ravdess-tiny"] == goals["ravdess-tiny-helped"] == 0.60
+    assert goals["emodb-light_sernet"] is None
+    assert not any(goals[n] for n in protocols.SETUPS if n.startswith("rts-"))
