@@ -107,17 +107,17 @@ SETUPS: dict[str, tuple] = {
                                   "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
                                   "baseline standardised per speaker, weighted 0.8 against the corpus labels' 0.2 "
                                   "(the teacher is ahead of the student here)", "@ravdess"),
-    "emodb-tiny-egemaps-w0.8": (("emodb",), "native", "speaker",
-                                _spec("adaptive-tile-g70-crops-avg-egemaps", train={**_EMODB, "distill": _W08}),
-                                "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
-                                "baseline standardised per speaker, weighted 0.8 against the corpus labels' 0.2 "
-                                "(the teacher is ahead of the student here)", "@emodb"),
     "emodb-tiny-egemaps-prosody": (("emodb",), "native", "speaker",
                                    _spec("adaptive-tile-g70-crops-avg-egemaps", train=_EMODB,
                                          frontend={"prosody": True}),
                                    "`tiny` + prosody channels, adaptive-tile-g70-crops-avg recipe + distillation from "
                                    "the eGeMAPS + SVM baseline standardised per speaker (EMO-DB's two best changes "
                                    "together)", "@emodb"),
+    "ravdess-tiny-egemaps-prosody": (("ravdess",), "native", "speaker:5",
+                                     _spec("adaptive-tile-g70-crops-avg-egemaps", train={"epoch_size": 1200},
+                                           frontend={"prosody": True}),
+                                     "`tiny` + prosody channels, adaptive-tile-g70-crops-avg recipe + distillation "
+                                     "from the eGeMAPS + SVM baseline standardised per speaker", "@ravdess"),
     "ravdess-tiny-egemaps-clip": (("ravdess",), "native", "speaker:5",
                                   _spec("adaptive-tile-g70-crops-avg-egemaps-clip", train={"epoch_size": 1200}),
                                   "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
