@@ -227,9 +227,9 @@ for _key in [k for k, row in ROWS.items() if row is None]:
                                 float(_m["t"] or DISTILL_EGEMAPS["temperature"]),
                                 float(_m["w"] or DISTILL_EGEMAPS["weight"]))
 _T1 = "adaptive-tile-g70-crops-avg-egemaps-clip-t1"
-ROWS[f"{_T1}-seed1"] = (f"the {_T1} row again under seed 1 (other folds, initialisation and draws: the distilled "
-                        "recipe's run-to-run spread; never picked by the recipe)",
-                        {**ROWS[_T1][1], "train": {**ROWS[_T1][1]["train"], "seed": 1}})
+ROWS[f"{_T1}-prosody"] = (f"{_T1} row + prosody channels (log-F0, voicing, loudness: on EMO-DB the distilled recipe "
+                          "gains from them, protocols row emodb-tiny-egemaps-prosody)",
+                          {**ROWS[_T1][1], "frontend": {"prosody": True}})
 
 
 def fits(row: dict) -> bool:
