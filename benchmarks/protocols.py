@@ -113,6 +113,11 @@ SETUPS: dict[str, tuple] = {
                                    "`tiny` + prosody channels, adaptive-tile-g70-crops-avg recipe + distillation from "
                                    "the eGeMAPS + SVM baseline standardised per speaker (EMO-DB's two best changes "
                                    "together)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-seed1": (("emodb",), "native", "speaker",
+                                         _spec("adaptive-tile-g70-crops-avg-egemaps",
+                                               train={**_EMODB, "seed": 1}, frontend={"prosody": True}),
+                                         "the row above again under seed 1 (other validation speakers, "
+                                         "initialisation and draws: its run-to-run spread)", "@emodb"),
     "ravdess-tiny-egemaps-prosody": (("ravdess",), "native", "speaker:5",
                                      _spec("adaptive-tile-g70-crops-avg-egemaps", train={"epoch_size": 1200},
                                            frontend={"prosody": True}),
