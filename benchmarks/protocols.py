@@ -116,8 +116,9 @@ SETUPS: dict[str, tuple] = {
     "emodb-tiny-egemaps-prosody-seed1": (("emodb",), "native", "speaker",
                                          _spec("adaptive-tile-g70-crops-avg-egemaps",
                                                train={**_EMODB, "seed": 1}, frontend={"prosody": True}),
-                                         "the row above again under seed 1 (other validation speakers, "
-                                         "initialisation and draws: its run-to-run spread)", "@emodb"),
+                                         "`tiny` + prosody channels, eGeMAPS-distilled recipe (row "
+                                         "emodb-tiny-egemaps-prosody) again under seed 1 (other validation "
+                                         "speakers, initialisation and draws: its run-to-run spread)", "@emodb"),
     "ravdess-tiny-egemaps-prosody": (("ravdess",), "native", "speaker:5",
                                      _spec("adaptive-tile-g70-crops-avg-egemaps", train={"epoch_size": 1200},
                                            frontend={"prosody": True}),
