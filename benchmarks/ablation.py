@@ -194,6 +194,18 @@ ROWS: dict[str, tuple[str, dict]] = {
 }
 
 
+def variant(row: str, **changes) -> dict:
+    """Row ``row``'s run settings with ``changes``: ``train`` merged into its training settings, any other
+    part replaced.
+
+    >>> variant("adaptive-tile-g70-crops-avg", train={"seed": 1})["train"]["average"]
+    0.7
+    """
+    spec = ROWS[row][1]
+    train = {**spec.get("train", {}), **changes.pop("train", {})}
+    return {**spec, "train": train, **changes}
+
+
 def _svm_distilled(key: str, split: str = DEFAULT_TEACHER_SPLIT,
                    temperature: float = DISTILL_EGEMAPS["temperature"],
                    weight: float = DISTILL_EGEMAPS["weight"]) -> tuple[str, dict]:
@@ -209,13 +221,12 @@ def _svm_distilled(key: str, split: str = DEFAULT_TEACHER_SPLIT,
     default = split == DEFAULT_TEACHER_SPLIT  # its config and label as before the split was an option
     distill = {**DISTILL_EGEMAPS, **({} if default else {"split": split}), "temperature": temperature,
                "weight": weight}
-    spec = ROWS[key][1]
     held = ("" if default else ", held out by clip: each labelled by SVMs that heard its speaker's other training "
             "clips; held out by speaker, a TESS clip is labelled by SVMs that heard at most the other of TESS's two "
             "speakers")
     return (f"{key} row + distillation from the eGeMAPS + RBF SVM baseline standardised per speaker (its "
             f"out-of-fold probabilities of each training clip{held}; weight {weight:g}, "
-            f"temperature {temperature:g})", {**spec, "train": {**spec["train"], "distill": distill}})
+            f"temperature {temperature:g})", variant(key, train={"distill": distill}))
 
 
 #: a distilled row's key: the row it distils into, "-egemaps", then the teacher's split, temperature and
@@ -229,7 +240,7 @@ for _key in [k for k, row in ROWS.items() if row is None]:
 _T1 = "adaptive-tile-g70-crops-avg-egemaps-clip-t1"
 ROWS[f"{_T1}-prosody"] = (f"{_T1} row + prosody channels (log-F0, voicing, loudness: on EMO-DB the distilled recipe "
                           "gains from them, protocols row emodb-tiny-egemaps-prosody)",
-                          {**ROWS[_T1][1], "frontend": {"prosody": True}})
+                          variant(_T1, frontend={"prosody": True}))
 
 
 def fits(row: dict) -> bool:
