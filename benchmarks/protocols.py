@@ -115,6 +115,20 @@ SETUPS: dict[str, tuple] = {
                                          "`tiny` + prosody channels, eGeMAPS-distilled recipe (row "
                                          "emodb-tiny-egemaps-prosody) again under seed 1 (other validation "
                                          "speakers, initialisation and draws: its run-to-run spread)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40": (("emodb",), "native", "speaker",
+                                       _spec("adaptive-tile-g70-crops-avg-egemaps",
+                                             train={**_EMODB, "epochs": 40, "patience": 12},
+                                             frontend={"prosody": True}),
+                                       "`tiny` + prosody channels, eGeMAPS-distilled recipe (row "
+                                       "emodb-tiny-egemaps-prosody) with a longer schedule: at most 40 epochs, "
+                                       "patience 12 (at 25 its best epoch was the 19th to 25th in 6 of 10 folds)",
+                                       "@emodb"),
+    "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
+                                           _spec("adaptive-tile-g70-crops-avg-egemaps", train=_EMODB,
+                                                 frontend={"prosody": True}, model="light_sernet", model_params={}),
+                                           "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
+                                           "(emodb-tiny-egemaps-prosody: prosody channels, eGeMAPS-distilled, "
+                                           "25 epochs, patience 8)", "@emodb"),
     "ravdess-tiny-egemaps-prosody": (("ravdess",), "native", "speaker:5",
                                      _spec("adaptive-tile-g70-crops-avg-egemaps", train={"epoch_size": 1200},
                                            frontend={"prosody": True}),
