@@ -179,11 +179,38 @@ def goal(name: str) -> float | None:
     >>> goal("emodb-tiny-prosody"), goal("ravdess-tiny-helped"), goal("emodb-light_sernet"), goal("rts-4class-speaker")
     (0.75, 0.6, None, None)
     """
-    corpora, labels, protocol, spec, _, _ = SETUPS[name]
-    scored = tuple(c for c in corpora if c not in spec.get("train_only", ()))
+    _, labels, protocol, spec, _, _ = SETUPS[name]
+    scored = _scored(name)
     if spec.get("model", "tiny") != "tiny" or len(scored) != 1 or labels not in ("native", "canonical"):
         return None
     return _GOALS.get((scored[0], protocol))
+
+
+def _scored(name: str) -> tuple[str, ...]:
+    """The corpora setup ``name`` is scored on: its corpora less those that only train."""
+    corpora, spec = SETUPS[name][0], SETUPS[name][3]
+    return tuple(c for c in corpora if c not in spec.get("train_only", ()))
+
+
+def goal_groups() -> dict[tuple[str, str, float], list[str]]:
+    """The setups that have a goal, by (scored corpus, protocol, goal), in ``SETUPS`` order.
+
+    >>> groups = goal_groups()
+    >>> sorted(groups), "emodb-tiny-prosody" in groups["emodb", "speaker", 0.75]
+    ([('emodb', 'speaker', 0.75), ('ravdess', 'speaker:5', 0.6)], True)
+    """
+    groups: dict[tuple[str, str, float], list[str]] = {}
+    for key in SETUPS:
+        target = goal(key)
+        if target is not None:
+            groups.setdefault((_scored(key)[0], SETUPS[key][2], target), []).append(key)
+    return groups
+
+
+def _versus(row: dict, target: float) -> str:
+    gap = 100 * (row["ua"] - target)
+    return (f"`{row['key']}`{_report.mark(row)} {100 * row['ua']:.1f} "
+            f"({'met' if gap >= 0 else f'gap {gap:+.1f}'}; validation {100 * row['val_ua']:.1f})")
 
 
 def setup_config(name: str, data: Path, runs: Path = Path("runs/protocols")):
@@ -232,17 +259,22 @@ def markdown(rows: list[dict | None], data: Path) -> str:
                      f"{100 * r['val_ua']:.1f} | {r['macs_per_second'] / 1e6:.1f} M | {r['int8_bytes'] / 1024:.1f} KB | "
                      f"{r['arena_bytes'] / 1024:.1f} KB | {reference(r['key'])} | {r['wall_s'] / 60:.0f} min |")
     done = {r["key"]: r for r in rows if r is not None}
-    lines += ["", "Goals (benchmark goals, not tests):", ""]
-    for key in SETUPS:
-        r, target = done.get(key), goal(key)
-        if target is None:
+    lines += ["", "Goals (benchmark goals, not tests), one line per goal over the `tiny` rows that have it: the "
+              "row with the best validation UA (seed repeats aside: picking the luckier seed is the winner's "
+              "curse), and the best on test, which is chosen on the test folds and so flatters.", ""]
+    for (corpus, protocol, target), keys in goal_groups().items():
+        made = [done[k] for k in keys if k in done]
+        head = f"- {corpus} {protocol} UA ≥ {100 * target:.0f}"
+        if not made:
+            lines.append(f"{head}: not yet trained")
             continue
-        if r is None:
-            status = "not yet trained"
-        else:
-            gap = 100 * (r["ua"] - target)
-            status = f"{100 * r['ua']:.1f} ({'met' if gap >= 0 else f'gap {gap:+.1f}'})"
-        lines.append(f"- {SETUPS[key][0][0]} {SETUPS[key][2]} UA ≥ {100 * target:.0f}, {SETUPS[key][4]}: {status}")
+        picked = max((r for r in made if "seed" not in SETUPS[r["key"]][3].get("train", {})),
+                     key=lambda r: r["val_ua"], default=None)
+        best = max(made, key=lambda r: r["ua"])
+        said = [f"validation picks {_versus(picked, target)}"] if picked and picked is not best else []
+        said.append(f"{'validation picks the best on test' if picked is best else 'best on test'} "
+                    f"{_versus(best, target)}")
+        lines.append(f"{head} ({len(made)} rows): " + "; ".join(said))
     lines += _report.carried_note(done.values())
     missing = [k for k in SETUPS if k not in done]
     if missing:

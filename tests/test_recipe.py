@@ -516,3 +516,28 @@ def test_protocol_goals_follow_the_setup_not_a_list():
     assert goals["ravdess-tiny"] == goals["ravdess-tiny-helped"] == 0.60
     assert goals["emodb-light_sernet"] is None
     assert not any(goals[n] for n in protocols.SETUPS if n.startswith("rts-"))
+
+
+def test_protocol_goal_lines_pick_on_validation_and_name_the_best_on_test():
+    """A goal's line names the row validation picks, never a seed repeat (the luckier seed is the winner's
+    curse), and, apart from it, the best on test, which test folds chose."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import protocols
+
+    def row(key, ua, val_ua):
+        corpora, labels, protocol, _, recipe, _ = protocols.SETUPS[key]
+        return {"key": key, "corpora": list(corpora), "labels": labels, "protocol": protocol, "recipe": recipe,
+                "classes": list("abcdefg"), "ua": ua, "ua_std": 0.1, "wa": ua, "wa_std": 0.1, "f1": ua,
+                "f1_std": 0.1, "val_ua": val_ua, "macs_per_second": 4e6, "int8_bytes": 80_000,
+                "arena_bytes": 60_000, "wall_s": 600}
+
+    text = protocols.markdown([row("emodb-tiny", 0.70, 0.80), row("emodb-tiny-egemaps-prosody", 0.726, 0.746),
+                               row("emodb-tiny-egemaps-prosody-seed1", 0.71, 0.90),
+                               row("emodb-light_sernet", 0.80, 0.95)], Path("data"))
+    emodb = next(line for line in text.splitlines() if line.startswith("- emodb speaker UA ≥ 75"))
+    assert emodb.startswith("- emodb speaker UA ≥ 75 (3 rows): validation picks `emodb-tiny` 70.0 (gap -5.0;")
+    assert "best on test `emodb-tiny-egemaps-prosody` 72.6 (gap -2.4; validation 74.6)" in emodb
+    assert "- ravdess speaker:5 UA ≥ 60: not yet trained" in text.splitlines()
