@@ -123,6 +123,13 @@ SETUPS: dict[str, tuple] = {
                                        "emodb-tiny-egemaps-prosody) with a longer schedule: at most 40 epochs, "
                                        "patience 12 (at 25 its best epoch was the 19th to 25th in 6 of 10 folds)",
                                        "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-seed1": (("emodb",), "native", "speaker",
+                                             _spec("adaptive-tile-g70-crops-avg-egemaps",
+                                                   train={**_EMODB, "epochs": 40, "patience": 12, "seed": 1},
+                                                   frontend={"prosody": True}),
+                                             "`tiny` + prosody channels, eGeMAPS-distilled recipe with the longer "
+                                             "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
+                                             "run-to-run spread)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _spec("adaptive-tile-g70-crops-avg-egemaps", train=_EMODB,
                                                  frontend={"prosody": True}, model="light_sernet", model_params={}),
