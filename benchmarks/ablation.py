@@ -322,9 +322,14 @@ def recipe_may_pick(key: str) -> bool:
     (True, False)
     """
     spec = ROWS[key][1]
-    train = spec.get("train", {})
-    return not (train.get("distill") or {}).get("teacher") and "seed" not in train and \
+    return not (spec.get("train", {}).get("distill") or {}).get("teacher") and not seed_repeat(spec) and \
         not (spec.get("adaptive") or {}).get("prime")
+
+
+def seed_repeat(spec: dict) -> bool:
+    """Whether run settings ``spec`` repeat a recipe under another seed (never picked: the luckier seed is the
+    winner's curse)."""
+    return "seed" in spec.get("train", {})
 
 
 def recipe_score(row: dict) -> float:

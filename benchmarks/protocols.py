@@ -34,6 +34,14 @@ _spec = ablation.variant  # a row's run settings with changes
 _EMODB = {"epochs": 25, "patience": 8, "epoch_size": 1000}
 _RTS = {"epochs": 15, "patience": 6, "epoch_size": 1600}
 _W08 = {**ablation.DISTILL_EGEMAPS, "weight": 0.8}
+_EMODB40 = {**_EMODB, "epochs": 40, "patience": 12}  # the longer schedule
+
+
+def _egemaps_prosody(train: dict, **changes) -> dict:
+    """The eGeMAPS-distilled recipe with prosody channels, training ``train`` (EMO-DB's best `tiny` rows')."""
+    return _spec("adaptive-tile-g70-crops-avg-egemaps", train=train, frontend={"prosody": True}, **changes)
+
+
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
                    "@emodb"),
@@ -104,41 +112,33 @@ SETUPS: dict[str, tuple] = {
                                   "baseline standardised per speaker, weighted 0.8 against the corpus labels' 0.2 "
                                   "(the teacher is ahead of the student here)", "@ravdess"),
     "emodb-tiny-egemaps-prosody": (("emodb",), "native", "speaker",
-                                   _spec("adaptive-tile-g70-crops-avg-egemaps", train=_EMODB,
-                                         frontend={"prosody": True}),
+                                   _egemaps_prosody(_EMODB),
                                    "`tiny` + prosody channels, adaptive-tile-g70-crops-avg recipe + distillation from "
                                    "the eGeMAPS + SVM baseline standardised per speaker (EMO-DB's two best changes "
                                    "together)", "@emodb"),
     "emodb-tiny-egemaps-prosody-seed1": (("emodb",), "native", "speaker",
-                                         _spec("adaptive-tile-g70-crops-avg-egemaps",
-                                               train={**_EMODB, "seed": 1}, frontend={"prosody": True}),
+                                         _egemaps_prosody({**_EMODB, "seed": 1}),
                                          "`tiny` + prosody channels, eGeMAPS-distilled recipe (row "
                                          "emodb-tiny-egemaps-prosody) again under seed 1 (other validation "
                                          "speakers, initialisation and draws: its run-to-run spread)", "@emodb"),
     "emodb-tiny-egemaps-prosody-e40": (("emodb",), "native", "speaker",
-                                       _spec("adaptive-tile-g70-crops-avg-egemaps",
-                                             train={**_EMODB, "epochs": 40, "patience": 12},
-                                             frontend={"prosody": True}),
+                                       _egemaps_prosody(_EMODB40),
                                        "`tiny` + prosody channels, eGeMAPS-distilled recipe (row "
                                        "emodb-tiny-egemaps-prosody) with a longer schedule: at most 40 epochs, "
                                        "patience 12 (at 25 its best epoch was the 19th to 25th in 6 of 10 folds)",
                                        "@emodb"),
     "emodb-tiny-egemaps-prosody-e40-seed1": (("emodb",), "native", "speaker",
-                                             _spec("adaptive-tile-g70-crops-avg-egemaps",
-                                                   train={**_EMODB, "epochs": 40, "patience": 12, "seed": 1},
-                                                   frontend={"prosody": True}),
+                                             _egemaps_prosody({**_EMODB40, "seed": 1}),
                                              "`tiny` + prosody channels, eGeMAPS-distilled recipe with the longer "
                                              "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
                                              "run-to-run spread)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
-                                           _spec("adaptive-tile-g70-crops-avg-egemaps", train=_EMODB,
-                                                 frontend={"prosody": True}, model="light_sernet", model_params={}),
+                                           _egemaps_prosody(_EMODB, model="light_sernet", model_params={}),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
                                            "(emodb-tiny-egemaps-prosody: prosody channels, eGeMAPS-distilled, "
                                            "25 epochs, patience 8)", "@emodb"),
     "ravdess-tiny-egemaps-prosody": (("ravdess",), "native", "speaker:5",
-                                     _spec("adaptive-tile-g70-crops-avg-egemaps", train={"epoch_size": 1200},
-                                           frontend={"prosody": True}),
+                                     _egemaps_prosody({"epoch_size": 1200}),
                                      "`tiny` + prosody channels, adaptive-tile-g70-crops-avg recipe + distillation "
                                      "from the eGeMAPS + SVM baseline standardised per speaker", "@ravdess"),
     "ravdess-tiny-egemaps-clip": (("ravdess",), "native", "speaker:5",
@@ -275,7 +275,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
         if not made:
             lines.append(f"{head}: not yet trained")
             continue
-        picked = max((r for r in made if "seed" not in SETUPS[r["key"]][3].get("train", {})),
+        picked = max((r for r in made if not ablation.seed_repeat(SETUPS[r["key"]][3])),
                      key=lambda r: r["val_ua"], default=None)
         best = max(made, key=lambda r: r["ua"])
         said = [f"validation picks {_versus(picked, target)}"] if picked and picked is not best else []
