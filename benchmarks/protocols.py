@@ -42,6 +42,11 @@ def _egemaps_prosody(train: dict, **changes) -> dict:
     return _spec("adaptive-tile-g70-crops-avg-egemaps", train=train, frontend={"prosody": True}, **changes)
 
 
+def _and_teacher(setup: str) -> dict:
+    """Training settings distilling from the eGeMAPS SVM and the fold models of protocols row ``setup`` together."""
+    return {"distill": {**ablation.DISTILL_EGEMAPS, "teacher": [f"@{setup}"]}}
+
+
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
                    "@emodb"),
@@ -137,6 +142,25 @@ SETUPS: dict[str, tuple] = {
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
                                            "(emodb-tiny-egemaps-prosody: prosody channels, eGeMAPS-distilled, "
                                            "25 epochs, patience 8)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-lsn": (("emodb",), "native", "speaker",
+                                           _egemaps_prosody({**_EMODB40, **_and_teacher("emodb-light_sernet-"
+                                                                                        "egemaps-prosody")}),
+                                           "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
+                                           "emodb-tiny-egemaps-prosody-e40) distilled from the `light_sernet` row "
+                                           "above and the SVM together (same folds: no teacher saw a fold's test "
+                                           "or validation speakers)", "@emodb"),
+    "emodb-light_sernet-egemaps-prosody-seed1": (("emodb",), "native", "speaker",
+                                                 _egemaps_prosody({**_EMODB, "seed": 1}, model="light_sernet",
+                                                                  model_params={}),
+                                                 "`light_sernet` row emodb-light_sernet-egemaps-prosody again under "
+                                                 "seed 1 (the teacher of the next row)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-lsn-seed1": (("emodb",), "native", "speaker",
+                                                 _egemaps_prosody({**_EMODB40, "seed": 1,
+                                                                   **_and_teacher("emodb-light_sernet-egemaps-"
+                                                                                  "prosody-seed1")}),
+                                                 "`tiny` row emodb-tiny-egemaps-prosody-e40-lsn again under seed 1, "
+                                                 "its teacher the `light_sernet` row above (its run-to-run spread)",
+                                                 "@emodb"),
     "ravdess-tiny-egemaps-prosody": (("ravdess",), "native", "speaker:5",
                                      _egemaps_prosody({"epoch_size": 1200}),
                                      "`tiny` + prosody channels, adaptive-tile-g70-crops-avg recipe + distillation "
