@@ -35,6 +35,7 @@ _EMODB = {"epochs": 25, "patience": 8, "epoch_size": 1000}
 _RTS = {"epochs": 15, "patience": 6, "epoch_size": 1600}
 _W08 = {**ablation.DISTILL_EGEMAPS, "weight": 0.8}
 _EMODB40 = {**_EMODB, "epochs": 40, "patience": 12}  # the longer schedule
+_LIGHT_SERNET = {"model": "light_sernet", "model_params": {}}  # at its own defaults, beside `tiny`
 
 
 def _egemaps_prosody(train: dict, **changes) -> dict:
@@ -61,9 +62,9 @@ SETUPS: dict[str, tuple] = {
     "rts-valence3-random": (("ravdess", "tess", "savee"), "valence3", "random:5", _spec("crops", train=_RTS),
                             "`tiny`, crops recipe", "published 76.2 % accuracy (random split); @"),
     "emodb-light_sernet": (("emodb",), "native", "speaker",
-                           _spec("crops", train={**_EMODB, "epochs": 12, "patience": 5}, model="light_sernet",
-                                 model_params={}), "`light_sernet`, crops recipe (at most 12 epochs, patience 5, for time; "
-                           "`tiny` 25 / 8)", "@emodb"),
+                           _spec("crops", train={**_EMODB, "epochs": 12, "patience": 5}, **_LIGHT_SERNET),
+                           "`light_sernet`, crops recipe (at most 12 epochs, patience 5, for time; `tiny` 25 / 8)",
+                           "@emodb"),
     "emodb-tiny-prosody": (("emodb",), "native", "speaker",
                            _spec("crops", train=_EMODB, frontend={"prosody": True}),
                            "`tiny` + prosody channels, crops recipe", "@emodb"),
@@ -138,7 +139,7 @@ SETUPS: dict[str, tuple] = {
                                              "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
                                              "run-to-run spread)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
-                                           _egemaps_prosody(_EMODB, model="light_sernet", model_params={}),
+                                           _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
                                            "(emodb-tiny-egemaps-prosody: prosody channels, eGeMAPS-distilled, "
                                            "25 epochs, patience 8)", "@emodb"),
@@ -150,8 +151,7 @@ SETUPS: dict[str, tuple] = {
                                            "above and the SVM together (same folds: no teacher saw a fold's test "
                                            "or validation speakers)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody-seed1": (("emodb",), "native", "speaker",
-                                                 _egemaps_prosody({**_EMODB, "seed": 1}, model="light_sernet",
-                                                                  model_params={}),
+                                                 _egemaps_prosody({**_EMODB, "seed": 1}, **_LIGHT_SERNET),
                                                  "`light_sernet` row emodb-light_sernet-egemaps-prosody again under "
                                                  "seed 1 (the teacher of the next row)", "@emodb"),
     "emodb-tiny-egemaps-prosody-e40-lsn-seed1": (("emodb",), "native", "speaker",
