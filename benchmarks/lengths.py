@@ -62,6 +62,8 @@ def fold_scores(run: Path, fold: int, part: str = "test", fs=None, per_file: boo
     result = json.loads((folder / "result.json").read_text())
     fs = run_features(cfg) if fs is None else fs
     index = {c: i for i, c in enumerate(fs.clip_ids)}
+    if not result["clips"][part]:  # a refit fold's model trained on its validation clips: none left to score
+        raise SystemExit(f"{folder}: no {part} clips to score (a refit run's model trained on its validation clips)")
     test = np.array([index[c] for c in result["clips"][part]])
     seg_cfg = cfg.segments
     sr = frontend.config.sample_rate

@@ -36,6 +36,8 @@ _RTS = {"epochs": 15, "patience": 6, "epoch_size": 1600}
 _W08 = {**ablation.DISTILL_EGEMAPS, "weight": 0.8}
 _EMODB40 = {**_EMODB, "epochs": 40, "patience": 12}  # the longer schedule
 _LIGHT_SERNET = {"model": "light_sernet", "model_params": {}}  # at its own defaults, beside `tiny`
+_REFIT = ("refit (validation chooses the epoch count as in that row; then a fresh model trains on the training "
+          "and validation speakers together for that many epochs of the same schedule, and it is the one tested)")
 
 
 def _egemaps_prosody(train: dict, **changes) -> dict:
@@ -111,6 +113,11 @@ SETUPS: dict[str, tuple] = {
                              "`tiny`, adaptive-tile-g70-crops-avg recipe + distillation from the eGeMAPS + SVM "
                              "baseline standardised per speaker (out-of-fold probabilities of the training clips)",
                              "@ravdess"),
+    "ravdess-tiny-egemaps-refit": (("ravdess",), "native", "speaker:5",
+                                   _spec("adaptive-tile-g70-crops-avg-egemaps",
+                                         train={"epoch_size": 1200, "refit": True}),
+                                   f"`tiny`, eGeMAPS-distilled recipe (row ravdess-tiny-egemaps) + {_REFIT}",
+                                   "@ravdess"),
     "ravdess-tiny-egemaps-w0.8": (("ravdess",), "native", "speaker:5",
                                   _spec("adaptive-tile-g70-crops-avg-egemaps",
                                         train={"epoch_size": 1200, "distill": _W08}),
@@ -138,6 +145,10 @@ SETUPS: dict[str, tuple] = {
                                              "`tiny` + prosody channels, eGeMAPS-distilled recipe with the longer "
                                              "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
                                              "run-to-run spread)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-refit": (("emodb",), "native", "speaker",
+                                             _egemaps_prosody({**_EMODB40, "refit": True}),
+                                             "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
+                                             f"emodb-tiny-egemaps-prosody-e40) + {_REFIT}", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "

@@ -52,6 +52,41 @@ def test_same_seed_same_report_and_resume_equals_uninterrupted(toy_run, toy_mani
     assert a == b
 
 
+def test_refit_trains_on_validation_clips_for_the_chosen_epochs_and_resumes(toy_manifest, tmp_path):
+    """``refit``: validation chooses the epoch count, then a fresh model trains on training + validation
+    clips for that many epochs and is the one tested; a kill in the refit resumes to the same report."""
+    cfg = toy_config(toy_manifest, epochs=4, patience=4, refit=True)
+    a = run_training(cfg, tmp_path / "a", progress=False)
+    seen = []
+
+    def kill(fold, epoch, record):
+        seen.append(record)
+        if fold == 1 and "val_ua" not in record:  # the second fold's first refit epoch
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg, tmp_path / "b", progress=False, on_epoch=kill)
+    assert (tmp_path / "b" / "fold_01" / "refit" / "state.json").exists()
+    b = run_training(None, tmp_path / "b", resume=True, progress=False)
+    assert a == b
+    assert len(a["folds"]) == 3
+    for folder in sorted((tmp_path / "a").glob("fold_*")):
+        result = json.loads((folder / "result.json").read_text())
+        refit = result["refit"]
+        assert refit["epochs"] == result["best_epoch"] + 1 and refit["val_clips"] and refit["val_speakers"]
+        assert result["clips"]["val"] == [] and result["speakers"]["val"] == []
+        assert set(refit["val_clips"]) <= set(result["clips"]["train"])
+        assert set(refit["val_speakers"]) <= set(result["speakers"]["train"])
+        assert not set(result["speakers"]["train"]) & set(result["speakers"]["test"])
+        assert not (folder / "refit").exists() and not list(folder.glob("checkpoint-*"))
+    plain = run_training(toy_config(toy_manifest, epochs=4, patience=4), tmp_path / "c", progress=False)
+    assert [f["val_ua"] for f in plain["folds"]] == [f["val_ua"] for f in a["folds"]]  # the same selection
+    import keras  # ... but another model kept and tested
+
+    kept, chosen = (keras.models.load_model(run / "fold_00" / "model.keras", compile=False).get_weights()
+                    for run in (tmp_path / "a", tmp_path / "c"))
+    assert not all(np.array_equal(u, v) for u, v in zip(kept, chosen))
+
+
 def test_training_with_waveform_augmentation(toy_manifest, tmp_path):
     from tinyser.augment import AugmentConfig
 

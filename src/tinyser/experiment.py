@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -178,7 +179,7 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, *, resume: bool = False
     if not resume:
         _prepare_folder(cfg, out, resume)
     results = []
-    with Bar(len(folds) * cfg.train.epochs, "training", enabled=progress) as bar:
+    with Bar(len(folds) * _fold_epochs(cfg), "training", enabled=progress) as bar:
         for fold in folds:
             results.append(_run_fold(cfg, fs, fold, clip_g, fold_dir(out, fold.index), bar, on_epoch))
     from .report import build_report, write_report
@@ -276,16 +277,72 @@ def _segments_of(fs: FeatureSet, clips: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isin(fs.clip_index, clips))
 
 
+def _fold_epochs(cfg: RunConfig) -> int:
+    """Most epochs one fold can train (twice the schedule with ``refit``), for the progress bar."""
+    return cfg.train.epochs * (2 if cfg.train.refit else 1)
+
+
 def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, folder: Path, bar: Bar,
               on_epoch) -> dict:
     result_file = folder / "result.json"
     if result_file.exists():
-        bar.advance(cfg.train.epochs)
+        bar.advance(_fold_epochs(cfg))
         return json.loads(result_file.read_text())
     from .metrics import scores
     from .models import build_model
 
     tr, va, te = (_segments_of(fs, getattr(fold, part)) for part in ("train", "val", "test"))
+    frontend, x, data = _fold_inputs(cfg, fs, fold, tr, va, te)
+
+    def build():
+        return build_model(cfg.model, x.shape[1:], len(fs.classes), **cfg.model_params)
+
+    def progress(stage: str):
+        def tick(epoch, record):
+            bar.advance(1, f"fold {fold.index + 1} {stage}epoch {epoch + 1}")
+            if on_epoch:  # a refit's records have no validation scores
+                on_epoch(fold.index, epoch, record)
+        return tick
+
+    model, state = fit(build, data, cfg.train, folder, progress(""))
+    bar.advance(cfg.train.epochs - state.epoch)
+    kept, refit = fold, {}
+    if cfg.train.refit:  # validation chose the epoch count: train again on training + validation clips
+        kept = dataclasses.replace(fold, train=np.sort(np.r_[fold.train, fold.val]), val=fold.val[:0])
+        frontend, x, data = _fold_inputs(cfg, fs, kept, np.sort(np.r_[tr, va]), va[:0], te)
+        stop = state.best_epoch + 1
+        model, _ = fit(build, data, cfg.train, folder / "refit", progress("refit "), stop=stop)
+        bar.advance(cfg.train.epochs - stop)
+        refit = {"refit": {"epochs": stop, "val_speakers": fold.speakers(clip_g)["val"],
+                           "val_clips": [fs.clip_ids[i] for i in fold.val]}}
+    clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
+    truth = clip_labels(fs.y[te], fs.clip_index[te])
+    result = {
+        "fold": fold.index,
+        **{k: v for k, v in scores(truth, proba.argmax(1), fs.classes).items()},
+        "best_epoch": state.best_epoch, "epochs_run": state.epoch, "val_ua": state.best_score,
+        "history": state.history,
+        "speakers": kept.speakers(clip_g),
+        "clips": {part: [fs.clip_ids[i] for i in getattr(kept, part)] for part in ("train", "val", "test")},
+        **refit,
+        "test_predictions": {"clip": [fs.clip_ids[i] for i in clips], "true": truth.tolist(),
+                             "pred": proba.argmax(1).tolist()},
+    }
+    with quiet_keras_arrays():
+        model.save(folder / "model.keras")
+    atomic_write(folder / "frontend.json", lambda f: f.write(frontend.to_json().encode()))
+    atomic_write(result_file, lambda f: f.write(json.dumps(result).encode()))
+    clear_checkpoints(folder)  # the fold is done: only model, frontend and result stay
+    (folder / "state.json").unlink(missing_ok=True)
+    if (folder / "refit").is_dir():  # the refit's own checkpoints
+        shutil.rmtree(folder / "refit")
+    return result
+
+
+def _fold_inputs(cfg: RunConfig, fs: FeatureSet, fold: Fold, tr: np.ndarray, va: np.ndarray, te: np.ndarray):
+    """A fold's frontend (statistics of its training windows ``tr``), every window's standardised
+    inputs (validation and test speakers each one stream) and the training data; no validation data
+    when ``va`` is empty."""
     fe_config = cfg.frontend
     frontend = Frontend(fe_config).fitted(fs.features[tr])  # training data only
     if cfg.adaptive is not None:
@@ -298,39 +355,10 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     y = fs.y
     weights = (balance_weights(y[tr], fs.groups[tr], len(fs.classes), cfg.train.balance)
                if cfg.train.class_weights else None)
-    data = FoldData(x[tr], y[tr], x[va], y[va], fs.clip_index[va], len(fs.classes),
-                    _epoch_inputs(cfg, fs, tr, frontend), weights,
+    val = (x[va], y[va], fs.clip_index[va]) if len(va) else (None, None, None)
+    data = FoldData(x[tr], y[tr], *val, len(fs.classes), _epoch_inputs(cfg, fs, tr, frontend), weights,
                     _teacher(cfg, fs, fold, tr))
-
-    def build():
-        return build_model(cfg.model, x.shape[1:], len(fs.classes), **cfg.model_params)
-
-    def progress(epoch, record):
-        bar.advance(1, f"fold {fold.index + 1} epoch {epoch + 1}")
-        if on_epoch:
-            on_epoch(fold.index, epoch, record)
-
-    model, state = fit(build, data, cfg.train, folder, progress)
-    bar.advance(cfg.train.epochs - state.epoch)
-    clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
-    truth = clip_labels(y[te], fs.clip_index[te])
-    result = {
-        "fold": fold.index,
-        **{k: v for k, v in scores(truth, proba.argmax(1), fs.classes).items()},
-        "best_epoch": state.best_epoch, "epochs_run": state.epoch, "val_ua": state.best_score,
-        "history": state.history,
-        "speakers": fold.speakers(clip_g),
-        "clips": {part: [fs.clip_ids[i] for i in getattr(fold, part)] for part in ("train", "val", "test")},
-        "test_predictions": {"clip": [fs.clip_ids[i] for i in clips], "true": truth.tolist(),
-                             "pred": proba.argmax(1).tolist()},
-    }
-    with quiet_keras_arrays():
-        model.save(folder / "model.keras")
-    atomic_write(folder / "frontend.json", lambda f: f.write(frontend.to_json().encode()))
-    atomic_write(result_file, lambda f: f.write(json.dumps(result).encode()))
-    clear_checkpoints(folder)  # the fold is done: only model, frontend and result stay
-    (folder / "state.json").unlink(missing_ok=True)
-    return result
+    return frontend, x, data
 
 
 def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator,

@@ -495,6 +495,8 @@ def _trial(config: dict, *, root: str, base: dict, candidates: dict, cpus: int) 
 
     def report(record: dict) -> None:
         nonlocal best
+        if "val_ua" not in record:  # a refit's epochs: nothing validated
+            return
         best = max(best, float(record["val_ua"]))
         tune.report({"val_ua": best, "epoch_val_ua": float(record["val_ua"]), "epoch": int(record["epoch"]) + 1})
 

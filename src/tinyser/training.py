@@ -68,6 +68,9 @@ class TrainConfig:
                                     # the balance weights (balanced sampling); 0: every window, weighted
     average: float = 0.0            # > 0: the model validated and kept is a moving average of the weights
                                     # at each epoch's end, this decay per epoch (Polyak averaging); 0 = off
+    refit: bool = False             # after the best epoch is chosen on validation, train a fresh model on
+                                    # the training and validation data together for that many epochs of the
+                                    # same schedule; it is the model tested and kept (validation chose it)
 
     def __post_init__(self):
         if isinstance(self.augment, dict):  # JSON boundary
@@ -183,12 +186,15 @@ def clip_labels(y: np.ndarray, clip: np.ndarray) -> np.ndarray:
 
 
 def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: str | os.PathLike,
-        progress: Callable[[int, dict], None] | None = None):
+        progress: Callable[[int, dict], None] | None = None, stop: int | None = None):
     """Train with early stopping on validation UA; resume from ``folder`` if it holds a checkpoint.
 
     ``build()`` returns a fresh Keras model. Returns (best model, TrainState).
     ``progress(epoch, record)`` is called after each epoch (raising from it
-    stops training, as a kill would).
+    stops training, as a kill would). With ``stop`` (and no validation data,
+    ``data.x_val`` None) the first ``stop`` epochs of ``cfg``'s schedule run
+    without validation and the last one is kept: a refit for an epoch count
+    that validation chose before.
     """
     tf = need("tensorflow", "training")
 
@@ -199,8 +205,10 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
     folder.mkdir(parents=True, exist_ok=True)
     model, state = _resume_or_start(build, cfg, folder)
     average = _load_average(folder, state) if cfg.average else None
-    val_truth = clip_labels(data.y_val, data.val_clip)
-    while state.epoch < cfg.epochs and state.stale < cfg.patience:
+    if (stop is None) != (data.x_val is not None):
+        raise ValueError("fit: give validation data or an epoch count to stop at, not both")
+    val_truth = None if stop is not None else clip_labels(data.y_val, data.val_clip)
+    while state.epoch < cfg.epochs and state.stale < cfg.patience if stop is None else state.epoch < stop:
         e = state.epoch
         rng = np.random.default_rng([cfg.seed, e])
         _reseed(model, cfg.seed, e)
@@ -212,14 +220,18 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
             weights = model.get_weights()
             average = weights if average is None else moving_average(average, weights, cfg.average)
             model.set_weights(average)
-        _, proba = clip_predictions(predict(model, data.x_val), data.val_clip)
-        val = scores(val_truth, proba.argmax(1), [str(i) for i in range(data.n_classes)])
-        record = {"epoch": e, "loss": float(h.history["loss"][-1]), "lr": cfg.lr_at(e),
-                  "val_ua": val["ua"], "val_wa": val["wa"], "val_loss": _nll(proba, val_truth)}
+        record = {"epoch": e, "loss": float(h.history["loss"][-1]), "lr": cfg.lr_at(e)}
+        if stop is None:
+            _, proba = clip_predictions(predict(model, data.x_val), data.val_clip)
+            val = scores(val_truth, proba.argmax(1), [str(i) for i in range(data.n_classes)])
+            record.update(val_ua=val["ua"], val_wa=val["wa"], val_loss=_nll(proba, val_truth))
         state.history.append(record)
         state.epoch = e + 1
-        if val["ua"] > state.best_score or (val["ua"] == state.best_score and record["val_loss"] < state.best_loss):
-            state.best_score, state.best_epoch, state.best_loss = val["ua"], e, record["val_loss"]
+        if stop is not None or val["ua"] > state.best_score or (val["ua"] == state.best_score and
+                                                                record["val_loss"] < state.best_loss):
+            if stop is None:
+                state.best_score, state.best_loss = val["ua"], record["val_loss"]
+            state.best_epoch = e
             with quiet_keras_arrays():
                 model.save_weights(folder / _best_name(e))
         if cfg.average:
