@@ -182,7 +182,8 @@ def finished_run(cfg, out: Path, train: bool) -> dict | None:
             "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
             "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
             "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": wall_seconds(out),
-            "per_corpus": per_corpus_ua(out, rep)}
+            "per_corpus": per_corpus_ua(out, rep), **({"before_refit": rep["before_refit"]}
+                                                      if "before_refit" in rep else {})}
 
 
 def cached_in_run(run: Path, name: str, compute, valid=lambda result: True) -> dict:

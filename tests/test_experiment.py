@@ -73,6 +73,7 @@ def test_refit_trains_on_validation_clips_for_the_chosen_epochs_and_resumes(toy_
         result = json.loads((folder / "result.json").read_text())
         refit = result["refit"]
         assert refit["epochs"] == result["best_epoch"] + 1 and refit["val_clips"] and refit["val_speakers"]
+        assert set(refit["before"]) == {"ua", "wa", "f1"}
         assert result["clips"]["val"] == [] and result["speakers"]["val"] == []
         assert set(refit["val_clips"]) <= set(result["clips"]["train"])
         assert set(refit["val_speakers"]) <= set(result["speakers"]["train"])
@@ -80,6 +81,7 @@ def test_refit_trains_on_validation_clips_for_the_chosen_epochs_and_resumes(toy_
         assert not (folder / "refit").exists() and not list(folder.glob("checkpoint-*"))
     plain = run_training(toy_config(toy_manifest, epochs=4, patience=4), tmp_path / "c", progress=False)
     assert [f["val_ua"] for f in plain["folds"]] == [f["val_ua"] for f in a["folds"]]  # the same selection
+    assert a["before_refit"]["ua"] == pytest.approx(plain["ua"])  # tested before the refit: the plain run
     import keras  # ... but another model kept and tested
 
     kept, chosen = (keras.models.load_model(run / "fold_00" / "model.keras", compile=False).get_weights()

@@ -520,7 +520,8 @@ def test_protocol_goals_follow_the_setup_not_a_list():
 
 def test_protocol_goal_lines_pick_on_validation_and_name_the_best_on_test():
     """A goal's line names the row validation picks, never a seed repeat (the luckier seed is the winner's
-    curse), and, apart from it, the best on test, which test folds chose."""
+    curse) or a refit (its validation is the row's it refits), and, apart from it, the best on test, which
+    test folds chose."""
     import sys
     from pathlib import Path
 
@@ -536,9 +537,10 @@ def test_protocol_goal_lines_pick_on_validation_and_name_the_best_on_test():
 
     text = protocols.markdown([row("emodb-tiny", 0.70, 0.80), row("emodb-tiny-egemaps-prosody", 0.726, 0.746),
                                row("emodb-tiny-egemaps-prosody-seed1", 0.71, 0.90),
+                               row("emodb-tiny-egemaps-prosody-e40-refit", 0.69, 0.92),
                                row("emodb-light_sernet", 0.80, 0.95)], Path("data"))
     emodb = next(line for line in text.splitlines() if line.startswith("- emodb speaker UA ≥ 75"))
-    assert emodb.startswith("- emodb speaker UA ≥ 75 (3 rows): validation picks `emodb-tiny` 70.0 (gap -5.0;")
+    assert emodb.startswith("- emodb speaker UA ≥ 75 (4 rows): validation picks `emodb-tiny` 70.0 (gap -5.0;")
     assert "best on test `emodb-tiny-egemaps-prosody` 72.6 (gap -2.4; validation 74.6)" in emodb
     assert "- ravdess speaker:5 UA ≥ 60: not yet trained" in text.splitlines()
 

@@ -306,27 +306,34 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
 
     model, state = fit(build, data, cfg.train, folder, progress(""))
     bar.advance(cfg.train.epochs - state.epoch)
+    truth = clip_labels(fs.y[te], fs.clip_index[te])
+
+    def tested(model, x):
+        clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
+        return clips, proba.argmax(1), scores(truth, proba.argmax(1), fs.classes)
+
     kept, refit = fold, {}
     if cfg.train.refit:  # validation chose the epoch count: train again on training + validation clips
+        before = tested(model, x)[2]  # the chosen model's test scores, as the row without refit has them
         kept = dataclasses.replace(fold, train=np.sort(np.r_[fold.train, fold.val]), val=fold.val[:0])
         frontend, x, data = _fold_inputs(cfg, fs, kept, np.sort(np.r_[tr, va]), va[:0], te)
         stop = state.best_epoch + 1
         model, _ = fit(build, data, cfg.train, folder / "refit", progress("refit "), stop=stop)
         bar.advance(cfg.train.epochs - stop)
         refit = {"refit": {"epochs": stop, "val_speakers": fold.speakers(clip_g)["val"],
-                           "val_clips": [fs.clip_ids[i] for i in fold.val]}}
-    clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
-    truth = clip_labels(fs.y[te], fs.clip_index[te])
+                           "val_clips": [fs.clip_ids[i] for i in fold.val],
+                           "before": {k: before[k] for k in ("ua", "wa", "f1")}}}
+    clips, pred, score = tested(model, x)
     result = {
         "fold": fold.index,
-        **{k: v for k, v in scores(truth, proba.argmax(1), fs.classes).items()},
+        **score,
         "best_epoch": state.best_epoch, "epochs_run": state.epoch, "val_ua": state.best_score,
         "history": state.history,
         "speakers": kept.speakers(clip_g),
         "clips": {part: [fs.clip_ids[i] for i in getattr(kept, part)] for part in ("train", "val", "test")},
         **refit,
         "test_predictions": {"clip": [fs.clip_ids[i] for i in clips], "true": truth.tolist(),
-                             "pred": proba.argmax(1).tolist()},
+                             "pred": pred.tolist()},
     }
     with quiet_keras_arrays():
         model.save(folder / "model.keras")

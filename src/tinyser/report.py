@@ -35,7 +35,9 @@ def build_report(cfg, fs, folds: list[dict]) -> dict:
         "model": cfg.model, "frontend": fs.frontend, "data": list(cfg.data), "label_scheme": cfg.labels,
         "n_clips": len(fs.clip_ids), "n_segments": int(len(fs.labels)),
         "folds": [{k: f[k] for k in ("fold", "ua", "wa", "f1", "best_epoch", "epochs_run", "val_ua",
-                                     "speakers", "clips", "history")} for f in folds],
+                                     "speakers", "clips", "history", "refit") if k in f} for f in folds],
+        **({"before_refit": {k: v["mean"] for k, v in summarize([f["refit"]["before"] for f in folds]).items()}}
+           if all("refit" in f for f in folds) and folds else {}),
         "tinyser": __version__,
     }
 
