@@ -149,6 +149,11 @@ SETUPS: dict[str, tuple] = {
                                              _egemaps_prosody({**_EMODB40, "refit": True}),
                                              "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
                                              f"emodb-tiny-egemaps-prosody-e40) + {_REFIT}", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-refit-seed1": (("emodb",), "native", "speaker",
+                                                   _egemaps_prosody({**_EMODB40, "refit": True, "seed": 1}),
+                                                   "`tiny` row emodb-tiny-egemaps-prosody-e40-refit again under "
+                                                   "seed 1 (its run-to-run spread; before the refit it is row "
+                                                   "emodb-tiny-egemaps-prosody-e40-seed1)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
