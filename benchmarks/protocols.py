@@ -158,8 +158,8 @@ SETUPS: dict[str, tuple] = {
                                               _egemaps_prosody({**_EMODB40, "average": 0.9}),
                                               "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
                                               "emodb-tiny-egemaps-prosody-e40) with weight averaging over a longer "
-                                              "span: decay 0.9 per epoch instead of 0.7 (the same recipe's single "
-                                              "runs differ by up to 14 points on one fold)", "@emodb"),
+                                              "span: decay 0.9 per epoch instead of 0.7 (one recipe's runs under "
+                                              "two seeds differ by up to 12 points on a fold)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
