@@ -149,17 +149,18 @@ SETUPS: dict[str, tuple] = {
                                              _egemaps_prosody({**_EMODB40, "refit": True}),
                                              "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
                                              f"emodb-tiny-egemaps-prosody-e40) + {_REFIT}", "@emodb"),
-    "emodb-tiny-egemaps-prosody-e40-refit-seed1": (("emodb",), "native", "speaker",
-                                                   _egemaps_prosody({**_EMODB40, "refit": True, "seed": 1}),
-                                                   "`tiny` row emodb-tiny-egemaps-prosody-e40-refit again under "
-                                                   "seed 1 (its run-to-run spread; before the refit it is row "
-                                                   "emodb-tiny-egemaps-prosody-e40-seed1)", "@emodb"),
     "emodb-tiny-egemaps-prosody-e40-avg0.9": (("emodb",), "native", "speaker",
                                               _egemaps_prosody({**_EMODB40, "average": 0.9}),
                                               "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
                                               "emodb-tiny-egemaps-prosody-e40) with weight averaging over a longer "
                                               "span: decay 0.9 per epoch instead of 0.7 (one recipe's runs under "
                                               "two seeds differ by up to 12 points on a fold)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-val2": (("emodb",), "native", "speaker",
+                                            _egemaps_prosody({**_EMODB40, "val_fraction": 0.25}),
+                                            "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
+                                            "emodb-tiny-egemaps-prosody-e40) validated on two speakers per fold "
+                                            "instead of one (7 train; the refit row above, which trains on 9 "
+                                            "without choosing, lost 2.2 points)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
