@@ -155,6 +155,10 @@ SETUPS: dict[str, tuple] = {
                                               "emodb-tiny-egemaps-prosody-e40) with weight averaging over a longer "
                                               "span: decay 0.9 per epoch instead of 0.7 (one recipe's runs under "
                                               "two seeds differ by up to 12 points on a fold)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-avg0.9-seed1": (("emodb",), "native", "speaker",
+                                                    _egemaps_prosody({**_EMODB40, "average": 0.9, "seed": 1}),
+                                                    "`tiny` row emodb-tiny-egemaps-prosody-e40-avg0.9 again under "
+                                                    "seed 1 (its run-to-run spread)", "@emodb"),
     "emodb-tiny-egemaps-prosody-e40-val2": (("emodb",), "native", "speaker",
                                             _egemaps_prosody({**_EMODB40, "val_fraction": 0.25}),
                                             "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
