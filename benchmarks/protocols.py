@@ -50,6 +50,14 @@ def _and_teacher(setup: str) -> dict:
     return {"distill": {**ablation.DISTILL_EGEMAPS, "teacher": [f"@{setup}"]}}
 
 
+def _emodb40(what: str, **train) -> tuple:
+    """An EMO-DB setup: `tiny`'s 40-epoch prosody recipe (row emodb-tiny-egemaps-prosody-e40) with the training
+    changes ``train``, which ``what`` says in the table."""
+    return (("emodb",), "native", "speaker", _egemaps_prosody({**_EMODB40, **train}),
+            f"`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row emodb-tiny-egemaps-prosody-e40) {what}",
+            "@emodb")
+
+
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
                    "@emodb"),
@@ -145,38 +153,25 @@ SETUPS: dict[str, tuple] = {
                                              "`tiny` + prosody channels, eGeMAPS-distilled recipe with the longer "
                                              "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
                                              "run-to-run spread)", "@emodb"),
-    "emodb-tiny-egemaps-prosody-e40-refit": (("emodb",), "native", "speaker",
-                                             _egemaps_prosody({**_EMODB40, "refit": True}),
-                                             "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
-                                             f"emodb-tiny-egemaps-prosody-e40) + {_REFIT}", "@emodb"),
-    "emodb-tiny-egemaps-prosody-e40-avg0.9": (("emodb",), "native", "speaker",
-                                              _egemaps_prosody({**_EMODB40, "average": 0.9}),
-                                              "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
-                                              "emodb-tiny-egemaps-prosody-e40) with weight averaging over a longer "
-                                              "span: decay 0.9 per epoch instead of 0.7 (one recipe's runs under "
-                                              "two seeds differ by up to 12 points on a fold)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-refit": _emodb40(f"+ {_REFIT}", refit=True),
+    "emodb-tiny-egemaps-prosody-e40-avg0.9": _emodb40("with weight averaging over a longer span: decay 0.9 per "
+                                                      "epoch instead of 0.7 (one recipe's runs under two seeds differ "
+                                                      "by up to 12 points on a fold)", average=0.9),
     "emodb-tiny-egemaps-prosody-e40-avg0.9-seed1": (("emodb",), "native", "speaker",
                                                     _egemaps_prosody({**_EMODB40, "average": 0.9, "seed": 1}),
                                                     "`tiny` row emodb-tiny-egemaps-prosody-e40-avg0.9 again under "
                                                     "seed 1 (its run-to-run spread)", "@emodb"),
-    "emodb-tiny-egemaps-prosody-e40-val2": (("emodb",), "native", "speaker",
-                                            _egemaps_prosody({**_EMODB40, "val_fraction": 0.25}),
-                                            "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
-                                            "emodb-tiny-egemaps-prosody-e40) validated on two speakers per fold "
-                                            "instead of one (7 train; the refit row above, which trains on 9 "
-                                            "without choosing, lost 2.2 points)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-val2": _emodb40("validated on two speakers per fold instead of one (7 train; "
+                                                    "the refit row above, which trains on 9 without choosing, lost "
+                                                    "2.2 points)", val_fraction=0.25),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
                                            "(emodb-tiny-egemaps-prosody: prosody channels, eGeMAPS-distilled, "
                                            "25 epochs, patience 8)", "@emodb"),
-    "emodb-tiny-egemaps-prosody-e40-lsn": (("emodb",), "native", "speaker",
-                                           _egemaps_prosody({**_EMODB40, **_and_teacher("emodb-light_sernet-"
-                                                                                        "egemaps-prosody")}),
-                                           "`tiny` + prosody channels, 40-epoch eGeMAPS-distilled recipe (row "
-                                           "emodb-tiny-egemaps-prosody-e40) distilled from the `light_sernet` row "
-                                           "above and the SVM together (same folds: no teacher saw a fold's test "
-                                           "or validation speakers)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-lsn": _emodb40("distilled from the `light_sernet` row above and the SVM "
+                                                   "together (same folds: no teacher saw a fold's test or validation "
+                                                   "speakers)", **_and_teacher("emodb-light_sernet-egemaps-prosody")),
     "emodb-light_sernet-egemaps-prosody-seed1": (("emodb",), "native", "speaker",
                                                  _egemaps_prosody({**_EMODB, "seed": 1}, **_LIGHT_SERNET),
                                                  "`light_sernet` row emodb-light_sernet-egemaps-prosody again under "
