@@ -180,6 +180,7 @@ def finished_run(cfg, out: Path, train: bool) -> dict | None:
     return {"run": str(out), "config": cfg.to_dict(), "classes": rep["labels"],
             **{k: rep[k] for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std", "n_clips")},
             "val_ua": float(np.mean([f["val_ua"] for f in rep["folds"]])),
+            "fold_ua": [f["ua"] for f in rep["folds"]],
             "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
             "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": wall_seconds(out),
             "per_corpus": per_corpus_ua(out, rep), **({"before_refit": rep["before_refit"]}

@@ -266,6 +266,29 @@ def _versus(row: dict, target: float) -> str:
             f"({'met' if gap >= 0 else f'gap {gap:+.1f}'}; validation {100 * row['val_ua']:.1f})")
 
 
+def seed_spread(done: dict[str, dict]) -> list[str]:
+    """The run-to-run spread the goal lines sit in: for each seed repeat (``KEY-seedN``) made on the same
+    machine as its row ``KEY`` (both with fold scores), the two means and the standard deviation s of their
+    fold-by-fold difference; two rows' means then differ by up to about 2 s/sqrt(folds) by chance alone.
+
+    >>> rows = {k: {"key": k, "ua": .7, "fold_ua": f} for k, f in (("a", [.6, .8, .7, .7]), ("a-seed1", [.8, .6, .7, .7]))}
+    >>> seed_spread(rows)[-1]
+    '- `a` 70.0 and `a-seed1` 70.0: fold by fold they differ by 16.3 points (std s), so two rows of 4 folds differ by up to 16.3 points (2 s/sqrt(4)) by chance alone.'
+    """
+    import numpy as np
+
+    base = {k: k.rsplit("-seed", 1)[0] for k in done if re.fullmatch(r".+-seed\d+", k)}
+    pairs = [(done[b], done[k]) for k, b in base.items() if "fold_ua" in done[k] and "fold_ua" in done.get(b, {})]
+    lines = ["", "Run-to-run spread (seed repeats and their rows, both made on this machine):", ""] if pairs else []
+    for a, b in pairs:
+        diff = 100 * (np.asarray(a["fold_ua"]) - np.asarray(b["fold_ua"]))
+        s, n = float(diff.std(ddof=1)), len(diff)
+        lines.append(f"- `{a['key']}` {100 * a['ua']:.1f} and `{b['key']}` {100 * b['ua']:.1f}: fold by fold they "
+                     f"differ by {s:.1f} points (std s), so two rows of {n} folds differ by up to "
+                     f"{2 * s / np.sqrt(n):.1f} points (2 s/sqrt({n})) by chance alone.")
+    return lines
+
+
 def pickable(name: str) -> bool:
     """Whether validation may pick setup ``name`` for a goal: not a seed repeat (picking the luckier seed is the
     winner's curse) nor a refit (its validation is its selection run's, the same as the row it refits, so
@@ -351,6 +374,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
         said.append(f"{'validation picks the best on test' if picked is best else 'best on test'} "
                     f"{_versus(best, target)}")
         lines.append(f"{head} ({len(made)} rows): " + "; ".join(said))
+    lines += seed_spread(done)
     lines += _report.carried_note(done.values())
     missing = [k for k in SETUPS if k not in done]
     if missing:

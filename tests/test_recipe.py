@@ -543,6 +543,14 @@ def test_protocol_goal_lines_pick_on_validation_and_name_the_best_on_test():
     assert emodb.startswith("- emodb speaker UA ≥ 75 (4 rows): validation picks `emodb-tiny` 70.0 (gap -5.0;")
     assert "best on test `emodb-tiny-egemaps-prosody` 72.6 (gap -2.4; validation 74.6)" in emodb
     assert "- ravdess speaker:5 UA ≥ 60: not yet trained" in text.splitlines()
+    assert "Run-to-run spread" not in text  # rows carried from another machine have no fold scores
+
+    rows = [row("emodb-tiny-egemaps-prosody", 0.726, 0.746), row("emodb-tiny-egemaps-prosody-seed1", 0.71, 0.90)]
+    for r, folds in zip(rows, ([0.6, 0.8, 0.7, 0.8], [0.7, 0.7, 0.7, 0.7])):
+        r["fold_ua"] = folds
+    spread = protocols.markdown(rows, Path("data")).split("Run-to-run spread")[1]
+    assert "`emodb-tiny-egemaps-prosody` 72.6 and `emodb-tiny-egemaps-prosody-seed1` 71.0: fold by fold they " \
+           "differ by 9.6 points (std s), so two rows of 4 folds differ by up to 9.6 points" in spread
 
 
 def test_ablation_goal_line_names_the_recipes_pick_before_the_best_on_test():
