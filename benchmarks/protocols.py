@@ -269,11 +269,12 @@ def _versus(row: dict, target: float) -> str:
 def seed_spread(done: dict[str, dict]) -> list[str]:
     """The run-to-run spread the goal lines sit in: for each seed repeat (``KEY-seedN``) made on the same
     machine as its row ``KEY`` (both with fold scores), the two means and the standard deviation s of their
-    fold-by-fold difference; two rows' means then differ by up to about 2 s/sqrt(folds) by chance alone.
+    fold-by-fold difference; by chance alone two rows' means then differ by up to about 2 s/sqrt(folds)
+    (two standard deviations of a difference of means over that many folds).
 
     >>> rows = {k: {"key": k, "ua": .7, "fold_ua": f} for k, f in (("a", [.6, .8, .7, .7]), ("a-seed1", [.8, .6, .7, .7]))}
     >>> seed_spread(rows)[-1]
-    '- `a` 70.0 and `a-seed1` 70.0: fold by fold they differ by 16.3 points (std s), so two rows of 4 folds differ by up to 16.3 points (2 s/sqrt(4)) by chance alone.'
+    '- `a` 70.0 and `a-seed1` 70.0: fold by fold they differ by 16.3 points (std s), so by chance alone the means of two rows of 4 folds differ by up to about 16.3 points (2 s/sqrt(4), 19 times in 20).'
     """
     import numpy as np
 
@@ -284,8 +285,8 @@ def seed_spread(done: dict[str, dict]) -> list[str]:
         diff = 100 * (np.asarray(a["fold_ua"]) - np.asarray(b["fold_ua"]))
         s, n = float(diff.std(ddof=1)), len(diff)
         lines.append(f"- `{a['key']}` {100 * a['ua']:.1f} and `{b['key']}` {100 * b['ua']:.1f}: fold by fold they "
-                     f"differ by {s:.1f} points (std s), so two rows of {n} folds differ by up to "
-                     f"{2 * s / np.sqrt(n):.1f} points (2 s/sqrt({n})) by chance alone.")
+                     f"differ by {s:.1f} points (std s), so by chance alone the means of two rows of {n} folds "
+                     f"differ by up to about {2 * s / np.sqrt(n):.1f} points (2 s/sqrt({n}), 19 times in 20).")
     return lines
 
 

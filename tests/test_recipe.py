@@ -550,7 +550,8 @@ def test_protocol_goal_lines_pick_on_validation_and_name_the_best_on_test():
         r["fold_ua"] = folds
     spread = protocols.markdown(rows, Path("data")).split("Run-to-run spread")[1]
     assert "`emodb-tiny-egemaps-prosody` 72.6 and `emodb-tiny-egemaps-prosody-seed1` 71.0: fold by fold they " \
-           "differ by 9.6 points (std s), so two rows of 4 folds differ by up to 9.6 points" in spread
+           "differ by 9.6 points (std s), so by chance alone the means of two rows of 4 folds differ by up to about " \
+           "9.6 points" in spread
 
 
 def test_ablation_goal_line_names_the_recipes_pick_before_the_best_on_test():
