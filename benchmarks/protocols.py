@@ -153,6 +153,10 @@ SETUPS: dict[str, tuple] = {
                                              "`tiny` + prosody channels, eGeMAPS-distilled recipe with the longer "
                                              "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
                                              "run-to-run spread)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-seed2": (("emodb",), "native", "speaker",
+                                             _egemaps_prosody({**_EMODB40, "seed": 2}),
+                                             "`tiny` row emodb-tiny-egemaps-prosody-e40 again under seed 2 (a third "
+                                             "draw of its run-to-run spread)", "@emodb"),
     "emodb-tiny-egemaps-prosody-e40-refit": _emodb40(f"+ {_REFIT}", refit=True),
     "emodb-tiny-egemaps-prosody-e40-avg0.9": _emodb40("with weight averaging over a longer span: decay 0.9 per "
                                                       "epoch instead of 0.7 (one recipe's runs under two seeds differ "
@@ -164,6 +168,10 @@ SETUPS: dict[str, tuple] = {
     "emodb-tiny-egemaps-prosody-e40-val2": _emodb40("validated on two speakers per fold instead of one (7 train; "
                                                     "the refit row above, which trains on 9 without choosing, lost "
                                                     "2.2 points)", val_fraction=0.25),
+    "emodb-tiny-egemaps-prosody-e40-val2-seed1": (("emodb",), "native", "speaker",
+                                                  _egemaps_prosody({**_EMODB40, "val_fraction": 0.25, "seed": 1}),
+                                                  "`tiny` row emodb-tiny-egemaps-prosody-e40-val2 again under seed 1 "
+                                                  "(its run-to-run spread)", "@emodb"),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
