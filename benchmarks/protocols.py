@@ -58,6 +58,12 @@ def _emodb40(what: str, **train) -> tuple:
             "@emodb")
 
 
+def _emodb40_again(row: str, seed: int, **train) -> tuple:
+    """Setup ``row`` (a 40-epoch EMO-DB variant with the training changes ``train``) again under ``seed``."""
+    return (("emodb",), "native", "speaker", _egemaps_prosody({**_EMODB40, **train, "seed": seed}),
+            f"`tiny` row {row} again under seed {seed} (its run-to-run spread)", "@emodb")
+
+
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
                    "@emodb"),
@@ -153,25 +159,18 @@ SETUPS: dict[str, tuple] = {
                                              "`tiny` + prosody channels, eGeMAPS-distilled recipe with the longer "
                                              "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
                                              "run-to-run spread)", "@emodb"),
-    "emodb-tiny-egemaps-prosody-e40-seed2": (("emodb",), "native", "speaker",
-                                             _egemaps_prosody({**_EMODB40, "seed": 2}),
-                                             "`tiny` row emodb-tiny-egemaps-prosody-e40 again under seed 2 (a third "
-                                             "draw of its run-to-run spread)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-seed2": _emodb40_again("emodb-tiny-egemaps-prosody-e40", 2),
     "emodb-tiny-egemaps-prosody-e40-refit": _emodb40(f"+ {_REFIT}", refit=True),
     "emodb-tiny-egemaps-prosody-e40-avg0.9": _emodb40("with weight averaging over a longer span: decay 0.9 per "
                                                       "epoch instead of 0.7 (one recipe's runs under two seeds differ "
                                                       "by up to 12 points on a fold)", average=0.9),
-    "emodb-tiny-egemaps-prosody-e40-avg0.9-seed1": (("emodb",), "native", "speaker",
-                                                    _egemaps_prosody({**_EMODB40, "average": 0.9, "seed": 1}),
-                                                    "`tiny` row emodb-tiny-egemaps-prosody-e40-avg0.9 again under "
-                                                    "seed 1 (its run-to-run spread)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-avg0.9-seed1": _emodb40_again("emodb-tiny-egemaps-prosody-e40-avg0.9", 1,
+                                                                  average=0.9),
     "emodb-tiny-egemaps-prosody-e40-val2": _emodb40("validated on two speakers per fold instead of one (7 train; "
                                                     "the refit row above, which trains on 9 without choosing, lost "
                                                     "2.2 points)", val_fraction=0.25),
-    "emodb-tiny-egemaps-prosody-e40-val2-seed1": (("emodb",), "native", "speaker",
-                                                  _egemaps_prosody({**_EMODB40, "val_fraction": 0.25, "seed": 1}),
-                                                  "`tiny` row emodb-tiny-egemaps-prosody-e40-val2 again under seed 1 "
-                                                  "(its run-to-run spread)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-val2-seed1": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 1,
+                                                                val_fraction=0.25),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
