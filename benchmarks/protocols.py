@@ -171,6 +171,8 @@ SETUPS: dict[str, tuple] = {
                                                     "2.2 points)", val_fraction=0.25),
     "emodb-tiny-egemaps-prosody-e40-val2-seed1": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 1,
                                                                 val_fraction=0.25),
+    "emodb-tiny-egemaps-prosody-e40-val2-seed2": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 2,
+                                                                val_fraction=0.25),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
