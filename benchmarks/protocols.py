@@ -154,11 +154,7 @@ SETUPS: dict[str, tuple] = {
                                        "emodb-tiny-egemaps-prosody) with a longer schedule: at most 40 epochs, "
                                        "patience 12 (at 25 its best epoch was the 19th to 25th in 6 of 10 folds)",
                                        "@emodb"),
-    "emodb-tiny-egemaps-prosody-e40-seed1": (("emodb",), "native", "speaker",
-                                             _egemaps_prosody({**_EMODB40, "seed": 1}),
-                                             "`tiny` + prosody channels, eGeMAPS-distilled recipe with the longer "
-                                             "schedule (row emodb-tiny-egemaps-prosody-e40) again under seed 1 (its "
-                                             "run-to-run spread)", "@emodb"),
+    "emodb-tiny-egemaps-prosody-e40-seed1": _emodb40_again("emodb-tiny-egemaps-prosody-e40", 1),
     "emodb-tiny-egemaps-prosody-e40-seed2": _emodb40_again("emodb-tiny-egemaps-prosody-e40", 2),
     "emodb-tiny-egemaps-prosody-e40-refit": _emodb40(f"+ {_REFIT}", refit=True),
     "emodb-tiny-egemaps-prosody-e40-avg0.9": _emodb40("with weight averaging over a longer span: decay 0.9 per "
