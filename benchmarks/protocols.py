@@ -45,9 +45,9 @@ def _egemaps_prosody(train: dict, **changes) -> dict:
     return _spec("adaptive-tile-g70-crops-avg-egemaps", train=train, frontend={"prosody": True}, **changes)
 
 
-def _and_teacher(setup: str) -> dict:
-    """Training settings distilling from the eGeMAPS SVM and the fold models of protocols row ``setup`` together."""
-    return {"distill": {**ablation.DISTILL_EGEMAPS, "teacher": [f"@{setup}"]}}
+def _and_teacher(*setups: str) -> dict:
+    """Training settings distilling from the eGeMAPS SVM and the fold models of protocols rows ``setups`` together."""
+    return {"distill": {**ablation.DISTILL_EGEMAPS, "teacher": [f"@{s}" for s in setups]}}
 
 
 def _emodb40(what: str, **train) -> tuple:
@@ -62,6 +62,43 @@ def _emodb40_again(row: str, seed: int, **train) -> tuple:
     """Setup ``row`` (a 40-epoch EMO-DB variant with the training changes ``train``) again under ``seed``."""
     return (("emodb",), "native", "speaker", _egemaps_prosody({**_EMODB40, **train, "seed": seed}),
             f"`tiny` row {row} again under seed {seed} (its run-to-run spread)", "@emodb")
+
+
+_VAL2 = "emodb-tiny-egemaps-prosody-e40-val2"
+
+
+def _val2_row(split: int) -> str:
+    """The two-validation-speaker row whose seed draws folds ``split``."""
+    return _VAL2 + (f"-seed{split}" if split else "")
+
+
+def _val2_members(split: int) -> list[str]:
+    """The rows of an ensemble of three: the two-validation-speaker recipe under seeds 0-2, all on the folds and
+    validation speakers of seed ``split`` (its own row and two made for it)."""
+    return [_val2_row(split) if seed == split else f"{_val2_row(split)}-init{seed}" for seed in range(3)]
+
+
+def _val2_member(split: int, seed: int) -> tuple:
+    """Row ``_val2_row(split)`` again under ``seed`` on the same folds and validation speakers."""
+    return (("emodb",), "native", "speaker",
+            _egemaps_prosody({**_EMODB40, "val_fraction": 0.25, "seed": seed, "split_seed": split}),
+            f"`tiny` row {_val2_row(split)} again under seed {seed}, its folds and validation speakers the same "
+            f"(split seed {split}): a teacher of row {_VAL2}-ens{f'-seed{split}' if split else ''}", "@emodb")
+
+
+def _val2_ensemble(split: int) -> tuple:
+    """The two-validation-speaker recipe under seed ``split``, distilled from the SVM and the ensemble of three on
+    its folds."""
+    what = ("validated on two speakers per fold (row " + _VAL2 + ") and distilled from the SVM and the ensemble of "
+            "that recipe's fold models under seeds 0, 1 and 2 (same folds and validation speakers: no teacher saw a "
+            "fold's test or validation speakers)")
+    if split:
+        return (("emodb",), "native", "speaker",
+                _egemaps_prosody({**_EMODB40, "val_fraction": 0.25, "seed": split,
+                                  **_and_teacher(*_val2_members(split))}),
+                f"`tiny` row {_VAL2}-ens again under seed {split}, its teachers the seed-{split} folds' ensemble "
+                "(its run-to-run spread)", "@emodb")
+    return _emodb40(what, val_fraction=0.25, **_and_teacher(*_val2_members(0)))
 
 
 SETUPS: dict[str, tuple] = {
@@ -169,6 +206,11 @@ SETUPS: dict[str, tuple] = {
                                                                 val_fraction=0.25),
     "emodb-tiny-egemaps-prosody-e40-val2-seed2": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 2,
                                                                 val_fraction=0.25),
+    **{f"{_val2_row(split)}-init{seed}": _val2_member(split, seed)
+       for split in range(3) for seed in range(3) if seed != split},
+    f"{_VAL2}-ens": _val2_ensemble(0),
+    f"{_VAL2}-ens-seed1": _val2_ensemble(1),
+    f"{_VAL2}-ens-seed2": _val2_ensemble(2),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "

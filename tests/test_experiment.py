@@ -98,13 +98,21 @@ def test_training_with_waveform_augmentation(toy_manifest, tmp_path):
 
 
 def test_distillation_from_an_ensemble_and_only_from_the_same_folds(toy_run, toy_manifest, tmp_path):
-    run, _ = toy_run
-    distill = {"teacher": [str(run), str(run)], "weight": 0.5, "temperature": 2.0}
+    run, toy_report = toy_run
+    # another seed on the toy run's folds (split seed 5): same speakers held out, other initialisation and draws
+    member = run_training(toy_config(toy_manifest, epochs=1, seed=6, split_seed=5), tmp_path / "member",
+                          progress=False)
+    assert [f["speakers"] for f in member["folds"]] == [f["speakers"] for f in toy_report["folds"]]
+    assert [f["clips"] for f in member["folds"]] == [f["clips"] for f in toy_report["folds"]]
+    assert member["folds"][0]["history"][0]["loss"] != toy_report["folds"][0]["history"][0]["loss"]
+    distill = {"teacher": [str(run), str(tmp_path / "member")], "weight": 0.5, "temperature": 2.0}
     report = run_training(toy_config(toy_manifest, epochs=1, distill=distill), tmp_path / "student", progress=False)
     assert len(report["folds"]) == 3
     other_seed = toy_config(toy_manifest, epochs=1, seed=6, distill={"teacher": str(run)})
     with pytest.raises(TinyserError, match="teacher was trained on other data"):
         run_training(other_seed, tmp_path / "refused", progress=False)
+    with pytest.raises(ConfigError, match="split_seed"):
+        toy_config(toy_manifest, split_seed=-1)
 
 
 def test_distillation_from_the_egemaps_svm_hears_only_each_folds_training_clips(toy_run, toy_manifest, tmp_path,

@@ -206,7 +206,8 @@ def _checked_folds(cfg: RunConfig, fs: FeatureSet, clip_y: np.ndarray, clip_g: n
     helper = np.isin(corpus_of(clip_g), cfg.train_only)
     target = np.flatnonzero(~helper)
     try:
-        folds = make_folds(clip_y[target], clip_g[target], cfg.protocol, cfg.train.seed, cfg.train.val_fraction)
+        folds = make_folds(clip_y[target], clip_g[target], cfg.protocol, cfg.train.folds_seed,
+                           cfg.train.val_fraction)
         return [Fold(f.index, np.sort(np.r_[target[f.train], np.flatnonzero(helper)]), target[f.val], target[f.test])
                 for f in folds]
     except TinyserError as e:
@@ -551,7 +552,7 @@ def augmented_copies(cfg: RunConfig, fs: FeatureSet) -> list[np.ndarray]:
 def _teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold, train: np.ndarray):
     """The teacher's probabilities for distillation, as ``teacher(x, rows)`` for inputs
     ``x`` drawn from the training windows ``train[rows]``: the mean over the same fold
-    of finished runs (each with the same data, protocol and seed, so no teacher saw
+    of finished runs (each with the same data, protocol and folds, so no teacher saw
     this fold's test or validation speakers) and, with ``egemaps``, the eGeMAPS SVM's
     out-of-fold probabilities of each training clip (trained on this fold's training
     clips alone, :func:`tinyser.egemaps.teacher_proba`)."""
@@ -570,10 +571,12 @@ def _teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold, train: np.ndarray):
         same = [[os.path.realpath(p) for p in teacher_cfg["data"]] == [os.path.realpath(p) for p in mine["data"]]]
         same += [teacher_cfg.get(k) == mine.get(k) for k in ("protocol", "labels", "corpus", "segments",
                                                                "frontend", "adaptive", "tile")]
-        same += [teacher_cfg["train"].get(k) == mine["train"][k] for k in ("seed", "val_fraction")]
+        theirs = teacher_cfg["train"]
+        split = theirs["seed"] if theirs.get("split_seed") is None else theirs["split_seed"]
+        same += [(split, theirs.get("val_fraction")) == (cfg.train.folds_seed, cfg.train.val_fraction)]
         if not all(same):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
-                               "needs the same data, protocol, seed, frontend and normalisation")
+                               "needs the same data, protocol, folds (split seed), frontend and normalisation")
         with quiet_keras_arrays():
             models.append(keras.models.load_model(fold_dir(run, fold.index) / "model.keras", compile=False))
     clip_proba = _egemaps_teacher(cfg, fs, fold)

@@ -49,7 +49,10 @@ class TrainConfig:
     class_weights: bool = True      # "balanced" weights from the training fold (see ``balance``)
     patience: int = 15              # early stopping on validation UA
     val_fraction: float = 0.15
-    seed: int = 0
+    seed: int = 0                   # initialisation, shuffles, draws; and the folds unless ``split_seed``
+    split_seed: int | None = None   # the folds and validation part draw from this seed (None: ``seed``), so
+                                    # runs differing only in ``seed`` share them: an ensemble whose members
+                                    # may teach one another's students (no member saw a fold's held-out part)
     augment: AugmentConfig | None = None  # on-the-fly waveform augmentation (a dict is converted); None = off
     balance: str = "class"          # one of BALANCE (used when class_weights is on)
     label_smoothing: float = 0.0
@@ -109,8 +112,8 @@ class TrainConfig:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         if not 0 < self.val_fraction < 0.5:
             raise ConfigError("val_fraction must be between 0 and 0.5")
-        if self.focal_gamma < 0 or self.seed < 0:
-            raise ConfigError("focal_gamma and seed must not be negative")
+        if self.focal_gamma < 0 or self.seed < 0 or (self.split_seed is not None and self.split_seed < 0):
+            raise ConfigError("focal_gamma, seed and split_seed must not be negative")
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -124,6 +127,11 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}")
         return cls(**d)
+
+    @property
+    def folds_seed(self) -> int:
+        """The seed the folds and validation part are drawn with."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def lr_at(self, epoch: int) -> float:
         if self.schedule == "constant":
