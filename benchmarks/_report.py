@@ -184,7 +184,32 @@ def finished_run(cfg, out: Path, train: bool) -> dict | None:
             "best_epochs": [f["best_epoch"] + 1 for f in rep["folds"]],
             "epochs_run": [f["epochs_run"] for f in rep["folds"]], "wall_s": wall_seconds(out),
             "per_corpus": per_corpus_ua(out, rep), **({"before_refit": rep["before_refit"]}
-                                                      if "before_refit" in rep else {})}
+                                                      if "before_refit" in rep else {}),
+            **({"teachers_vote_ua": vote} if (vote := teachers_vote(cfg)) else {})}
+
+
+def teachers_vote(cfg) -> list[float] | None:
+    """Fold by fold, the test UA of a majority vote over the clip labels of the finished runs ``cfg`` distils
+    from (two or more; ties go to the first teacher's label where it is tied, else to the first class): the
+    ensemble a student learns from, as it scores on its own. None without such teachers."""
+    import numpy as np
+
+    from tinyser.metrics import scores
+
+    teachers = (cfg.train.distill or {}).get("teacher") or []
+    runs = [Path(t) for t in ([teachers] if isinstance(teachers, str) else teachers)]
+    if len(runs) < 2 or not all((r / "report.json").exists() for r in runs):
+        return None
+    first = json.loads((runs[0] / "report.json").read_text())
+    labels, out = first["labels"], []
+    for fold in (f["fold"] for f in first["folds"]):
+        preds = [json.loads((r / f"fold_{fold:02d}" / "result.json").read_text())["test_predictions"] for r in runs]
+        if any(p["clip"] != preds[0]["clip"] for p in preds):
+            return None  # not the same test clips: not one protocol's folds
+        one_hot = [np.eye(len(labels))[p["pred"]] for p in preds]
+        votes = sum(one_hot) + 0.25 * one_hot[0]  # a tie-break, never more than one vote
+        out.append(scores(preds[0]["true"], votes.argmax(1), labels)["ua"])
+    return out
 
 
 def cached_in_run(run: Path, name: str, compute, valid=lambda result: True) -> dict:

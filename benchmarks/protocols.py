@@ -337,6 +337,31 @@ def seed_spread(done: dict[str, dict]) -> list[str]:
     return lines
 
 
+def teacher_ensembles(done: dict[str, dict]) -> list[str]:
+    """For each row distilled from two or more runs (``teachers_vote_ua``, :func:`_report.teachers_vote`), the
+    majority vote of its teachers on the same test folds: what the student learns from, scored on its own, with
+    the MACs the ensemble would cost on the device.
+
+    >>> t = {"key": "t", "ua": .7, "macs_per_second": 4e6}
+    >>> row = {"key": "s", "ua": .72, "teachers_vote_ua": [.8, .76],
+    ...        "config": {"train": {"distill": {"teacher": ["runs/t", "runs/t"]}}}}
+    >>> teacher_ensembles({"t": t, "s": row})[-1]
+    '- `s` 72.0: its 2 teachers by majority vote 78.0 (8.0 M MACs/s together)'
+    """
+    import numpy as np
+
+    rows = [r for r in done.values() if "teachers_vote_ua" in r]
+    lines = ["", "Teacher ensembles (each row distilled from several runs beside its teachers' majority vote of "
+                 "clip labels, on the same test folds):", ""] if rows else []
+    for r in rows:
+        teachers = [done.get(Path(t).name) for t in r["config"]["train"]["distill"]["teacher"]]
+        macs = (f" ({sum(t['macs_per_second'] for t in teachers) / 1e6:.1f} M MACs/s together)"
+                if all(teachers) else "")
+        lines.append(f"- `{r['key']}` {100 * r['ua']:.1f}: its {len(teachers)} teachers by majority vote "
+                     f"{100 * np.mean(r['teachers_vote_ua']):.1f}{macs}")
+    return lines
+
+
 def pickable(name: str) -> bool:
     """Whether validation may pick setup ``name`` for a goal: not a seed repeat (picking the luckier seed is the
     winner's curse) nor a refit (its validation is its selection run's, the same as the row it refits, so
@@ -422,7 +447,7 @@ def markdown(rows: list[dict | None], data: Path) -> str:
         said.append(f"{'validation picks the best on test' if picked is best else 'best on test'} "
                     f"{_versus(best, target)}")
         lines.append(f"{head} ({len(made)} rows): " + "; ".join(said))
-    lines += seed_spread(done)
+    lines += seed_spread(done) + teacher_ensembles(done)
     lines += _report.carried_note(done.values())
     missing = [k for k in SETUPS if k not in done]
     if missing:
