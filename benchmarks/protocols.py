@@ -64,41 +64,42 @@ def _emodb40_again(row: str, seed: int, **train) -> tuple:
             f"`tiny` row {row} again under seed {seed} (its run-to-run spread)", "@emodb")
 
 
-_VAL2 = "emodb-tiny-egemaps-prosody-e40-val2"
+def _train_changed(setup: tuple, label: str, **train) -> tuple:
+    """Protocols setup ``setup`` with the training changes ``train`` and the recipe label ``label``."""
+    corpora, labels, protocol, spec, _, ref = setup
+    return corpora, labels, protocol, {**spec, "train": {**spec["train"], **train}}, label, ref
 
 
-def _val2_row(split: int) -> str:
-    """The two-validation-speaker row whose seed draws folds ``split``."""
-    return _VAL2 + (f"-seed{split}" if split else "")
+def ensemble_rows(key: str, setups: dict[str, tuple], splits=(0, 1, 2)) -> dict[str, tuple]:
+    """Rows distilling setup ``key`` from the ensemble of itself under seeds 0, 1 and 2 on one seed's folds and
+    validation speakers (``split_seed``), for each seed in ``splits``: the two members made for it,
+    ``ROW-initJ`` (``ROW`` is ``key`` under that seed, ``KEY-seedS``, already among ``setups``; the third member),
+    and the student ``KEY-ens[-seedS]``, under seed S itself, distilled from the three and the recipe's own
+    teachers (the SVM).
 
-
-def _val2_members(split: int) -> list[str]:
-    """The rows of an ensemble of three: the two-validation-speaker recipe under seeds 0-2, all on the folds and
-    validation speakers of seed ``split`` (its own row and two made for it)."""
-    return [_val2_row(split) if seed == split else f"{_val2_row(split)}-init{seed}" for seed in range(3)]
-
-
-def _val2_member(split: int, seed: int) -> tuple:
-    """Row ``_val2_row(split)`` again under ``seed`` on the same folds and validation speakers."""
-    return (("emodb",), "native", "speaker",
-            _egemaps_prosody({**_EMODB40, "val_fraction": 0.25, "seed": seed, "split_seed": split}),
-            f"`tiny` row {_val2_row(split)} again under seed {seed}, its folds and validation speakers the same "
-            f"(split seed {split}): a teacher of row {_VAL2}-ens{f'-seed{split}' if split else ''}", "@emodb")
-
-
-def _val2_ensemble(split: int) -> tuple:
-    """The two-validation-speaker recipe under seed ``split``, distilled from the SVM and the ensemble of three on
-    its folds."""
-    what = ("validated on two speakers per fold (row " + _VAL2 + ") and distilled from the SVM and the ensemble of "
-            "that recipe's fold models under seeds 0, 1 and 2 (same folds and validation speakers: no teacher saw a "
-            "fold's test or validation speakers)")
-    if split:
-        return (("emodb",), "native", "speaker",
-                _egemaps_prosody({**_EMODB40, "val_fraction": 0.25, "seed": split,
-                                  **_and_teacher(*_val2_members(split))}),
-                f"`tiny` row {_VAL2}-ens again under seed {split}, its teachers the seed-{split} folds' ensemble "
-                "(its run-to-run spread)", "@emodb")
-    return _emodb40(what, val_fraction=0.25, **_and_teacher(*_val2_members(0)))
+    >>> base = (("c",), "native", "speaker", {"train": {"distill": {"egemaps": "speaker"}}}, "r", "@")
+    >>> rows = ensemble_rows("k", {"k": base}, splits=(0,))
+    >>> list(rows), rows["k-init2"][3]["train"], rows["k-ens"][3]["train"]["distill"]["teacher"]
+    (['k-init1', 'k-init2', 'k-ens'], {'distill': {'egemaps': 'speaker'}, 'seed': 2, 'split_seed': 0}, ['@k', '@k-init1', '@k-init2'])
+    """
+    rows = {}
+    for split in splits:
+        row, student = (f"{key}-seed{split}", f"{key}-ens-seed{split}") if split else (key, f"{key}-ens")
+        members = [row if seed == split else f"{row}-init{seed}" for seed in range(3)]
+        for seed, member in enumerate(members):
+            if member != row:
+                rows[member] = _train_changed(setups[row], f"`tiny` row {row} again under seed {seed}, its folds "
+                                              f"and validation speakers the same (split seed {split}): a teacher "
+                                              f"of row {student}", seed=seed, split_seed=split)
+        distill = {**setups[row][3]["train"]["distill"], "teacher": [f"@{m}" for m in members]}
+        rows[student] = _train_changed(
+            setups[row], (f"`tiny` row {row} distilled from the ensemble of its fold models under seeds 0, 1 and 2 "
+                          f"on its folds (rows {', '.join(m for m in members if m != row)} beside it: no teacher "
+                          "saw a fold's test or validation speakers)"
+                          + (" and the eGeMAPS SVM" if "egemaps" in distill else "")
+                          + (f" (row {key}-ens again under seed {split}: its run-to-run spread)" if split else "")),
+            distill=distill)
+    return rows
 
 
 SETUPS: dict[str, tuple] = {
@@ -206,11 +207,6 @@ SETUPS: dict[str, tuple] = {
                                                                 val_fraction=0.25),
     "emodb-tiny-egemaps-prosody-e40-val2-seed2": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 2,
                                                                 val_fraction=0.25),
-    **{f"{_val2_row(split)}-init{seed}": _val2_member(split, seed)
-       for split in range(3) for seed in range(3) if seed != split},
-    f"{_VAL2}-ens": _val2_ensemble(0),
-    f"{_VAL2}-ens-seed1": _val2_ensemble(1),
-    f"{_VAL2}-ens-seed2": _val2_ensemble(2),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
@@ -268,6 +264,8 @@ SETUPS: dict[str, tuple] = {
                           "(their clips of EMO-DB's 7 classes; folds, validation and scores EMO-DB's alone; (corpus, "
                           "class)-balanced sampling, 2,000 windows per epoch)", "@emodb"),
 }
+SETUPS.update(ensemble_rows("emodb-tiny-egemaps-prosody-e40-val2", SETUPS))
+SETUPS.update(ensemble_rows("ravdess-tiny-egemaps", SETUPS, splits=(0,)))
 #: benchmark goals of issue 10, by setup
 _GOALS = {("emodb", "speaker"): 0.75, ("ravdess", "speaker:5"): 0.60}
 
