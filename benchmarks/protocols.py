@@ -312,8 +312,9 @@ def _versus(row: dict, target: float) -> str:
 
 
 def seed_spread(done: dict[str, dict]) -> list[str]:
-    """The run-to-run spread the goal lines sit in: for each seed repeat (``KEY-seedN``) made on the same
-    machine as its row ``KEY`` (both with fold scores), the two means and the standard deviation s of their
+    """The run-to-run spread the goal lines sit in: for each seed repeat (``KEY-seedN``; ``KEY-initN`` on the
+    same folds and validation speakers) made on the same machine as its row ``KEY`` (both with fold scores),
+    the two means and the standard deviation s of their
     fold-by-fold difference; by chance alone two rows' means then differ by up to about 2 s/sqrt(folds)
     (two standard deviations of a difference of means over that many folds).
 
@@ -323,9 +324,10 @@ def seed_spread(done: dict[str, dict]) -> list[str]:
     """
     import numpy as np
 
-    base = {k: k.rsplit("-seed", 1)[0] for k in done if re.fullmatch(r".+-seed\d+", k)}
+    base = {k: m[1] for k in done if (m := re.fullmatch(r"(.+)-(?:seed|init)\d+", k))}
     pairs = [(done[b], done[k]) for k, b in base.items() if "fold_ua" in done[k] and "fold_ua" in done.get(b, {})]
-    lines = ["", "Run-to-run spread (seed repeats and their rows, both made on this machine):", ""] if pairs else []
+    lines = ["", "Run-to-run spread (seed repeats and their rows, both made on this machine; `-initN`: the same "
+                 "folds and validation speakers, other initialisation and draws):", ""] if pairs else []
     for a, b in pairs:
         diff = 100 * (np.asarray(a["fold_ua"]) - np.asarray(b["fold_ua"]))
         s, n = float(diff.std(ddof=1)), len(diff)
