@@ -202,8 +202,7 @@ def teachers_vote(cfg) -> list[float] | None:
         return None
     first = json.loads((runs[0] / "report.json").read_text())
     labels, out = first["labels"], []
-    for fold in (f["fold"] for f in first["folds"]):
-        preds = [json.loads((r / f"fold_{fold:02d}" / "result.json").read_text())["test_predictions"] for r in runs]
+    for preds in zip(*(fold_predictions(r, first) for r in runs)):  # fold by fold, every teacher's
         if any(p["clip"] != preds[0]["clip"] for p in preds):
             return None  # not the same test clips: not one protocol's folds
         one_hot = [np.eye(len(labels))[p["pred"]] for p in preds]
@@ -228,6 +227,12 @@ def cached_in_run(run: Path, name: str, compute, valid=lambda result: True) -> d
     return result
 
 
+def fold_predictions(run: Path, report: dict) -> list[dict]:
+    """Each fold's test predictions (``clip``, ``true``, ``pred``) of a finished run with report ``report``."""
+    return [json.loads((Path(run) / f"fold_{f['fold']:02d}" / "result.json").read_text())["test_predictions"]
+            for f in report["folds"]]
+
+
 def per_corpus_ua(run: Path, report: dict) -> dict[str, float]:
     """UA of a run's test predictions pooled over its folds (``fold_NN/result.json``), per corpus
     (the part of a clip id before ":")."""
@@ -236,8 +241,7 @@ def per_corpus_ua(run: Path, report: dict) -> dict[str, float]:
     from tinyser.metrics import scores
     from tinyser.protocols import corpus_of
 
-    folds = [json.loads((Path(run) / f"fold_{f['fold']:02d}" / "result.json").read_text())["test_predictions"]
-             for f in report["folds"]]
+    folds = fold_predictions(run, report)
     clips = [c for f in folds for c in f["clip"]]
     true, pred = (np.array([v for f in folds for v in f[k]]) for k in ("true", "pred"))
     corpus = corpus_of(clips)

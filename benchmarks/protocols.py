@@ -314,8 +314,7 @@ def _versus(row: dict, target: float) -> str:
 def seed_spread(done: dict[str, dict]) -> list[str]:
     """The run-to-run spread the goal lines sit in: for each seed repeat (``KEY-seedN``; ``KEY-initN`` on the
     same folds and validation speakers) made on the same machine as its row ``KEY`` (both with fold scores),
-    the two means and the standard deviation s of their
-    fold-by-fold difference; by chance alone two rows' means then differ by up to about 2 s/sqrt(folds)
+    the two means and the standard deviation s of their fold-by-fold difference; by chance alone two rows' means then differ by up to about 2 s/sqrt(folds)
     (two standard deviations of a difference of means over that many folds).
 
     >>> rows = {k: {"key": k, "ua": .7, "fold_ua": f} for k, f in (("a", [.6, .8, .7, .7]), ("a-seed1", [.8, .6, .7, .7]))}

@@ -571,9 +571,8 @@ def _teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold, train: np.ndarray):
         same = [[os.path.realpath(p) for p in teacher_cfg["data"]] == [os.path.realpath(p) for p in mine["data"]]]
         same += [teacher_cfg.get(k) == mine.get(k) for k in ("protocol", "labels", "corpus", "segments",
                                                                "frontend", "adaptive", "tile")]
-        theirs = teacher_cfg["train"]
-        split = theirs["seed"] if theirs.get("split_seed") is None else theirs["split_seed"]
-        same += [(split, theirs.get("val_fraction")) == (cfg.train.folds_seed, cfg.train.val_fraction)]
+        theirs = TrainConfig.from_dict(teacher_cfg["train"])
+        same += [(theirs.folds_seed, theirs.val_fraction) == (cfg.train.folds_seed, cfg.train.val_fraction)]
         if not all(same):
             raise TinyserError(f"{run}: the teacher was trained on other data, folds or inputs; distillation "
                                "needs the same data, protocol, folds (split seed), frontend and normalisation")
