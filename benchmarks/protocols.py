@@ -71,29 +71,33 @@ def _train_changed(setup: tuple, label: str, **train) -> tuple:
 
 
 def ensemble_rows(key: str, setups: dict[str, tuple], splits=(0, 1, 2)) -> dict[str, tuple]:
-    """Rows distilling setup ``key`` from the ensemble of itself under seeds 0, 1 and 2 on one seed's folds and
-    validation speakers (``split_seed``), for each seed in ``splits``: the two members made for it,
-    ``ROW-initJ`` (``ROW`` is ``key`` under that seed, ``KEY-seedS``, already among ``setups``; the third member),
-    and the student ``KEY-ens[-seedS]``, under seed S itself, distilled from the three and the recipe's own
-    teachers (the SVM).
+    """Rows distilling setup ``key`` from the ensemble of itself under three seeds on one seed's folds and
+    validation speakers (``split_seed``), for each seed S in ``splits``: the two members made for it,
+    ``ROW-initJ`` under the first two seeds of 0, 1, 2 other than S (``ROW`` is ``key`` under S, ``KEY-seedS``,
+    already among ``setups``; the third member), and the student ``KEY-ens[-seedS]``, under S itself, distilled
+    from the three and the recipe's own teachers (the SVM).
 
     >>> base = (("c",), "native", "speaker", {"train": {"distill": {"egemaps": "speaker"}}}, "r", "@")
     >>> rows = ensemble_rows("k", {"k": base}, splits=(0,))
     >>> list(rows), rows["k-init2"][3]["train"], rows["k-ens"][3]["train"]["distill"]["teacher"]
     (['k-init1', 'k-init2', 'k-ens'], {'distill': {'egemaps': 'speaker'}, 'seed': 2, 'split_seed': 0}, ['@k', '@k-init1', '@k-init2'])
+    >>> ensemble_rows("k", {"k-seed3": base}, splits=(3,))["k-ens-seed3"][3]["train"]["distill"]["teacher"]
+    ['@k-seed3-init0', '@k-seed3-init1', '@k-seed3']
     """
     rows = {}
     for split in splits:
         row, student = (f"{key}-seed{split}", f"{key}-ens-seed{split}") if split else (key, f"{key}-ens")
-        members = [row if seed == split else f"{row}-init{seed}" for seed in range(3)]
-        for seed, member in enumerate(members):
+        seeds = sorted([split, *[s for s in range(3) if s != split][:2]])
+        members = [row if seed == split else f"{row}-init{seed}" for seed in seeds]
+        for seed, member in zip(seeds, members):
             if member != row:
                 rows[member] = _train_changed(setups[row], f"`tiny` row {row} again under seed {seed}, its folds "
                                               f"and validation speakers the same (split seed {split}): a teacher "
                                               f"of row {student}", seed=seed, split_seed=split)
         distill = {**setups[row][3]["train"]["distill"], "teacher": [f"@{m}" for m in members]}
         rows[student] = _train_changed(
-            setups[row], (f"`tiny` row {row} distilled from the ensemble of its fold models under seeds 0, 1 and 2 "
+            setups[row], (f"`tiny` row {row} distilled from the ensemble of its fold models under seeds "
+                          f"{seeds[0]}, {seeds[1]} and {seeds[2]} "
                           f"on its folds (rows {', '.join(m for m in members if m != row)} beside it: no teacher "
                           "saw a fold's test or validation speakers)"
                           + (" and the eGeMAPS SVM" if "egemaps" in distill else "")
@@ -207,6 +211,10 @@ SETUPS: dict[str, tuple] = {
                                                                 val_fraction=0.25),
     "emodb-tiny-egemaps-prosody-e40-val2-seed2": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 2,
                                                                 val_fraction=0.25),
+    "emodb-tiny-egemaps-prosody-e40-val2-seed3": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 3,
+                                                                val_fraction=0.25),
+    "emodb-tiny-egemaps-prosody-e40-val2-seed4": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 4,
+                                                                val_fraction=0.25),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
@@ -264,7 +272,7 @@ SETUPS: dict[str, tuple] = {
                           "(their clips of EMO-DB's 7 classes; folds, validation and scores EMO-DB's alone; (corpus, "
                           "class)-balanced sampling, 2,000 windows per epoch)", "@emodb"),
 }
-SETUPS.update(ensemble_rows("emodb-tiny-egemaps-prosody-e40-val2", SETUPS))
+SETUPS.update(ensemble_rows("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, splits=(0, 1, 2, 3, 4)))
 SETUPS.update(ensemble_rows("ravdess-tiny-egemaps", SETUPS, splits=(0,)))
 #: benchmark goals of issue 10, by setup
 _GOALS = {("emodb", "speaker"): 0.75, ("ravdess", "speaker:5"): 0.60}
@@ -307,7 +315,8 @@ def goal_groups() -> dict[tuple[str, str, float], list[str]]:
 
 def _versus(row: dict, target: float) -> str:
     gap = 100 * (row["ua"] - target)
-    return (f"`{row['key']}`{_report.mark(row)} {100 * row['ua']:.1f} "
+    runs = f" ({row['runs']} run{'s' * (row['runs'] > 1)})" if "runs" in row else ""
+    return (f"`{row['key']}`{_report.mark(row)}{runs} {100 * row['ua']:.1f} "
             f"({'met' if gap >= 0 else f'gap {gap:+.1f}'}; validation {100 * row['val_ua']:.1f})")
 
 
@@ -337,28 +346,72 @@ def seed_spread(done: dict[str, dict]) -> list[str]:
 
 
 def teacher_ensembles(done: dict[str, dict]) -> list[str]:
-    """For each row distilled from two or more runs (``teachers_vote_ua``, :func:`_report.teachers_vote`), the
-    majority vote of its teachers on the same test folds: what the student learns from, scored on its own, with
-    the MACs the ensemble would cost on the device.
+    """For each row distilled from two or more runs (``teachers_vote_ua``, :func:`_report.teachers_vote`), its
+    teachers' mean UA and their majority vote on the same test folds (what the student learns from, scored on its
+    own, with the MACs the ensemble would cost on the device); then, per corpus and protocol, over the students
+    whose teachers are all made, the mean of each student's lead over its teachers' mean and how far chance alone
+    would move it.
 
-    >>> t = {"key": "t", "ua": .7, "macs_per_second": 4e6}
-    >>> row = {"key": "s", "ua": .72, "teachers_vote_ua": [.8, .76],
-    ...        "config": {"train": {"distill": {"teacher": ["runs/t", "runs/t"]}}}}
-    >>> teacher_ensembles({"t": t, "s": row})[-1]
-    '- `s` 72.0: its 2 teachers by majority vote 78.0 (8.0 M MACs/s together)'
+    >>> t, u = {"key": "t", "ua": .7, "macs_per_second": 4e6}, {"key": "u", "ua": .74, "macs_per_second": 4e6}
+    >>> rows = {"t": t, "u": u}
+    >>> for s, ua in (("s", .74), ("s2", .71)):
+    ...     rows[s] = {"key": s, "ua": ua, "teachers_vote_ua": [.8, .76], "corpora": ["c"], "protocol": "speaker",
+    ...                "config": {"train": {"distill": {"teacher": ["runs/t", "runs/u"]}}}}
+    >>> print("\\n".join(teacher_ensembles(rows)[-3:]))
+    - `s` 74.0: its 2 teachers 72.0 on average, 78.0 by majority vote (8.0 M MACs/s together)
+    - `s2` 71.0: its 2 teachers 72.0 on average, 78.0 by majority vote (8.0 M MACs/s together)
+    - c speaker: 2 students 72.5 against their teachers' 72.0 on average: +0.5 points (each student's lead: std 2.1, so chance alone moves this mean by up to about 3.0 points, 2 std/sqrt(2))
     """
     import numpy as np
 
     rows = [r for r in done.values() if "teachers_vote_ua" in r]
-    lines = ["", "Teacher ensembles (each row distilled from several runs beside its teachers' majority vote of "
-                 "clip labels, on the same test folds):", ""] if rows else []
+    lines = ["", "Teacher ensembles (each row distilled from several runs beside its teachers' mean and majority vote "
+                 "of clip labels, on the same test folds):", ""] if rows else []
+    leads: dict[str, list] = {}
     for r in rows:
         teachers = [done.get(Path(t).name) for t in r["config"]["train"]["distill"]["teacher"]]
-        macs = (f" ({sum(t['macs_per_second'] for t in teachers) / 1e6:.1f} M MACs/s together)"
-                if all(teachers) else "")
-        lines.append(f"- `{r['key']}` {100 * r['ua']:.1f}: its {len(teachers)} teachers by majority vote "
-                     f"{100 * np.mean(r['teachers_vote_ua']):.1f}{macs}")
+        made = all(teachers)
+        mean = float(np.mean([t["ua"] for t in teachers])) if made else None
+        macs = f" ({sum(t['macs_per_second'] for t in teachers) / 1e6:.1f} M MACs/s together)" if made else ""
+        lines.append(f"- `{r['key']}` {100 * r['ua']:.1f}: its {len(teachers)} teachers "
+                     + (f"{100 * mean:.1f} on average, " if made else "")
+                     + f"{100 * np.mean(r['teachers_vote_ua']):.1f} by majority vote{macs}")
+        if made:
+            leads.setdefault(f"{' + '.join(r['corpora'])} {r['protocol']}", []).append((r["ua"], mean))
+    for setup, pairs in leads.items():
+        if len(pairs) < 2:
+            continue
+        student, teacher = 100 * np.asarray(pairs).T
+        s, n = float(np.std(student - teacher, ddof=1)), len(pairs)
+        lines.append(f"- {setup}: {n} students {student.mean():.1f} against their teachers' {teacher.mean():.1f} on average: "
+                     f"{(student - teacher).mean():+.1f} points (each student's lead: std {s:.1f}, so chance alone "
+                     f"moves this mean by up to about {2 * s / np.sqrt(n):.1f} points, 2 std/sqrt({n}))")
     return lines
+
+
+def recipe(name: str) -> str:
+    """The recipe setup ``name`` runs: its name less its seed-repeat suffixes (``-seedN``, ``-initN``).
+
+    >>> recipe("a-val2-seed1-init0"), recipe("a-val2-ens-seed2"), recipe("a")
+    ('a-val2', 'a-val2-ens', 'a')
+    """
+    return re.sub(r"(?:-(?:seed|init)\d+)+$", "", name)
+
+
+def recipe_means(made: list[dict]) -> list[dict]:
+    """Rows ``made`` grouped by :func:`recipe`, refits aside (their validation is the row's they refit): per
+    recipe its runs' mean test and validation UA, as ``key`` (the recipe), ``ua``, ``val_ua`` and ``runs``.
+
+    >>> made = [{"key": k, "ua": u, "val_ua": v} for k, u, v in (("a", .7, .8), ("a-seed1", .8, .7), ("b", .6, .9))]
+    >>> [(r["key"], r["runs"], round(r["ua"], 2), round(r["val_ua"], 2)) for r in recipe_means(made)]
+    [('a', 2, 0.75, 0.75), ('b', 1, 0.6, 0.9)]
+    """
+    groups: dict[str, list[dict]] = {}
+    for r in made:
+        if not _refit(r["key"]):
+            groups.setdefault(recipe(r["key"]), []).append(r)
+    return [{"key": k, "runs": len(g), "ua": sum(r["ua"] for r in g) / len(g),
+             "val_ua": sum(r["val_ua"] for r in g) / len(g)} for k, g in groups.items()]
 
 
 def pickable(name: str) -> bool:
@@ -371,8 +424,12 @@ def pickable(name: str) -> bool:
     >>> pickable("emodb-tiny-egemaps-prosody-e40-refit")
     False
     """
-    spec = SETUPS[name][3]
-    return not ablation.seed_repeat(spec) and not spec["train"].get("refit")
+    return not ablation.seed_repeat(SETUPS[name][3]) and not _refit(name)
+
+
+def _refit(name: str) -> bool:
+    """Whether setup ``name`` (False for a name not among ``SETUPS``) refits on its validation speakers."""
+    return name in SETUPS and bool(SETUPS[name][3]["train"].get("refit"))
 
 
 def _before_refit(row: dict) -> str:
@@ -446,6 +503,11 @@ def markdown(rows: list[dict | None], data: Path) -> str:
         said.append(f"{'validation picks the best on test' if picked is best else 'best on test'} "
                     f"{_versus(best, target)}")
         lines.append(f"{head} ({len(made)} rows): " + "; ".join(said))
+        recipes = recipe_means(made)
+        picked, best = max(recipes, key=lambda r: r["val_ua"]), max(recipes, key=lambda r: r["ua"])
+        lines.append(f"  - by recipe, its runs' mean ({len(recipes)} recipes; a row, its seed repeats and `-initN` "
+                     f"runs together): validation picks {_versus(picked, target)}"
+                     + ("" if picked is best else f"; best on test {_versus(best, target)}"))
     lines += seed_spread(done) + teacher_ensembles(done)
     lines += _report.carried_note(done.values())
     missing = [k for k in SETUPS if k not in done]
