@@ -106,6 +106,30 @@ def ensemble_rows(key: str, setups: dict[str, tuple], splits=(0, 1, 2)) -> dict[
     return rows
 
 
+def patient_students(key: str, setups: dict[str, tuple], epochs: int, patience: int, splits=(0, 1, 2),
+                     weight: float = 0.8) -> dict[str, tuple]:
+    """For each split's student of :func:`ensemble_rows` (``KEY-ens[-seedS]``, already among ``setups``), the
+    same student with the same teachers distilled patiently, ``KEY-ens-long[-seedS]``: the teachers weighted
+    ``weight`` against the corpus labels, at most ``epochs`` epochs with ``patience``.
+
+    >>> base = (("c",), "native", "speaker", {"train": {"distill": {"teacher": ["@k"], "weight": 0.5}}}, "r", "@")
+    >>> rows = patient_students("k", {"k-ens-seed1": base}, 60, 20, splits=(1,))
+    >>> list(rows), rows["k-ens-long-seed1"][3]["train"]
+    (['k-ens-long-seed1'], {'distill': {'teacher': ['@k'], 'weight': 0.8}, 'epochs': 60, 'patience': 20})
+    """
+    rows = {}
+    for split in splits:
+        student, name = (f"{key}-ens-seed{split}", f"{key}-ens-long-seed{split}") if split else \
+            (f"{key}-ens", f"{key}-ens-long")
+        rows[name] = _train_changed(
+            setups[student], f"`tiny` row {student} (the same teachers) distilled patiently: the teachers weighted "
+                             f"{weight} against the corpus labels' {1 - weight:.1f}, at most {epochs} epochs, patience "
+                             f"{patience} (a student matches its teachers better on a longer schedule: Beyer et al., "
+                             "CVPR 2022)",
+            epochs=epochs, patience=patience, distill={**setups[student][3]["train"]["distill"], "weight": weight})
+    return rows
+
+
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
                    "@emodb"),
@@ -213,8 +237,6 @@ SETUPS: dict[str, tuple] = {
                                                                 val_fraction=0.25),
     "emodb-tiny-egemaps-prosody-e40-val2-seed3": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 3,
                                                                 val_fraction=0.25),
-    "emodb-tiny-egemaps-prosody-e40-val2-seed4": _emodb40_again("emodb-tiny-egemaps-prosody-e40-val2", 4,
-                                                                val_fraction=0.25),
     "emodb-light_sernet-egemaps-prosody": (("emodb",), "native", "speaker",
                                            _egemaps_prosody(_EMODB, **_LIGHT_SERNET),
                                            "`light_sernet` under the recipe of `tiny`'s best EMO-DB row "
@@ -272,8 +294,19 @@ SETUPS: dict[str, tuple] = {
                           "(their clips of EMO-DB's 7 classes; folds, validation and scores EMO-DB's alone; (corpus, "
                           "class)-balanced sampling, 2,000 windows per epoch)", "@emodb"),
 }
-SETUPS.update(ensemble_rows("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, splits=(0, 1, 2, 3, 4)))
+SETUPS.update(ensemble_rows("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, splits=(0, 1, 2, 3)))
 SETUPS.update(ensemble_rows("ravdess-tiny-egemaps", SETUPS, splits=(0,)))
+SETUPS.update(patient_students("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, epochs=80, patience=25))
+SETUPS.update(patient_students("ravdess-tiny-egemaps", SETUPS, splits=(0,), epochs=60, patience=20))
+SETUPS["ravdess-tiny-egemaps-ens-long-init1"] = _train_changed(
+    SETUPS["ravdess-tiny-egemaps-ens-long"], "`tiny` row ravdess-tiny-egemaps-ens-long again under seed 1, its folds, "
+    "validation speakers and teachers the same (split seed 0): its run-to-run spread", seed=1, split_seed=0)
+SETUPS["ravdess-tiny-egemaps-long"] = _train_changed(
+    SETUPS["ravdess-tiny-egemaps"],
+    "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule of row "
+    "ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the schedule "
+    "alone is worth, without the ensemble)",
+    epochs=60, patience=20, distill={**SETUPS["ravdess-tiny-egemaps"][3]["train"]["distill"], "weight": 0.8})
 #: benchmark goals of issue 10, by setup
 _GOALS = {("emodb", "speaker"): 0.75, ("ravdess", "speaker:5"): 0.60}
 
@@ -348,19 +381,19 @@ def seed_spread(done: dict[str, dict]) -> list[str]:
 def teacher_ensembles(done: dict[str, dict]) -> list[str]:
     """For each row distilled from two or more runs (``teachers_vote_ua``, :func:`_report.teachers_vote`), its
     teachers' mean UA and their majority vote on the same test folds (what the student learns from, scored on its
-    own, with the MACs the ensemble would cost on the device); then, per corpus and protocol, over the students
-    whose teachers are all made, the mean of each student's lead over its teachers' mean and how far chance alone
-    would move it.
+    own, with the MACs the ensemble would cost on the device); then, per recipe (:func:`recipe`) with two or more
+    students whose teachers are all made, the mean of each student's lead over its teachers' mean and how far
+    chance alone would move it.
 
     >>> t, u = {"key": "t", "ua": .7, "macs_per_second": 4e6}, {"key": "u", "ua": .74, "macs_per_second": 4e6}
     >>> rows = {"t": t, "u": u}
-    >>> for s, ua in (("s", .74), ("s2", .71)):
-    ...     rows[s] = {"key": s, "ua": ua, "teachers_vote_ua": [.8, .76], "corpora": ["c"], "protocol": "speaker",
+    >>> for s, ua in (("s", .74), ("s-seed1", .71)):
+    ...     rows[s] = {"key": s, "ua": ua, "teachers_vote_ua": [.8, .76],
     ...                "config": {"train": {"distill": {"teacher": ["runs/t", "runs/u"]}}}}
     >>> print("\\n".join(teacher_ensembles(rows)[-3:]))
     - `s` 74.0: its 2 teachers 72.0 on average, 78.0 by majority vote (8.0 M MACs/s together)
-    - `s2` 71.0: its 2 teachers 72.0 on average, 78.0 by majority vote (8.0 M MACs/s together)
-    - c speaker: 2 students 72.5 against their teachers' 72.0 on average: +0.5 points (each student's lead: std 2.1, so chance alone moves this mean by up to about 3.0 points, 2 std/sqrt(2))
+    - `s-seed1` 71.0: its 2 teachers 72.0 on average, 78.0 by majority vote (8.0 M MACs/s together)
+    - `s`, 2 students (seed repeats): 72.5 against their teachers' 72.0 on average: +0.5 points (each student's lead: std 2.1, so chance alone moves this mean by up to about 3.0 points, 2 std/sqrt(2))
     """
     import numpy as np
 
@@ -377,13 +410,13 @@ def teacher_ensembles(done: dict[str, dict]) -> list[str]:
                      + (f"{100 * mean:.1f} on average, " if made else "")
                      + f"{100 * np.mean(r['teachers_vote_ua']):.1f} by majority vote{macs}")
         if made:
-            leads.setdefault(f"{' + '.join(r['corpora'])} {r['protocol']}", []).append((r["ua"], mean))
-    for setup, pairs in leads.items():
+            leads.setdefault(recipe(r["key"]), []).append((r["ua"], mean))
+    for key, pairs in leads.items():
         if len(pairs) < 2:
             continue
         student, teacher = 100 * np.asarray(pairs).T
         s, n = float(np.std(student - teacher, ddof=1)), len(pairs)
-        lines.append(f"- {setup}: {n} students {student.mean():.1f} against their teachers' {teacher.mean():.1f} on average: "
+        lines.append(f"- `{key}`, {n} students (seed repeats): {student.mean():.1f} against their teachers' {teacher.mean():.1f} on average: "
                      f"{(student - teacher).mean():+.1f} points (each student's lead: std {s:.1f}, so chance alone "
                      f"moves this mean by up to about {2 * s / np.sqrt(n):.1f} points, 2 std/sqrt({n}))")
     return lines
