@@ -121,13 +121,17 @@ def patient_students(key: str, setups: dict[str, tuple], epochs: int, patience: 
     for split in splits:
         student, name = (f"{key}-ens-seed{split}", f"{key}-ens-long-seed{split}") if split else \
             (f"{key}-ens", f"{key}-ens-long")
-        rows[name] = _train_changed(
-            setups[student], f"`tiny` row {student} (the same teachers) distilled patiently: the teachers weighted "
-                             f"{weight} against the corpus labels' {1 - weight:.1f}, at most {epochs} epochs, patience "
-                             f"{patience} (a student matches its teachers better on a longer schedule: Beyer et al., "
-                             "CVPR 2022)",
-            epochs=epochs, patience=patience, distill={**setups[student][3]["train"]["distill"], "weight": weight})
+        rows[name] = _patiently(setups[student], f"`tiny` row {student} (the same teachers) distilled patiently: the "
+                                f"teachers weighted {weight} against the corpus labels' {1 - weight:.1f}, at most "
+                                f"{epochs} epochs, patience {patience} (a student matches its teachers better on a "
+                                "longer schedule: Beyer et al., CVPR 2022)", epochs, patience, weight)
     return rows
+
+
+def _patiently(setup: tuple, label: str, epochs: int, patience: int, weight: float) -> tuple:
+    """Distilling setup ``setup`` with its teachers weighted ``weight``, at most ``epochs`` epochs, ``patience``."""
+    return _train_changed(setup, label, epochs=epochs, patience=patience,
+                          distill={**setup[3]["train"]["distill"], "weight": weight})
 
 
 SETUPS: dict[str, tuple] = {
@@ -301,12 +305,10 @@ SETUPS.update(patient_students("ravdess-tiny-egemaps", SETUPS, splits=(0,), epoc
 SETUPS["ravdess-tiny-egemaps-ens-long-init1"] = _train_changed(
     SETUPS["ravdess-tiny-egemaps-ens-long"], "`tiny` row ravdess-tiny-egemaps-ens-long again under seed 1, its folds, "
     "validation speakers and teachers the same (split seed 0): its run-to-run spread", seed=1, split_seed=0)
-SETUPS["ravdess-tiny-egemaps-long"] = _train_changed(
-    SETUPS["ravdess-tiny-egemaps"],
-    "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule of row "
-    "ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the schedule "
-    "alone is worth, without the ensemble)",
-    epochs=60, patience=20, distill={**SETUPS["ravdess-tiny-egemaps"][3]["train"]["distill"], "weight": 0.8})
+SETUPS["ravdess-tiny-egemaps-long"] = _patiently(
+    SETUPS["ravdess-tiny-egemaps"], "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule "
+    "of row ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the "
+    "schedule alone is worth, without the ensemble)", 60, 20, 0.8)
 #: benchmark goals of issue 10, by setup
 _GOALS = {("emodb", "speaker"): 0.75, ("ravdess", "speaker:5"): 0.60}
 
@@ -416,8 +418,8 @@ def teacher_ensembles(done: dict[str, dict]) -> list[str]:
             continue
         student, teacher = 100 * np.asarray(pairs).T
         s, n = float(np.std(student - teacher, ddof=1)), len(pairs)
-        lines.append(f"- `{key}`, {n} students (seed repeats): {student.mean():.1f} against their teachers' {teacher.mean():.1f} on average: "
-                     f"{(student - teacher).mean():+.1f} points (each student's lead: std {s:.1f}, so chance alone "
+        lines.append(f"- `{key}`, {n} students (seed repeats): {student.mean():.1f} against their teachers' "
+                     f"{teacher.mean():.1f} on average: {(student - teacher).mean():+.1f} points (each student's lead: std {s:.1f}, so chance alone "
                      f"moves this mean by up to about {2 * s / np.sqrt(n):.1f} points, 2 std/sqrt({n}))")
     return lines
 
