@@ -91,9 +91,7 @@ def ensemble_rows(key: str, setups: dict[str, tuple], splits=(0, 1, 2)) -> dict[
         members = [row if seed == split else f"{row}-init{seed}" for seed in seeds]
         for seed, member in zip(seeds, members):
             if member != row:
-                rows[member] = _train_changed(setups[row], f"`tiny` row {row} again under seed {seed}, its folds "
-                                              f"and validation speakers the same (split seed {split}): a teacher "
-                                              f"of row {student}", seed=seed, split_seed=split)
+                rows[member] = _on_its_folds(setups[row], row, seed, split, f"a teacher of row {student}")
         distill = {**setups[row][3]["train"]["distill"], "teacher": [f"@{m}" for m in members]}
         rows[student] = _train_changed(
             setups[row], (f"`tiny` row {row} distilled from the ensemble of its fold models under seeds "
@@ -104,6 +102,13 @@ def ensemble_rows(key: str, setups: dict[str, tuple], splits=(0, 1, 2)) -> dict[
                           + (f" (row {key}-ens again under seed {split}: its run-to-run spread)" if split else "")),
             distill=distill)
     return rows
+
+
+def _on_its_folds(setup: tuple, row: str, seed: int, split: int, why: str) -> tuple:
+    """Setup ``setup`` (row ``row``) again under ``seed`` on the folds and validation speakers of split seed
+    ``split``, which ``why`` says the table needs (row ``ROW-initN``)."""
+    return _train_changed(setup, f"`tiny` row {row} again under seed {seed}, its folds and validation speakers the "
+                                 f"same (split seed {split}): {why}", seed=seed, split_seed=split)
 
 
 def patient_students(key: str, setups: dict[str, tuple], epochs: int, patience: int, splits=(0, 1, 2),
@@ -302,11 +307,9 @@ SETUPS.update(ensemble_rows("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, split
 SETUPS.update(ensemble_rows("ravdess-tiny-egemaps", SETUPS, splits=(0,)))
 SETUPS.update(patient_students("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, epochs=80, patience=25))
 SETUPS.update(patient_students("ravdess-tiny-egemaps", SETUPS, splits=(0,), epochs=60, patience=20))
-for _seed in (1, 2):
-    SETUPS[f"ravdess-tiny-egemaps-ens-long-init{_seed}"] = _train_changed(
-        SETUPS["ravdess-tiny-egemaps-ens-long"], f"`tiny` row ravdess-tiny-egemaps-ens-long again under seed {_seed}, "
-        "its folds, validation speakers and teachers the same (split seed 0): its run-to-run spread", seed=_seed,
-        split_seed=0)
+SETUPS.update({f"ravdess-tiny-egemaps-ens-long-init{seed}": _on_its_folds(
+    SETUPS["ravdess-tiny-egemaps-ens-long"], "ravdess-tiny-egemaps-ens-long", seed, 0,
+    "its run-to-run spread (the same teachers)") for seed in (1, 2)})
 SETUPS["ravdess-tiny-egemaps-long"] = _patiently(
     SETUPS["ravdess-tiny-egemaps"], "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule "
     "of row ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the "
@@ -357,6 +360,24 @@ def _versus(row: dict, target: float) -> str:
             f"({'met' if gap >= 0 else f'gap {gap:+.1f}'}; validation {100 * row['val_ua']:.1f})")
 
 
+#: a seed repeat's suffix: ``-seedN`` (other folds, validation speakers and draws) or ``-initN`` (the same folds)
+_REPEAT = r"-(?:seed|init)\d+"
+
+
+def _picks(pickable_rows: list[dict], rows: list[dict], target: float) -> str:
+    """Validation's pick among ``pickable_rows`` and the best of ``rows`` on test, against goal ``target``.
+
+    >>> a, b = {"key": "a", "ua": .7, "val_ua": .8}, {"key": "b", "ua": .76, "val_ua": .7}
+    >>> _picks([a, b], [a, b], .75)
+    'validation picks `a` 70.0 (gap -5.0; validation 80.0); best on test `b` 76.0 (met; validation 70.0)'
+    """
+    picked = max(pickable_rows, key=lambda r: r["val_ua"], default=None)
+    best = max(rows, key=lambda r: r["ua"])
+    said = [f"validation picks {_versus(picked, target)}"] if picked and picked is not best else []
+    said.append(f"{'validation picks the best on test' if picked is best else 'best on test'} {_versus(best, target)}")
+    return "; ".join(said)
+
+
 def seed_spread(done: dict[str, dict]) -> list[str]:
     """The run-to-run spread the goal lines sit in: for each seed repeat (``KEY-seedN``; ``KEY-initN`` on the
     same folds and validation speakers) made on the same machine as its row ``KEY`` (both with fold scores),
@@ -369,7 +390,7 @@ def seed_spread(done: dict[str, dict]) -> list[str]:
     """
     import numpy as np
 
-    base = {k: m[1] for k in done if (m := re.fullmatch(r"(.+)-(?:seed|init)\d+", k))}
+    base = {k: m[1] for k in done if (m := re.fullmatch(rf"(.+){_REPEAT}", k))}
     pairs = [(done[b], done[k]) for k, b in base.items() if "fold_ua" in done[k] and "fold_ua" in done.get(b, {})]
     lines = ["", "Run-to-run spread (seed repeats and their rows, both made on this machine; `-initN`: the same "
                  "folds and validation speakers, other initialisation and draws):", ""] if pairs else []
@@ -432,7 +453,7 @@ def recipe(name: str) -> str:
     >>> recipe("a-val2-seed1-init0"), recipe("a-val2-ens-seed2"), recipe("a")
     ('a-val2', 'a-val2-ens', 'a')
     """
-    return re.sub(r"(?:-(?:seed|init)\d+)+$", "", name)
+    return re.sub(rf"(?:{_REPEAT})+$", "", name)
 
 
 def recipe_means(made: list[dict]) -> list[dict]:
@@ -534,17 +555,10 @@ def markdown(rows: list[dict | None], data: Path) -> str:
         if not made:
             lines.append(f"{head}: not yet trained")
             continue
-        picked = max((r for r in made if pickable(r["key"])), key=lambda r: r["val_ua"], default=None)
-        best = max(made, key=lambda r: r["ua"])
-        said = [f"validation picks {_versus(picked, target)}"] if picked and picked is not best else []
-        said.append(f"{'validation picks the best on test' if picked is best else 'best on test'} "
-                    f"{_versus(best, target)}")
-        lines.append(f"{head} ({len(made)} rows): " + "; ".join(said))
         recipes = recipe_means(made)
-        picked, best = max(recipes, key=lambda r: r["val_ua"]), max(recipes, key=lambda r: r["ua"])
-        lines.append(f"  - by recipe, its runs' mean ({len(recipes)} recipes; a row, its seed repeats and `-initN` "
-                     f"runs together): validation picks {_versus(picked, target)}"
-                     + ("" if picked is best else f"; best on test {_versus(best, target)}"))
+        lines += [f"{head} ({len(made)} rows): " + _picks([r for r in made if pickable(r["key"])], made, target),
+                  f"  - by recipe, its runs' mean ({len(recipes)} recipes; a row, its seed repeats and `-initN` runs "
+                  f"together): " + _picks(recipes, recipes, target)]
     lines += seed_spread(done) + teacher_ensembles(done)
     lines += _report.carried_note(done.values())
     missing = [k for k in SETUPS if k not in done]
