@@ -455,7 +455,8 @@ def markdown(rows: list[dict], data: Path, loco: list[dict] = ()) -> str:
         said = ([f"the recipe's pick (on validation) {versus(pick)}"] if pick_key is not None else []) + \
             ([] if pick_key == best["key"] else [f"best row on test (chosen on the test folds, so it flatters) "
                                                  f"{versus(best)}"])
-        lines += ["", "Goals (benchmark goals, not tests):", "",
+        lines += ["", "Goals (benchmark goals, not tests; with each test speaker's predictions balanced over the "
+                  "classes, the baseline's per-speaker assumption: `benchmarks/balance.py`):", "",
                   f"- Four corpora `common6` speaker:5 UA ≥ 65: {'; '.join(said)}; the eGeMAPS + SVM baseline: "
                   f"{_report.baseline('four-corpora')} (`benchmarks/baseline.py`)."]
         for r in done:

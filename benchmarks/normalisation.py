@@ -33,7 +33,6 @@ Writes docs/normalisation.json and the normalisation section of docs/results.md.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -79,31 +78,21 @@ def run_scores(run: Path) -> dict:
 
 
 def _run_scores(run: Path) -> dict:
-    import keras
-
-    from tinyser.experiment import RunConfig, clip_streams, one_stream, run_features, speaker_streams, stream_passes
-    from tinyser.features import Frontend
+    from tinyser.experiment import clip_streams, one_stream, speaker_streams
     from tinyser.features.adaptive import AdaptiveConfig, gate_for_level
     from tinyser.metrics import scores
     from tinyser.training import clip_labels, clip_predictions, predict
 
-    cfg = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
-    fs = run_features(cfg)
-    index = {c: i for i, c in enumerate(fs.clip_ids)}
+    cfg = _report.run_config(run)
     gate = gate_for_level(cfg.frontend, GATE_DB)
     out: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    for folder in sorted(run.glob("fold_*")):
-        res = json.loads((folder / "result.json").read_text())
-        fe = Frontend.from_json((folder / "frontend.json").read_text())
-        model = keras.models.load_model(folder / "model.keras", compile=False)
-        va, te = (np.flatnonzero(np.isin(fs.clip_index, [index[c] for c in res["clips"][p]])) for p in ("val", "test"))
-        rng = [cfg.train.seed, res["fold"]]  # the run's evaluation order
+    for fold, fs, fe, model, _, te, as_trained in _report.evaluated_folds(run):
+        rng = [cfg.train.seed, fold["fold"]]  # the run's evaluation order
         running = fe if fe.adaptive is not None else dataclasses.replace(fe, adaptive=AdaptiveConfig(gate=gate))
         raw = fs.features
         floor = np.float32(0.25) * np.asarray(fe.standardizer.std, np.float32)
         inputs = {
-            "as trained": fe.standardize_streams(raw, speaker_streams(fs, np.r_[va, te], np.random.default_rng(rng),
-                                                                      stream_passes(cfg)))[te],
+            "as trained": as_trained[te],
             "per file": fe.standardize_streams(raw, clip_streams(fs, te))[te],
             "one stream": fe.standardize_streams(raw, one_stream(fs, te, np.random.default_rng(rng)))[te],
             "fixed": fe.standardize(raw[te]),

@@ -548,7 +548,8 @@ def markdown(rows: list[dict | None], data: Path) -> str:
     lines += ["", "Goals (benchmark goals, not tests), one line per goal over the `tiny` rows that have it: the "
               "row with the best validation UA (seed repeats and refits aside, `pickable`), and the best on test, "
               "which is chosen on the test folds and so flatters. A refit row's validation UA is its selection "
-              "run's, scored on the model before the refit.", ""]
+              "run's, scored on the model before the refit. The same rows with each test speaker's predictions "
+              "balanced over the classes (the baseline's per-speaker assumption): `benchmarks/balance.py`.", ""]
     for (corpus, protocol, target), keys in goal_groups().items():
         made = [done[k] for k in keys if k in done]
         head = f"- {corpus} {protocol} UA ≥ {100 * target:.0f}"

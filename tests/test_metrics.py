@@ -38,3 +38,22 @@ def test_hand_computed_case():
 def test_summarize_mean_and_std():
     out = summarize([{"ua": 0.6, "wa": 0.7, "f1": 0.5}, {"ua": 0.8, "wa": 0.9, "f1": 0.7}])
     assert out["ua"] == {"mean": pytest.approx(0.7), "std": pytest.approx(0.1)}
+
+
+def test_balance_speakers_removes_a_speakers_lean_and_leaves_balanced_speakers_alone():
+    """A speaker whose every clip leans to class 0 gets back the order of its clips' other classes; a speaker
+    whose clips already average evenly over the classes keeps its labels."""
+    from tinyser.metrics import balance_speakers
+
+    rng = np.random.default_rng(0)
+    true = np.tile(np.arange(3), 4)
+    clean = np.eye(3)[true] * 0.5 + 0.5 / 3                         # each clip right, mean uniform
+    lean = clean * np.array([6.0, 1.0, 1.0])                          # one voice: class 0 wins everywhere
+    lean /= lean.sum(1, keepdims=True)
+    proba = np.r_[lean, clean] + rng.uniform(0, 1e-3, (24, 3))
+    speakers = ["loud"] * 12 + ["even"] * 12
+    assert (lean.argmax(1) == 0).all()
+    balanced = balance_speakers(proba, speakers)
+    assert (balanced.argmax(1) == np.r_[true, true]).all()
+    assert np.allclose(balanced.sum(1), 1)
+    assert (balance_speakers(clean, ["even"] * 12).argmax(1) == true).all()

@@ -245,6 +245,37 @@ def test_lengths_score_each_clip_alone_as_predict_does(toy_manifest, tmp_path):
     assert set(lengths.with_per_file(run)) >= {"rows", "per_file"}
 
 
+def test_balance_rescores_each_fold_as_the_run_evaluated_it(toy_manifest, tmp_path):
+    """``benchmarks/balance.py`` loads every fold model again (``_report.evaluated_folds``, which
+    ``normalisation.py`` shares): unbalanced, each test clip gets the label the run gave it, adaptive
+    statistics over each speaker's stream in the run's order included; balanced scores are cached beside."""
+    import dataclasses
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import _report
+    import balance
+
+    from tinyser.training import clip_predictions, predict
+
+    cfg = dataclasses.replace(toy_config(toy_manifest, epochs=6, learning_rate=3e-3),
+                              adaptive={"time_constant": 3.0, "gate_db": -120})
+    run = tmp_path / "r"
+    report = run_training(cfg, run, progress=False)
+    labels = []
+    for fold, fs, _, model, _, te, x in _report.evaluated_folds(run):
+        ids, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
+        assert [fs.clip_ids[i] for i in ids] == fold["test_predictions"]["clip"]
+        assert proba.argmax(1).tolist() == fold["test_predictions"]["pred"]
+        labels += fold["test_predictions"]["pred"]
+    assert len(set(labels)) > 1                                  # the labels say something about the order
+    got = balance.run_scores(run)
+    assert np.allclose(got["ua"]["test"]["folds"], [f["ua"] for f in report["folds"]])
+    assert len(got["ua"]["test_balanced"]["folds"]) == len(report["folds"]) == len(got["ua"]["val_balanced"]["folds"])
+    assert (run / "balance.json").exists() and balance.run_scores(run) == got
+
+
 def test_tables_keep_committed_rows_whose_runs_are_not_here(tmp_path, monkeypatch):
     """A fresh checkout has no run folders: a table made there keeps the committed rows (marked),
     and a run finished here replaces its committed row."""
