@@ -36,7 +36,7 @@ PARTS = ("test", "test_balanced", "val", "val_balanced")
 FOUR = f"four corpora {ablation.LABELS} {ablation.PROTOCOL}"
 LOCO = f"four corpora {ablation.LABELS} leave one corpus out (mean over the four)"
 #: issue 10's goals this table covers, by group: (UA goal, the eGeMAPS + SVM setup of ``benchmarks/baseline.py``)
-GOALS = {**{f"{corpus} {protocol}": (target, corpus) for corpus, protocol, target in protocols.goal_groups()},
+GOALS = {**{f"{corpus} {protocol}": (target, corpus) for corpus, protocol, target in protocols.goal_groups(balanced=True)},
          FOUR: (0.65, "four-corpora"), LOCO: (0.40, "four-corpora-loco")}
 
 
@@ -100,7 +100,7 @@ def goal_runs(kept: dict[str, dict]) -> list[tuple[str, str, Path]]:
     (refits aside: they have no validation speakers of their own), the ablation's rows and the
     leave-one-corpus-out runs here or in ``kept`` (docs/balance.json's entries by run folder)."""
     out = [(f"{corpus} {protocol}", key, PROTOCOL_RUNS / key)
-           for (corpus, protocol, _), keys in protocols.goal_groups().items() for key in keys
+           for (corpus, protocol, _), keys in protocols.goal_groups(balanced=True).items() for key in keys
            if not protocols._refit(key)]
     loco = {run.name[len("corpus-"):] for run in LOCO_RUNS.glob("corpus-*")}
     loco |= {e["key"] for e in kept.values() if e["group"] == LOCO}

@@ -139,6 +139,28 @@ def _patiently(setup: tuple, label: str, epochs: int, patience: int, weight: flo
                           distill={**setup[3]["train"]["distill"], "weight": weight})
 
 
+def speaker_balanced_rows(keys: dict[str, tuple[int, ...]], setups: dict[str, tuple]) -> dict[str, tuple]:
+    """For each setup ``key`` (among ``setups``), ``KEY-bal``: the same recipe with validation (the epoch choice)
+    and test scored with each speaker's predictions balanced over the classes (``RunConfig.speaker_balanced``,
+    ``benchmarks/balance.py``), and ``KEY-bal-initN`` again under each seed N of ``keys[key]`` on its folds.
+
+    >>> base = (("c",), "native", "speaker", {"train": {}}, "r", "@")
+    >>> rows = speaker_balanced_rows({"k": (1,)}, {"k": base})
+    >>> list(rows), rows["k-bal"][3]["speaker_balanced"], rows["k-bal-init1"][3]["train"]
+    (['k-bal', 'k-bal-init1'], True, {'seed': 1, 'split_seed': 0})
+    """
+    rows = {}
+    for key, seeds in keys.items():
+        corpora, labels, protocol, spec, _, ref = setups[key]
+        rows[f"{key}-bal"] = (corpora, labels, protocol, {**spec, "speaker_balanced": True},
+                              f"`tiny` row {key} with validation (the epoch choice) and test scored with each "
+                              "speaker's predictions balanced over the classes (the baseline's per-speaker "
+                              "assumption; not on the goal lines below: `benchmarks/balance.py`)", ref)
+        rows.update({f"{key}-bal-init{seed}": _on_its_folds(rows[f"{key}-bal"], f"{key}-bal", seed, 0,
+                                                             "its run-to-run spread") for seed in seeds})
+    return rows
+
+
 SETUPS: dict[str, tuple] = {
     "emodb-tiny": (("emodb",), "native", "speaker", _spec("crops", train=_EMODB), "`tiny`, crops recipe",
                    "@emodb"),
@@ -310,6 +332,8 @@ SETUPS.update(patient_students("ravdess-tiny-egemaps", SETUPS, splits=(0,), epoc
 SETUPS.update({f"ravdess-tiny-egemaps-ens-long-init{seed}": _on_its_folds(
     SETUPS["ravdess-tiny-egemaps-ens-long"], "ravdess-tiny-egemaps-ens-long", seed, 0,
     "its run-to-run spread (the same teachers)") for seed in (1, 2)})
+SETUPS.update(speaker_balanced_rows({"emodb-tiny-egemaps-prosody-e40-val2": (1, 2),
+                                     "ravdess-tiny-egemaps": (1, 2)}, SETUPS))
 SETUPS["ravdess-tiny-egemaps-long"] = _patiently(
     SETUPS["ravdess-tiny-egemaps"], "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule "
     "of row ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the "
@@ -318,16 +342,20 @@ SETUPS["ravdess-tiny-egemaps-long"] = _patiently(
 _GOALS = {("emodb", "speaker"): 0.75, ("ravdess", "speaker:5"): 0.60}
 
 
-def goal(name: str) -> float | None:
+def goal(name: str, balanced: bool = False) -> float | None:
     """Issue 10's UA goal for setup ``name``: `tiny` on the corpus it is scored on (its corpora less those that
-    only train), by that corpus's protocol, all of its classes; None where the issue sets none.
+    only train), by that corpus's protocol, all of its classes; None where the issue sets none, and for a
+    setup scored with each speaker's predictions balanced unless ``balanced`` (``benchmarks/balance.py``).
 
     >>> goal("emodb-tiny-prosody"), goal("ravdess-tiny-helped"), goal("emodb-light_sernet"), goal("rts-4class-speaker")
     (0.75, 0.6, None, None)
+    >>> goal("ravdess-tiny-egemaps-bal"), goal("ravdess-tiny-egemaps-bal", balanced=True)
+    (None, 0.6)
     """
     _, labels, protocol, spec, _, _ = SETUPS[name]
     scored = _scored(name)
-    if spec.get("model", "tiny") != "tiny" or len(scored) != 1 or labels not in ("native", "canonical"):
+    if spec.get("model", "tiny") != "tiny" or len(scored) != 1 or labels not in ("native", "canonical") or \
+            spec.get("speaker_balanced") and not balanced:
         return None
     return _GOALS.get((scored[0], protocol))
 
@@ -338,8 +366,9 @@ def _scored(name: str) -> tuple[str, ...]:
     return tuple(c for c in corpora if c not in spec.get("train_only", ()))
 
 
-def goal_groups() -> dict[tuple[str, str, float], list[str]]:
-    """The setups that have a goal, by (scored corpus, protocol, goal), in ``SETUPS`` order.
+def goal_groups(balanced: bool = False) -> dict[tuple[str, str, float], list[str]]:
+    """The setups that have a goal (:func:`goal`, ``balanced`` as there), by (scored corpus, protocol, goal), in
+    ``SETUPS`` order.
 
     >>> groups = goal_groups()
     >>> sorted(groups), "emodb-tiny-prosody" in groups["emodb", "speaker", 0.75]
@@ -347,7 +376,7 @@ def goal_groups() -> dict[tuple[str, str, float], list[str]]:
     """
     groups: dict[tuple[str, str, float], list[str]] = {}
     for key in SETUPS:
-        target = goal(key)
+        target = goal(key, balanced)
         if target is not None:
             groups.setdefault((_scored(key)[0], SETUPS[key][2], target), []).append(key)
     return groups

@@ -276,6 +276,29 @@ def test_balance_rescores_each_fold_as_the_run_evaluated_it(toy_manifest, tmp_pa
     assert (run / "balance.json").exists() and balance.run_scores(run) == got
 
 
+def test_speaker_balanced_runs_choose_and_score_on_balanced_predictions(toy_manifest, tmp_path):
+    """``RunConfig.speaker_balanced``: the epoch is chosen on validation UA with each speaker's predictions
+    balanced, and the test scores are balanced too; without it both are the raw predictions'."""
+    import dataclasses
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import balance
+
+    base = toy_config(toy_manifest, epochs=4, learning_rate=3e-3)
+    for balanced in (False, True):
+        run = tmp_path / f"r{balanced}"
+        report = run_training(dataclasses.replace(base, speaker_balanced=balanced), run, progress=False)
+        got = balance.run_scores(run)["ua"]
+        test, val = ("test_balanced", "val_balanced") if balanced else ("test", "val")
+        assert np.allclose(got[test]["folds"], [f["ua"] for f in report["folds"]])
+        assert np.allclose(got[val]["folds"], [f["val_ua"] for f in report["folds"]])
+        assert json.loads((run / "config.json").read_text()).get("speaker_balanced", False) is balanced
+    with pytest.raises(TinyserError, match="speaker_balanced"):
+        dataclasses.replace(base, speaker_balanced="yes")
+
+
 def test_tables_keep_committed_rows_whose_runs_are_not_here(tmp_path, monkeypatch):
     """A fresh checkout has no run folders: a table made there keeps the committed rows (marked),
     and a run finished here replaces its committed row."""

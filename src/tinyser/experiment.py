@@ -81,6 +81,10 @@ class RunConfig:
     #: validated or tested on: the protocol's folds, validation speakers and scores are the other corpora's,
     #: and classes the other corpora lack are dropped (more training data for a corpus's own protocol)
     train_only: tuple[str, ...] = ()
+    #: score validation (the epoch choice) and test with each speaker's clip predictions balanced over the
+    #: classes (tinyser.metrics.balance_speakers): the per-speaker assumption that a speaker's clips cover the
+    #: emotions evenly, as in the acted corpora; an evaluation under that assumption, not what ``predict`` does
+    speaker_balanced: bool = False
 
     def __post_init__(self):
         Protocol.parse(self.protocol)
@@ -93,6 +97,8 @@ class RunConfig:
         if self.tile is not None:
             tile_config(self.tile, self.frontend)
         object.__setattr__(self, "train_only", tuple(self.train_only))
+        if not isinstance(self.speaker_balanced, bool):
+            raise TinyserError(f"speaker_balanced must be true or false, not {self.speaker_balanced!r}")
 
     def to_dict(self) -> dict:
         return {"data": list(self.data), "model": self.model, "frontend": self.frontend.to_dict(),
@@ -100,7 +106,8 @@ class RunConfig:
                 "protocol": self.protocol, "model_params": dict(self.model_params), "train": self.train.to_dict(),
                 "adaptive": None if self.adaptive is None else dict(self.adaptive),
                 **({} if self.tile is None else {"tile": dict(self.tile)}),  # absent: older runs' configs read the same
-                **({"train_only": list(self.train_only)} if self.train_only else {})}
+                **({"train_only": list(self.train_only)} if self.train_only else {}),
+                **({"speaker_balanced": True} if self.speaker_balanced else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -289,7 +296,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     if result_file.exists():
         bar.advance(_fold_epochs(cfg))
         return json.loads(result_file.read_text())
-    from .metrics import scores
+    from .metrics import balance_speakers, scores
     from .models import build_model
 
     tr, va, te = (_segments_of(fs, getattr(fold, part)) for part in ("train", "val", "test"))
@@ -311,6 +318,8 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
 
     def tested(model, x):
         clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
+        if cfg.speaker_balanced:
+            proba = balance_speakers(proba, clip_labels(fs.groups[te], fs.clip_index[te]))
         return clips, proba.argmax(1), scores(truth, proba.argmax(1), fs.classes)
 
     kept, refit = fold, {}
@@ -365,7 +374,7 @@ def _fold_inputs(cfg: RunConfig, fs: FeatureSet, fold: Fold, tr: np.ndarray, va:
                if cfg.train.class_weights else None)
     val = (x[va], y[va], fs.clip_index[va]) if len(va) else (None, None, None)
     data = FoldData(x[tr], y[tr], *val, len(fs.classes), _epoch_inputs(cfg, fs, tr, frontend), weights,
-                    _teacher(cfg, fs, fold, tr))
+                    _teacher(cfg, fs, fold, tr), fs.groups[va] if cfg.speaker_balanced and len(va) else None)
     return frontend, x, data
 
 
