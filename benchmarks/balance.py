@@ -11,9 +11,11 @@ outputs: every fold's float model scores its validation and test clips as the ru
 then each speaker's clip probabilities are divided by that speaker's mean probability of each class
 (``tinyser.metrics.balance_speakers``: no parameter, nothing chosen on test). The rows are the finished
 runs of every setup with a goal in ``benchmarks/protocols.py`` (EMO-DB leave-one-speaker-out, RAVDESS
-speaker:5) and of ``benchmarks/ablation.py`` (four corpora ``common6`` speaker:5); a run not on this
-machine keeps its committed entry. The validation pick is made the same way on balanced validation UA.
-Writes docs/balance.json and the balance section of docs/results.md.
+speaker:5; ``-bal`` rows chose their epochs on balanced validation UA already), of
+``benchmarks/ablation.py`` (four corpora ``common6`` speaker:5) and of ``recipes/default_model.py``
+(the shipped recipe cross-validated and left one corpus out); a run not on this machine keeps its
+committed entry. The eGeMAPS + SVM baseline is scored beside them on the same folds, its Platt
+probabilities as they are and balanced. Writes docs/balance.json and the balance section of docs/results.md.
 """
 from __future__ import annotations
 
@@ -165,7 +167,9 @@ def markdown(results: list[dict], svm: dict[str, dict], data: Path) -> str:
     lines = ["## Each test speaker's predictions balanced (`benchmarks/balance.py`)", "",
              f"Reproduce: `python benchmarks/balance.py --data {data}` on {_report.machine()}. The rows of the goals "
              "of issue 10 (EMO-DB and RAVDESS from `benchmarks/protocols.py`, four corpora from "
-             "`benchmarks/ablation.py`), each fold's float model scoring its clips as the run evaluated them; "
+             "`benchmarks/ablation.py`, the shipped recipe's `cv-*` and `corpus-*` runs from "
+             "`recipes/default_model.py`), each fold's float model scoring its clips as the run evaluated them: "
+             "**UA** of its predictions as they are (for a `-bal` row not the UA it reports, which is balanced), "
              "**balanced**: each speaker's clip probabilities divided by that speaker's mean probability of each "
              "class (`tinyser.metrics.balance_speakers`, no parameter). It assumes what the eGeMAPS + SVM "
              "baseline's per-speaker column assumes: that the test speaker's clips, all of them known, cover the "
