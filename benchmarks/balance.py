@@ -115,9 +115,9 @@ def goal_runs(kept: dict[str, dict]) -> list[tuple[str, str, Path]]:
     return out
 
 
-def _as_row(key: str, entry: dict, balanced: bool) -> dict:
-    test, val = ("test_balanced", "val_balanced") if balanced else ("test", "val")
-    return {"key": key, "ua": entry["ua"][test]["mean"], "val_ua": entry["ua"][val]["mean"],
+def _balanced_row(key: str, entry: dict) -> dict:
+    """An entry as a goal line's row (``key``, ``ua``, ``val_ua``, ``carried``), its balanced scores."""
+    return {"key": key, "ua": entry["ua"]["test_balanced"]["mean"], "val_ua": entry["ua"]["val_balanced"]["mean"],
             **({"carried": True} if entry.get("carried") else {})}
 
 
@@ -133,7 +133,7 @@ def goal_lines(group: str, entries: dict[str, dict], svm: dict[str, float] | Non
     the ablation's pick and the shipped default model's recipe; leave one corpus out: every run)."""
     target = GOALS[group][0]
     head = f"- {group} UA ≥ {100 * target:.0f}"
-    made = {k: _as_row(k, e, True) for k, e in entries.items()}
+    made = {k: _balanced_row(k, e) for k, e in entries.items()}
     if group == FOUR:
         pick, mine = ablation.recipe_pick(_report.committed("ablation", "rows", "key")), shipped("cv")
         said = [f"the ablation's pick {protocols._versus(made[pick], target)}" if pick in made else
