@@ -383,7 +383,8 @@ def test_short_clips_of_one_class_stop_biasing_the_model(tmp_path):
 
 
 def test_train_tile_option_reaches_the_run_and_its_models(toy_manifest, tmp_path):
-    """``tinyser train --tile`` records tiled padding in the run's config and every fold's frontend."""
+    """``tinyser train --tile`` records tiled padding in the run's config and every fold's frontend;
+    ``--speaker-balanced`` reaches the run's config."""
     from typer.testing import CliRunner
 
     from tinyser.cli import app
@@ -391,10 +392,10 @@ def test_train_tile_option_reaches_the_run_and_its_models(toy_manifest, tmp_path
     out = tmp_path / "run"
     r = CliRunner().invoke(app, ["train", "--data", str(toy_manifest), "--out", str(out), "--model", "tiny",
                                  "-m", "width=0.25", "--window", "0.5", "--epochs", "1", "--cv", "speaker:3",
-                                 "--tile", "--gate-db", "-45"])
+                                 "--tile", "--gate-db", "-45", "--speaker-balanced"])
     assert r.exit_code == 0, r.output
     cfg = RunConfig.from_dict(json.loads((out / "config.json").read_text()))
-    assert cfg.tile == {"gate_db": -45.0}
+    assert cfg.tile == {"gate_db": -45.0} and cfg.speaker_balanced
     fe = Frontend.from_json((out / "fold_00" / "frontend.json").read_text())
     assert fe.tile is not None and fe.adaptive is None
 

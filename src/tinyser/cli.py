@@ -224,6 +224,10 @@ def train_cmd(
     train_only: List[str] = typer.Option([], "--train-only", help="A corpus (its name in speaker ids, e.g. tess) "
                                          "whose clips train in every fold and are never validated or tested on; "
                                          "repeat for more. Classes only these corpora have are dropped."),
+    speaker_balanced: bool = typer.Option(False, "--speaker-balanced", help="Choose the epoch and score the test "
+                                          "with each speaker's predictions balanced over the classes (assumes a "
+                                          "speaker's clips cover the emotions evenly, as in acted corpora; an "
+                                          "evaluation, not what predict does)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
 ):
     """Train and evaluate a model with cross-validation; writes report.json, report.md and plots."""
@@ -248,7 +252,8 @@ def train_cmd(
                         segments=SegmentConfig(window=window, pad=pad), labels=labels, corpus=corpus,
                         protocol=cv, train=train,
                         adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None,
-                        tile={"gate_db": gate_db} if tile else None, train_only=train_only)
+                        tile={"gate_db": gate_db} if tile else None, train_only=train_only,
+                        speaker_balanced=speaker_balanced)
     report = run_training(cfg, out_dir, resume=resume)
     _print_report(report)
     out.print(f"report: {out_dir / 'report.md'}", highlight=False)
