@@ -228,35 +228,17 @@ def cached_in_run(run: Path, name: str, compute, valid=lambda result: True) -> d
 
 
 def evaluated_folds(run: Path):
-    """Each fold of a finished run, loaded to score again: yields ``(fold, fs, frontend, model, val, test, x)``:
-    the fold's result.json, the run's FeatureSet, the fold's Frontend and float Keras model, the rows of
-    ``fs`` that are its validation and test clips' windows, and the windows standardised as the run's
-    evaluation standardised them (each validation and test speaker one stream, in the run's order, heard
-    twice where the run primes)."""
-    import keras
-    import numpy as np
+    """Each fold of a finished run, loaded to score again: yields ``(fold, x, val, test)``, its
+    ``tinyser.experiment.FoldModel`` (the run's features read once for all folds), every window standardised
+    as the run's evaluation standardised it, and the rows of its validation and test clips' windows."""
+    from tinyser.experiment import FoldModel, load_report
 
-    from tinyser.experiment import run_features, speaker_streams, stream_passes
-    from tinyser.features import Frontend
-
-    cfg = run_config(run)
-    fs = run_features(cfg)
-    index = {c: i for i, c in enumerate(fs.clip_ids)}
-    for folder in sorted(Path(run).glob("fold_*")):
-        fold = json.loads((folder / "result.json").read_text())
-        fe = Frontend.from_json((folder / "frontend.json").read_text())
-        model = keras.models.load_model(folder / "model.keras", compile=False)
-        va, te = (np.flatnonzero(np.isin(fs.clip_index, [index[c] for c in fold["clips"][p]])) for p in ("val", "test"))
-        order = np.random.default_rng([cfg.train.seed, fold["fold"]])  # the run's evaluation order
-        x = fe.standardize_streams(fs.features, speaker_streams(fs, np.r_[va, te], order, stream_passes(cfg)))
-        yield fold, fs, fe, model, va, te, x
-
-
-def run_config(run: Path):
-    """The RunConfig a run folder was made with (its config.json)."""
-    from tinyser.experiment import RunConfig
-
-    return RunConfig.from_dict(json.loads((Path(run) / "config.json").read_text()))
+    fs = None
+    for entry in load_report(run)["folds"]:
+        fold = FoldModel(Path(run), entry["fold"], fs)
+        fs = fold.features()
+        x, va, te = fold.evaluated()
+        yield fold, x, va, te
 
 
 def fold_predictions(run: Path, report: dict) -> list[dict]:

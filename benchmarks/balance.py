@@ -56,9 +56,10 @@ def _run_scores(run: Path) -> dict:
     from tinyser.training import clip_labels, clip_predictions, predict
 
     out: dict[str, list[float]] = {p: [] for p in PARTS}
-    for _, fs, _, model, va, te, x in _report.evaluated_folds(run):
+    for fold, x, va, te in _report.evaluated_folds(run):
+        fs = fold.features()
         for part, rows in (("val", va), ("test", te)):
-            _, proba = clip_predictions(predict(model, np.asarray(x[rows], np.float32)), fs.clip_index[rows])
+            _, proba = clip_predictions(predict(fold.model, np.asarray(x[rows], np.float32)), fs.clip_index[rows])
             truth, speakers = (clip_labels(v[rows], fs.clip_index[rows]) for v in (fs.y, fs.groups))
             out[part].append(scores(truth, proba.argmax(1), fs.classes)["ua"])
             out[f"{part}_balanced"].append(scores(truth, balance_speakers(proba, speakers).argmax(1), fs.classes)["ua"])
@@ -69,15 +70,10 @@ def svm_reference(setup: str, data: Path) -> dict[str, float]:
     """The eGeMAPS + SVM baseline on a setup's folds, both standardisations, its class probabilities (Platt
     scaling) taken as they are and balanced per speaker: UA (mean over folds) by ``global``, ``speaker`` and
     each with ``_balanced``."""
-    from tinyser.egemaps import fit_predict, functionals
-    from tinyser.experiment import folds_of, run_features
+    from tinyser.egemaps import fit_predict
     from tinyser.metrics import balance_speakers, scores
 
-    corpora, labels, protocol, _ = baseline.SETUPS[setup]
-    cfg = ablation.run_config(data, {}, protocol=protocol, corpora=corpora, labels=labels)
-    fs = run_features(cfg)
-    y, g, folds = folds_of(cfg, fs)
-    x = functionals(fs.paths, progress=True)
+    fs, y, g, folds, x = baseline.setup_data(setup, data)
     out: dict[str, list[float]] = {}
     for standardisation in ("global", "speaker"):
         for fold in folds:

@@ -46,17 +46,27 @@ SETUPS: dict[str, tuple] = {
 TEACHER_SETUPS = ("emodb", "ravdess", "four-corpora")
 
 
-def evaluate(name: str, data: Path) -> dict:
-    """Both standardisations of one setup, fold by fold."""
-    from tinyser.egemaps import fit_predict, functionals
+def setup_data(name: str, data: Path):
+    """A setup's clips as the baseline sees them: ``(fs, y, groups, folds, x)``, the run features (for the
+    class list and paths), each clip's class and speaker, the protocol's folds over clips and the clips'
+    eGeMAPS functionals."""
+    from tinyser.egemaps import functionals
     from tinyser.experiment import folds_of, run_features
-    from tinyser.metrics import scores
 
     corpora, labels, protocol, _ = SETUPS[name]
     cfg = ablation.run_config(data, {}, protocol=protocol, corpora=corpora, labels=labels)
     fs = run_features(cfg)
     clip_y, clip_g, folds = folds_of(cfg, fs)
-    x = functionals(fs.paths, progress=True)
+    return fs, clip_y, clip_g, folds, functionals(fs.paths, progress=True)
+
+
+def evaluate(name: str, data: Path) -> dict:
+    """Both standardisations of one setup, fold by fold."""
+    from tinyser.egemaps import fit_predict
+    from tinyser.metrics import scores
+
+    corpora, labels, protocol, _ = SETUPS[name]
+    fs, clip_y, clip_g, folds, x = setup_data(name, data)
     own = "corpus" if protocol == "corpus" else "speaker"
     out = {"corpora": list(corpora), "labels": labels, "protocol": protocol, "clips": len(clip_y),
            "classes": fs.classes, "own": own}

@@ -83,11 +83,11 @@ def _run_scores(run: Path) -> dict:
     from tinyser.metrics import scores
     from tinyser.training import clip_labels, clip_predictions, predict
 
-    cfg = _report.run_config(run)
-    gate = gate_for_level(cfg.frontend, GATE_DB)
     out: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    for fold, fs, fe, model, _, te, as_trained in _report.evaluated_folds(run):
-        rng = [cfg.train.seed, fold["fold"]]  # the run's evaluation order
+    for fold, as_trained, _, te in _report.evaluated_folds(run):
+        cfg, fs, fe, model = fold.config, fold.features(), fold.frontend, fold.model
+        gate = gate_for_level(cfg.frontend, GATE_DB)
+        rng = [cfg.train.seed, fold.fold]  # the run's evaluation order
         running = fe if fe.adaptive is not None else dataclasses.replace(fe, adaptive=AdaptiveConfig(gate=gate))
         raw = fs.features
         floor = np.float32(0.25) * np.asarray(fe.standardizer.std, np.float32)

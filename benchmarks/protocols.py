@@ -111,6 +111,11 @@ def _on_its_folds(setup: tuple, row: str, seed: int, split: int, why: str) -> tu
                                  f"same (split seed {split}): {why}", seed=seed, split_seed=split)
 
 
+def _inits(setup: tuple, row: str, seeds, why: str) -> dict[str, tuple]:
+    """Row ``row`` (setup ``setup``) again under each of ``seeds`` on its own folds (split seed 0): ``ROW-initN``."""
+    return {f"{row}-init{seed}": _on_its_folds(setup, row, seed, 0, why) for seed in seeds}
+
+
 def patient_students(key: str, setups: dict[str, tuple], epochs: int, patience: int, splits=(0, 1, 2),
                      weight: float = 0.8) -> dict[str, tuple]:
     """For each split's student of :func:`ensemble_rows` (``KEY-ens[-seedS]``, already among ``setups``), the
@@ -156,8 +161,7 @@ def speaker_balanced_rows(keys: dict[str, tuple[int, ...]], setups: dict[str, tu
                               f"`tiny` row {key} with validation (the epoch choice) and test scored with each "
                               "speaker's predictions balanced over the classes (the baseline's per-speaker "
                               "assumption; not on the goal lines below: `benchmarks/balance.py`)", ref)
-        rows.update({f"{key}-bal-init{seed}": _on_its_folds(rows[f"{key}-bal"], f"{key}-bal", seed, 0,
-                                                             "its run-to-run spread") for seed in seeds})
+        rows.update(_inits(rows[f"{key}-bal"], f"{key}-bal", seeds, "its run-to-run spread"))
     return rows
 
 
@@ -329,9 +333,8 @@ SETUPS.update(ensemble_rows("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, split
 SETUPS.update(ensemble_rows("ravdess-tiny-egemaps", SETUPS, splits=(0,)))
 SETUPS.update(patient_students("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, epochs=80, patience=25))
 SETUPS.update(patient_students("ravdess-tiny-egemaps", SETUPS, splits=(0,), epochs=60, patience=20))
-SETUPS.update({f"ravdess-tiny-egemaps-ens-long-init{seed}": _on_its_folds(
-    SETUPS["ravdess-tiny-egemaps-ens-long"], "ravdess-tiny-egemaps-ens-long", seed, 0,
-    "its run-to-run spread (the same teachers)") for seed in (1, 2)})
+SETUPS.update(_inits(SETUPS["ravdess-tiny-egemaps-ens-long"], "ravdess-tiny-egemaps-ens-long", (1, 2),
+                     "its run-to-run spread (the same teachers)"))
 SETUPS.update(speaker_balanced_rows({"emodb-tiny-egemaps-prosody-e40-val2": (1, 2),
                                      "ravdess-tiny-egemaps": (1, 2)}, SETUPS))
 SETUPS["ravdess-tiny-egemaps-long"] = _patiently(

@@ -264,11 +264,12 @@ def test_balance_rescores_each_fold_as_the_run_evaluated_it(toy_manifest, tmp_pa
     run = tmp_path / "r"
     report = run_training(cfg, run, progress=False)
     labels = []
-    for fold, fs, _, model, _, te, x in _report.evaluated_folds(run):
-        ids, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
-        assert [fs.clip_ids[i] for i in ids] == fold["test_predictions"]["clip"]
-        assert proba.argmax(1).tolist() == fold["test_predictions"]["pred"]
-        labels += fold["test_predictions"]["pred"]
+    for fold, x, _, te in _report.evaluated_folds(run):
+        fs, given = fold.features(), json.loads((run / f"fold_{fold.fold:02d}" / "result.json").read_text())
+        ids, proba = clip_predictions(predict(fold.model, x[te]), fs.clip_index[te])
+        assert [fs.clip_ids[i] for i in ids] == given["test_predictions"]["clip"]
+        assert proba.argmax(1).tolist() == given["test_predictions"]["pred"]
+        labels += given["test_predictions"]["pred"]
     assert len(set(labels)) > 1                                  # the labels say something about the order
     got = balance.run_scores(run)
     assert np.allclose(got["ua"]["test"]["folds"], [f["ua"] for f in report["folds"]])

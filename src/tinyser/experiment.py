@@ -366,9 +366,7 @@ def _fold_inputs(cfg: RunConfig, fs: FeatureSet, fold: Fold, tr: np.ndarray, va:
         frontend = dataclasses.replace(frontend, adaptive=adaptive_config(cfg.adaptive, fe_config))
     if cfg.tile is not None:
         frontend = dataclasses.replace(frontend, tile=tile_config(cfg.tile, fe_config))
-    seed = [cfg.train.seed, fold.index]
-    x = frontend.standardize_streams(fs.features, speaker_streams(fs, np.r_[va, te], np.random.default_rng(seed),
-                                                                  stream_passes(cfg)))
+    x = evaluation_inputs(cfg, fs, frontend, fold.index, va, te)
     y = fs.y
     weights = (balance_weights(y[tr], fs.groups[tr], len(fs.classes), cfg.train.balance)
                if cfg.train.class_weights else None)
@@ -376,6 +374,15 @@ def _fold_inputs(cfg: RunConfig, fs: FeatureSet, fold: Fold, tr: np.ndarray, va:
     data = FoldData(x[tr], y[tr], *val, len(fs.classes), _epoch_inputs(cfg, fs, tr, frontend), weights,
                     _teacher(cfg, fs, fold, tr), fs.groups[va] if cfg.speaker_balanced and len(va) else None)
     return frontend, x, data
+
+
+def evaluation_inputs(cfg: RunConfig, fs: FeatureSet, frontend: Frontend, fold: int, va: np.ndarray,
+                      te: np.ndarray) -> np.ndarray:
+    """Every window of ``fs`` standardised by ``frontend`` as fold ``fold`` of a run is evaluated: each of its
+    validation (rows ``va``) and test (``te``) speakers one stream, in an order drawn from the run's seed and the
+    fold, heard twice where the run primes (:func:`stream_passes`)."""
+    return frontend.standardize_streams(fs.features, speaker_streams(
+        fs, np.r_[va, te], np.random.default_rng([cfg.train.seed, fold]), stream_passes(cfg)))
 
 
 def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator,
@@ -643,7 +650,8 @@ def default_export_dir(run_dir: str | os.PathLike, fold: int) -> Path:
 class FoldModel:
     """A trained fold of a run: its Keras model, frontend, data split and config."""
 
-    def __init__(self, run_dir: Path, fold: int):
+    def __init__(self, run_dir: Path, fold: int, features: FeatureSet | None = None):
+        """``features``: the run's feature set where the caller has it already (:meth:`features`)."""
         from .extras import need
 
         keras = need("keras", "loading a trained fold")
@@ -657,7 +665,7 @@ class FoldModel:
         with quiet_keras_arrays():
             self.model = keras.models.load_model(folder / "model.keras", compile=False)
         self.split = next(f for f in self.report["folds"] if f["fold"] == fold)
-        self._features = None
+        self._features = features
 
     def features(self) -> FeatureSet:
         """The run's feature set (from the feature cache)."""
@@ -665,12 +673,23 @@ class FoldModel:
             self._features = run_features(self.config)
         return self._features
 
-    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Standardised inputs, class indices and clip indices of this fold's train/val/test part."""
+    def rows(self, name: str) -> np.ndarray:
+        """The rows of :meth:`features` that are the windows of this fold's train/val/test part."""
         fs = self.features()
         wanted = {c: i for i, c in enumerate(fs.clip_ids)}
         clips = np.array([wanted[c] for c in self.split["clips"][name] if c in wanted], dtype=np.int64)
-        seg = np.flatnonzero(np.isin(fs.clip_index, clips))
+        return np.flatnonzero(np.isin(fs.clip_index, clips))
+
+    def evaluated(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every window standardised as the run's evaluation standardised it (:func:`evaluation_inputs`), with
+        the rows of the validation and test parts: ``(x, val, test)``."""
+        va, te = self.rows("val"), self.rows("test")
+        return evaluation_inputs(self.config, self.features(), self.frontend, self.fold, va, te), va, te
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standardised inputs, class indices and clip indices of this fold's train/val/test part."""
+        fs = self.features()
+        seg = self.rows(name)
         x = self.frontend.standardize_streams(fs.features, speaker_streams(
             fs, seg, np.random.default_rng([self.config.train.seed, self.fold]), stream_passes(self.config)))
         return x[seg], fs.y[seg], fs.clip_index[seg]
