@@ -257,7 +257,7 @@ def frontend(extra: dict | None = None) -> dict:
 def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Path("runs/ablation"),
                corpora: tuple[str, ...] = CORPORA, labels: str = LABELS) -> RunConfig:
     """A row's run settings (``spec``: "train", "model", "model_params", "frontend", "adaptive", "tile",
-    "train_only", "speaker_balanced")."""
+    "train_only", "speaker_balanced", "running_balance")."""
     train = {**BASE_TRAIN, **spec.get("train", {})}
     # a teacher "@name": a finished run beside this one (same protocol, folds and seed: checked)
     if train.get("distill", {}).get("teacher"):
@@ -268,7 +268,7 @@ def run_config(data: Path, spec: dict, protocol: str = PROTOCOL, runs: Path = Pa
                      model_params=spec.get("model_params", TINY), frontend=frontend(spec.get("frontend")),
                      segments=SEGMENTS, labels=labels, protocol=protocol, train=train,
                      adaptive=spec.get("adaptive"), tile=spec.get("tile"), train_only=spec.get("train_only", ()),
-                     speaker_balanced=spec.get("speaker_balanced", False))
+                     speaker_balanced=spec.get("speaker_balanced", False), running_balance=spec.get("running_balance"))
 
 
 def cost(cfg: RunConfig, n_classes: int = 6) -> dict:

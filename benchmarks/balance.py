@@ -31,12 +31,20 @@ import ablation  # noqa: E402
 import baseline  # noqa: E402
 import protocols  # noqa: E402
 
+from tinyser.metrics import DEFAULT_BALANCE_CLIPS  # noqa: E402
+
 PROTOCOL_RUNS = Path("runs/protocols")
 ABLATION_RUNS = Path("runs/ablation")
 #: ``recipes/default_model.py``'s runs: ``cv-<row>-<shape>`` (speaker:5 in the searched shape) and
 #: ``corpus-<row>[-<shape>]`` (leave one corpus out, also made by ``ablation.py --loco``)
 DEFAULT_RUNS = Path("runs/default")
-PARTS = ("test", "test_balanced", "val", "val_balanced")
+#: the running balance's time constants (in clips) scored (1e9: the running mean of all clips heard so far)
+TIME_CONSTANTS = (2, 5, 10, 20, 50, 100, 1e9)
+#: the tables' running balance: ``tinyser.metrics.RunningBalance``'s default time constant
+RUNNING = f"running{DEFAULT_BALANCE_CLIPS:g}"
+#: how the tables balance predictions besides as they are: variant -> what the goal lines call it
+VARIANTS = {"balanced": "balanced (all of each test speaker's clips)",
+            RUNNING: f"balanced as heard (causal, time constant {DEFAULT_BALANCE_CLIPS:g} clips)"}
 FOUR = f"four corpora {ablation.LABELS} {ablation.PROTOCOL}"
 LOCO = f"four corpora {ablation.LABELS} leave one corpus out (mean over the four)"
 #: issue 10's goals this table covers, by group: (UA goal, the eGeMAPS + SVM setup of ``benchmarks/baseline.py``)
@@ -45,25 +53,51 @@ GOALS = {**{f"{corpus} {protocol}": (target, corpus) for corpus, protocol, targe
 
 
 def run_scores(run: Path) -> dict:
-    """Per fold, the UA of a run's test and validation clips as evaluated and balanced per speaker,
-    cached in ``RUN/balance.json``."""
-    return _report.cached_in_run(run, "balance.json", lambda: _run_scores(run),
-                                 lambda r: all(p in r["ua"] for p in PARTS))
+    """Per fold, the UA of a run's test and validation clips as evaluated, balanced per speaker and balanced
+    as they are heard (:data:`TIME_CONSTANTS`), from its clips' probabilities (:func:`run_clips`); ``chose``:
+    the variant the run chose its epoch on ("": as they are)."""
+    from tinyser.metrics import balance_speakers, running_balance, scores
+
+    kept = run_clips(run)
+    out: dict[str, list[float]] = {}
+    for fold in kept["folds"]:
+        for part in ("val", "test"):
+            c = fold[part]
+            proba, truth = np.asarray(c["proba"]), np.asarray(c["truth"])
+            variants = {part: proba, f"{part}_balanced": balance_speakers(proba, c["speaker"]),
+                        **{f"{part}_running{t:g}": running_balance(proba, c["streams"], t) for t in TIME_CONSTANTS}}
+            for name, p in variants.items():
+                out.setdefault(name, []).append(scores(truth, p.argmax(1), kept["classes"])["ua"])
+    config = json.loads((Path(run) / "config.json").read_text())
+    chose = "balanced" if config.get("speaker_balanced") else \
+        "" if config.get("running_balance") is None else f"running{config['running_balance']:g}"
+    kept_folds = ("val", "test", "val_balanced", "test_balanced", f"val_{RUNNING}", f"test_{RUNNING}")
+    return {"run": str(run), "chose": chose,  # the other time constants: their means alone
+            "ua": {p: {**({"folds": [round(u, 6) for u in v]} if p in kept_folds else {}),
+                       "mean": round(float(np.mean(v)), 6)} for p, v in out.items()}}
 
 
-def _run_scores(run: Path) -> dict:
-    from tinyser.metrics import balance_speakers, scores
+def run_clips(run: Path) -> dict:
+    """Each fold's validation and test clips as the run evaluated them (``proba``: the float model's clip
+    probabilities, ``truth``, ``speaker``, ``streams``: the clips in the order each speaker's stream heard them,
+    ``tinyser.experiment.clip_order``), with the run's ``classes``; cached in ``RUN/balance.json``."""
+    return _report.cached_in_run(run, "balance.json", lambda: _run_clips(run), lambda r: "streams" in r.get("folds", [{}])[0].get("test", {}))
+
+
+def _run_clips(run: Path) -> dict:
+    from tinyser.experiment import clip_order
     from tinyser.training import clip_labels, clip_predictions, predict
 
-    out: dict[str, list[float]] = {p: [] for p in PARTS}
+    folds = []
     for fold, x, va, te in _report.evaluated_folds(run):
         fs = fold.features()
+        folds.append({})
         for part, rows in (("val", va), ("test", te)):
             _, proba = clip_predictions(predict(fold.model, np.asarray(x[rows], np.float32)), fs.clip_index[rows])
             truth, speakers = (clip_labels(v[rows], fs.clip_index[rows]) for v in (fs.y, fs.groups))
-            out[part].append(scores(truth, proba.argmax(1), fs.classes)["ua"])
-            out[f"{part}_balanced"].append(scores(truth, balance_speakers(proba, speakers).argmax(1), fs.classes)["ua"])
-    return {"run": str(run), "ua": {p: {"folds": v, "mean": float(np.mean(v))} for p, v in out.items()}}
+            folds[-1][part] = {"proba": proba.tolist(), "truth": truth.tolist(), "speaker": speakers.tolist(),
+                               "streams": clip_order(fold.config, fs, fold.fold, va, te, rows)}
+    return {"run": str(run), "classes": list(fs.classes), "folds": folds}
 
 
 def svm_reference(setup: str, data: Path) -> dict[str, float]:
@@ -84,14 +118,14 @@ def svm_reference(setup: str, data: Path) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
-def gain(entry: dict) -> tuple[float, float]:
-    """The mean gain of balancing over the folds and 2 std/sqrt(n) of the fold gains (how far chance alone
-    moves that mean, 19 times in 20), in points.
+def gain(entry: dict, variant: str = "balanced") -> tuple[float, float]:
+    """The mean gain of balancing (``variant``) over the folds and 2 std/sqrt(n) of the fold gains (how far chance
+    alone moves that mean, 19 times in 20), in points.
 
     >>> gain({"ua": {"test": {"folds": [.5, .6, .7]}, "test_balanced": {"folds": [.6, .6, .8]}}})
     (6.7, 6.7)
     """
-    d = 100 * (np.asarray(entry["ua"]["test_balanced"]["folds"]) - np.asarray(entry["ua"]["test"]["folds"]))
+    d = 100 * (np.asarray(entry["ua"][f"test_{variant}"]["folds"]) - np.asarray(entry["ua"]["test"]["folds"]))
     return round(float(d.mean()), 1), round(float(2 * d.std(ddof=1) / np.sqrt(len(d))), 1)
 
 
@@ -111,9 +145,9 @@ def goal_runs(kept: dict[str, dict]) -> list[tuple[str, str, Path]]:
     return out
 
 
-def _balanced_row(key: str, entry: dict) -> dict:
-    """An entry as a goal line's row (``key``, ``ua``, ``val_ua``, ``carried``), its balanced scores."""
-    return {"key": key, "ua": entry["ua"]["test_balanced"]["mean"], "val_ua": entry["ua"]["val_balanced"]["mean"],
+def _balanced_row(key: str, entry: dict, variant: str) -> dict:
+    """An entry as a goal line's row (``key``, ``ua``, ``val_ua``, ``carried``), its scores balanced (``variant``)."""
+    return {"key": key, "ua": entry["ua"][f"test_{variant}"]["mean"], "val_ua": entry["ua"][f"val_{variant}"]["mean"],
             **({"carried": True} if entry.get("carried") else {})}
 
 
@@ -124,25 +158,26 @@ def shipped(kind: str) -> str:
     return f"{kind}-{choice['chosen']}-{choice['shape']}"
 
 
-def goal_lines(group: str, entries: dict[str, dict], svm: dict[str, float] | None) -> list[str]:
-    """A goal's validation pick and best on test, by row and by recipe, with every figure balanced (four corpora:
-    the ablation's pick and the shipped default model's recipe; leave one corpus out: every run)."""
+def goal_lines(group: str, entries: dict[str, dict], svm: dict[str, float] | None, variant: str) -> list[str]:
+    """A goal's validation pick and best on test, by row and by recipe, with every figure balanced as ``variant``
+    says (four corpora: the ablation's pick and the shipped default model's recipe; leave one corpus out: every
+    run); ``svm``: the baseline's figures to add, or None."""
     target = GOALS[group][0]
-    head = f"- {group} UA ≥ {100 * target:.0f}"
-    made = {k: _balanced_row(k, e) for k, e in entries.items()}
+    head = f"- {group} UA ≥ {100 * target:.0f}, {VARIANTS[variant]}: "
+    made = {k: _balanced_row(k, e, variant) for k, e in entries.items()}
     if group == FOUR:
         pick, mine = ablation.recipe_pick(_report.committed("ablation", "rows", "key")), shipped("cv")
         said = [f"the ablation's pick {protocols._versus(made[pick], target)}" if pick in made else
                 f"the ablation's pick `{pick}` has no finished run here"]
         said += [f"the shipped default model's recipe {protocols._versus(made[mine], target)}"] if mine in made else []
-        return [f"{head}, balanced: " + "; ".join(said) + _svm_says(svm)]
+        return [head + "; ".join(said) + _svm_says(svm)]
     if group == LOCO:
-        return [f"{head}, balanced: " + "; ".join(
+        return [head + "; ".join(
             protocols._versus(r, target) + (" (the shipped default model's recipe)" if k == shipped("corpus") else "")
             for k, r in made.items()) + _svm_says(svm)]
     rows = list(made.values())
     recipes = protocols.recipe_means(rows)
-    return [f"{head}, balanced: " + protocols._picks([r for r in rows if protocols.pickable(r["key"])], rows, target)
+    return [head + protocols._picks([r for r in rows if protocols.pickable(r["key"])], rows, target)
             + _svm_says(svm),
             "  - by recipe, its runs' mean: " + protocols._picks(recipes, recipes, target)]
 
@@ -159,39 +194,77 @@ def _svm_says(svm: dict[str, float] | None) -> str:
             f"(global standardisation), {100 * svm['speaker']:.1f} → {100 * svm['speaker_balanced']:.1f} (per speaker)")
 
 
+def _cell(entry: dict, part: str) -> str:
+    """An entry's mean UA of ``part`` in %, "–" where a carried entry predates it."""
+    return f"{100 * entry['ua'][part]['mean']:.1f}" if part in entry["ua"] else "–"
+
+
+def _gain_cell(entry: dict, variant: str) -> str:
+    if f"test_{variant}" not in entry["ua"]:
+        return "–"
+    g, half = gain(entry, variant)
+    return f"{g:+.1f} ± {half:.1f}"
+
+
+def time_constants(results: list[dict]) -> list[tuple[str, float, float]]:
+    """Per running balance time constant (and the all-clips balance): the mean validation and test UA of the rows
+    that chose their epochs on predictions as they are (a row that chose on balanced ones favours its own)."""
+    rows = [r for r in results if not r.get("chose") and f"val_{RUNNING}" in r["ua"]]
+    variants = ["", "balanced", *(f"running{t:g}" for t in TIME_CONSTANTS)]
+    return [(v, *(float(np.mean([r["ua"][f"{part}_{v}" if v else part]["mean"] for r in rows])) for part in ("val", "test")))
+            for v in variants] if rows else []
+
+
 def markdown(results: list[dict], svm: dict[str, dict], data: Path) -> str:
     lines = ["## Each test speaker's predictions balanced (`benchmarks/balance.py`)", "",
              f"Reproduce: `python benchmarks/balance.py --data {data}` on {_report.machine()}. The rows of the goals "
              "of issue 10 (EMO-DB and RAVDESS from `benchmarks/protocols.py`, four corpora from "
              "`benchmarks/ablation.py`, the shipped recipe's `cv-*` and `corpus-*` runs from "
              "`recipes/default_model.py`), each fold's float model scoring its clips as the run evaluated them: "
-             "**UA** of its predictions as they are (for a `-bal` row not the UA it reports, which is balanced), "
-             "**balanced**: each speaker's clip probabilities divided by that speaker's mean probability of each "
-             "class (`tinyser.metrics.balance_speakers`, no parameter). It assumes what the eGeMAPS + SVM "
-             "baseline's per-speaker column assumes: that the test speaker's clips, all of them known, cover the "
-             "emotions about evenly, as every speaker of these acted corpora does. It is an evaluation under that "
-             "assumption, not what `predict` or the device does: a listener who is mostly neutral would be pushed "
-             "away from neutral. Gain: mean over folds ± 2 std/sqrt(folds) of the fold gains. Validation is "
-             "balanced too, and picks on it.", "",
-             "| setup | row | UA % | balanced UA % | gain (points) | val UA % | balanced val UA % |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "**UA** of its predictions as they are (for a `-bal` or `-rbal` row not the UA it reports, which is "
+             "balanced), **balanced**: each speaker's clip probabilities divided by that speaker's mean probability "
+             "of each class (`tinyser.metrics.balance_speakers`, no parameter), and **as heard**: the same done "
+             "causally, as a device can, each clip divided by the running mean of the probabilities of the "
+             "speaker's clips heard before it, in the order the run's evaluation heard them "
+             f"(`tinyser.metrics.RunningBalance`, time constant {DEFAULT_BALANCE_CLIPS:g} clips). Both assume what "
+             "the eGeMAPS + SVM baseline's per-speaker column assumes: that a test speaker's clips cover the "
+             "emotions about evenly, as every speaker of these acted corpora does; balanced needs all of them "
+             "known, as the baseline's standardisation does, as heard only those before each clip. Neither is "
+             "what `predict` does: a listener who is mostly neutral would be pushed away from neutral. Gain: mean "
+             "over folds ± 2 std/sqrt(folds) of the fold gains. Validation is balanced the same way, and picks on it.",
+             "", "| setup | row | UA % | balanced UA % | gain (points) | as heard UA % | gain (points) | val UA % | "
+             "balanced val UA % | as heard val UA % |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     groups: dict[str, dict[str, dict]] = {}
     for r in results:
         groups.setdefault(r["group"], {})[r["key"]] = r
-        g, half = gain(r)
-        ua = {p: 100 * r["ua"][p]["mean"] for p in PARTS}
-        lines.append(f"| {r['group']} | `{r['key']}`{_report.mark(r)} | {ua['test']:.1f} | {ua['test_balanced']:.1f} | "
-                     f"{g:+.1f} ± {half:.1f} | {ua['val']:.1f} | {ua['val_balanced']:.1f} |")
-    gains = np.array([gain(r)[0] for r in results])
-    if len(gains):
-        lines += ["", f"Over the {len(gains)} rows balancing gains {gains.mean():+.1f} points on test on average "
-                  f"({(gains > 0).sum()} rows gain, {(gains < 0).sum()} lose)."]
+        lines.append(f"| {r['group']} | `{r['key']}`{_report.mark(r)} | {_cell(r, 'test')} | {_cell(r, 'test_balanced')} | "
+                     f"{_gain_cell(r, 'balanced')} | {_cell(r, f'test_{RUNNING}')} | {_gain_cell(r, RUNNING)} | "
+                     f"{_cell(r, 'val')} | {_cell(r, 'val_balanced')} | {_cell(r, f'val_{RUNNING}')} |")
+    for variant, said in VARIANTS.items():
+        gains = np.array([gain(r, variant)[0] for r in results if f"test_{variant}" in r["ua"]])
+        if len(gains):
+            lines += ["", f"Over the {len(gains)} rows, {said.split(' (')[0]} gains {gains.mean():+.1f} points on "
+                      f"test on average ({(gains > 0).sum()} rows gain, {(gains < 0).sum()} lose)."]
+    chosen = time_constants(results)
+    if chosen:
+        best = max(chosen[2:], key=lambda c: c[1])[0]
+        lines += ["", "The running balance's time constant, chosen on validation: mean UA of the rows that chose their "
+                  "epochs on predictions as they are, by time constant in clips (`tinyser.metrics.DEFAULT_BALANCE_CLIPS` "
+                  f"is {DEFAULT_BALANCE_CLIPS:g}; validation's best here: {best[len('running'):]}; 1e+09: the mean of "
+                  "all clips heard so far).", "",
+                  "| | " + " | ".join(v.replace("running", "") or "as they are" for v, _, _ in chosen) + " |",
+                  "|---|" + "---:|" * len(chosen),
+                  "| val UA % | " + " | ".join(f"{100 * v:.1f}" for _, v, _ in chosen) + " |",
+                  "| test UA % | " + " | ".join(f"{100 * t:.1f}" for _, _, t in chosen) + " |"]
     lines += ["", "Goals under this assumption (benchmark goals): EMO-DB and RAVDESS as the protocols table judges "
               "them (validation's pick among the rows it may pick, the best on test, and the same by recipe), on "
-              "balanced validation and test UA; four corpora: the ablation's pick (made on its own validation "
-              "score) and the shipped default model's recipe; leave one corpus out: every run.", ""]
-    for group, entries in groups.items():
-        lines += goal_lines(group, entries, svm.get(GOALS[group][1]))
+              "validation and test UA balanced the same way; four corpora: the ablation's pick (made on its own "
+              "validation score) and the shipped default model's recipe; leave one corpus out: every run.", ""]
+    for variant in VARIANTS:
+        for group, entries in groups.items():
+            made = {k: e for k, e in entries.items() if f"test_{variant}" in e["ua"]}
+            lines += goal_lines(group, made, svm.get(GOALS[group][1]) if variant == "balanced" else None, variant) \
+                if made else []
     lines += _report.carried_note(results)
     return "\n".join(lines)
 

@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 import ablation  # noqa: E402
 
+from tinyser.metrics import DEFAULT_BALANCE_CLIPS  # noqa: E402
+
 _spec = ablation.variant  # a row's run settings with changes
 
 
@@ -144,24 +146,38 @@ def _patiently(setup: tuple, label: str, epochs: int, patience: int, weight: flo
                           distill={**setup[3]["train"]["distill"], "weight": weight})
 
 
-def speaker_balanced_rows(keys: dict[str, tuple[int, ...]], setups: dict[str, tuple]) -> dict[str, tuple]:
-    """For each setup ``key`` (among ``setups``), ``KEY-bal``: the same recipe with validation (the epoch choice)
-    and test scored with each speaker's predictions balanced over the classes (``RunConfig.speaker_balanced``,
-    ``benchmarks/balance.py``), and ``KEY-bal-initN`` again under each seed N of ``keys[key]`` on its folds.
+#: how a ``KEY-SUFFIX`` row of :func:`balanced_rows` scores validation (the epoch choice) and test: SUFFIX ->
+#: (its run settings, what the row's label says)
+BALANCINGS = {
+    "bal": ({"speaker_balanced": True}, "each speaker's predictions balanced over the classes (the baseline's "
+                                        "per-speaker assumption"),
+    "rbal": ({"running_balance": DEFAULT_BALANCE_CLIPS},
+             "each speaker's predictions balanced over the classes as its stream is heard (the same assumption "
+             "made causally, as a device can: `tinyser.metrics.RunningBalance`, time constant "
+             f"{DEFAULT_BALANCE_CLIPS:g} clips"),
+}
+
+
+def balanced_rows(keys: dict[str, tuple[int, ...]], setups: dict[str, tuple], suffix: str) -> dict[str, tuple]:
+    """For each setup ``key`` (among ``setups``), ``KEY-SUFFIX``: the same recipe with validation (the epoch choice)
+    and test scored balanced as :data:`BALANCINGS` ``suffix`` says (``benchmarks/balance.py``), and
+    ``KEY-SUFFIX-initN`` again under each seed N of ``keys[key]`` on its folds.
 
     >>> base = (("c",), "native", "speaker", {"train": {}}, "r", "@")
-    >>> rows = speaker_balanced_rows({"k": (1,)}, {"k": base})
+    >>> rows = balanced_rows({"k": (1,)}, {"k": base}, "bal")
     >>> list(rows), rows["k-bal"][3]["speaker_balanced"], rows["k-bal-init1"][3]["train"]
     (['k-bal', 'k-bal-init1'], True, {'seed': 1, 'split_seed': 0})
+    >>> balanced_rows({"k": ()}, {"k": base}, "rbal")["k-rbal"][3]["running_balance"]
+    50.0
     """
+    setting, said = BALANCINGS[suffix]
     rows = {}
     for key, seeds in keys.items():
         corpora, labels, protocol, spec, _, ref = setups[key]
-        rows[f"{key}-bal"] = (corpora, labels, protocol, {**spec, "speaker_balanced": True},
-                              f"`tiny` row {key} with validation (the epoch choice) and test scored with each "
-                              "speaker's predictions balanced over the classes (the baseline's per-speaker "
-                              "assumption; not on the goal lines below: `benchmarks/balance.py`)", ref)
-        rows.update(_inits(rows[f"{key}-bal"], f"{key}-bal", seeds, "its run-to-run spread"))
+        rows[f"{key}-{suffix}"] = (corpora, labels, protocol, {**spec, **setting},
+                                   f"`tiny` row {key} with validation (the epoch choice) and test scored with {said}; "
+                                   "not on the goal lines below: `benchmarks/balance.py`)", ref)
+        rows.update(_inits(rows[f"{key}-{suffix}"], f"{key}-{suffix}", seeds, "its run-to-run spread"))
     return rows
 
 
@@ -335,8 +351,9 @@ SETUPS.update(patient_students("emodb-tiny-egemaps-prosody-e40-val2", SETUPS, ep
 SETUPS.update(patient_students("ravdess-tiny-egemaps", SETUPS, splits=(0,), epochs=60, patience=20))
 SETUPS.update(_inits(SETUPS["ravdess-tiny-egemaps-ens-long"], "ravdess-tiny-egemaps-ens-long", (1, 2),
                      "its run-to-run spread (the same teachers)"))
-SETUPS.update(speaker_balanced_rows({"emodb-tiny-egemaps-prosody-e40-val2": (1, 2),
-                                     "ravdess-tiny-egemaps": (1, 2)}, SETUPS))
+for _suffix in BALANCINGS:
+    SETUPS.update(balanced_rows({"emodb-tiny-egemaps-prosody-e40-val2": (1, 2), "ravdess-tiny-egemaps": (1, 2)},
+                                SETUPS, _suffix))
 SETUPS["ravdess-tiny-egemaps-long"] = _patiently(
     SETUPS["ravdess-tiny-egemaps"], "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule "
     "of row ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the "
@@ -358,7 +375,7 @@ def goal(name: str, balanced: bool = False) -> float | None:
     _, labels, protocol, spec, _, _ = SETUPS[name]
     scored = _scored(name)
     if spec.get("model", "tiny") != "tiny" or len(scored) != 1 or labels not in ("native", "canonical") or \
-            spec.get("speaker_balanced") and not balanced:
+            any(k in spec for setting, _ in BALANCINGS.values() for k in setting) and not balanced:
         return None
     return _GOALS.get((scored[0], protocol))
 

@@ -277,9 +277,10 @@ def test_balance_rescores_each_fold_as_the_run_evaluated_it(toy_manifest, tmp_pa
     assert (run / "balance.json").exists() and balance.run_scores(run) == got
 
 
-def test_speaker_balanced_runs_choose_and_score_on_balanced_predictions(toy_manifest, tmp_path):
-    """``RunConfig.speaker_balanced``: the epoch is chosen on validation UA with each speaker's predictions
-    balanced, and the test scores are balanced too; without it both are the raw predictions'."""
+def test_balanced_runs_choose_and_score_on_balanced_predictions(toy_manifest, tmp_path):
+    """``RunConfig.speaker_balanced`` / ``running_balance``: the epoch is chosen on validation UA with each
+    speaker's predictions balanced (all at once / as its stream hears them), and the test scores are balanced
+    the same way; without either, both are the raw predictions'. ``benchmarks/balance.py`` re-scores them alike."""
     import dataclasses
     import sys
     from pathlib import Path
@@ -287,17 +288,23 @@ def test_speaker_balanced_runs_choose_and_score_on_balanced_predictions(toy_mani
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import balance
 
+    from tinyser.metrics import DEFAULT_BALANCE_CLIPS
+
     base = toy_config(toy_manifest, epochs=4, learning_rate=3e-3)
-    for balanced in (False, True):
-        run = tmp_path / f"r{balanced}"
-        report = run_training(dataclasses.replace(base, speaker_balanced=balanced), run, progress=False)
+    settings = (({}, ""), ({"speaker_balanced": True}, "_balanced"),
+                ({"running_balance": DEFAULT_BALANCE_CLIPS}, f"_{balance.RUNNING}"))
+    for setting, scored in settings:
+        run = tmp_path / f"r{scored}"
+        report = run_training(dataclasses.replace(base, **setting), run, progress=False)
         got = balance.run_scores(run)["ua"]
-        test, val = ("test_balanced", "val_balanced") if balanced else ("test", "val")
-        assert np.allclose(got[test]["folds"], [f["ua"] for f in report["folds"]])
-        assert np.allclose(got[val]["folds"], [f["val_ua"] for f in report["folds"]])
-        assert json.loads((run / "config.json").read_text()).get("speaker_balanced", False) is balanced
-    with pytest.raises(TinyserError, match="speaker_balanced"):
-        dataclasses.replace(base, speaker_balanced="yes")
+        assert np.allclose(got[f"test{scored}"]["folds"], [f["ua"] for f in report["folds"]])
+        assert np.allclose(got[f"val{scored}"]["folds"], [f["val_ua"] for f in report["folds"]])
+        config = json.loads((run / "config.json").read_text())
+        assert {k: config[k] for k in setting if k in config} == setting
+    for wrong in ({"speaker_balanced": "yes"}, {"running_balance": 0}, {"running_balance": True},
+                  {"running_balance": 5.0, "speaker_balanced": True}):
+        with pytest.raises(TinyserError, match="balance"):
+            dataclasses.replace(base, **wrong)
 
 
 def test_tables_keep_committed_rows_whose_runs_are_not_here(tmp_path, monkeypatch):
@@ -385,7 +392,7 @@ def test_short_clips_of_one_class_stop_biasing_the_model(tmp_path):
 
 def test_train_tile_option_reaches_the_run_and_its_models(toy_manifest, tmp_path):
     """``tinyser train --tile`` records tiled padding in the run's config and every fold's frontend;
-    ``--speaker-balanced`` reaches the run's config."""
+    ``--speaker-balanced`` and ``--running-balance`` reach the run's config."""
     from typer.testing import CliRunner
 
     from tinyser.cli import app
@@ -399,6 +406,9 @@ def test_train_tile_option_reaches_the_run_and_its_models(toy_manifest, tmp_path
     assert cfg.tile == {"gate_db": -45.0} and cfg.speaker_balanced
     fe = Frontend.from_json((out / "fold_00" / "frontend.json").read_text())
     assert fe.tile is not None and fe.adaptive is None
+    r = CliRunner().invoke(app, ["train", "--data", str(toy_manifest), "--out", str(tmp_path / "both"),
+                                 "--speaker-balanced", "--running-balance", "50"])  # reaches RunConfig's check
+    assert r.exit_code == 1 and "choose one of speaker_balanced and running_balance" in r.output, r.output
 
 
 def test_recipe_pick_holds_the_short_utterance_goal_on_validation():

@@ -26,6 +26,7 @@ from .errors import TinyserError
 from .features import FRONTENDS
 from .features.adaptive import DEFAULT_GATE_DB
 from .labels import SCHEMES
+from .metrics import DEFAULT_BALANCE_CLIPS
 from .models import MODELS
 from .protocols import PROTOCOLS
 from .tflite.convert import QUANT_MODES
@@ -228,6 +229,10 @@ def train_cmd(
                                           "with each speaker's predictions balanced over the classes (assumes a "
                                           "speaker's clips cover the emotions evenly, as in acted corpora; an "
                                           "evaluation, not what predict does)."),
+    running_balance: Optional[float] = typer.Option(None, "--running-balance", metavar="CLIPS", help="The same, "
+                                                    "causally: each clip balanced by the running mean of its "
+                                                    "speaker's clips heard before it, with this time constant in "
+                                                    f"clips (e.g. {DEFAULT_BALANCE_CLIPS:g})."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
 ):
     """Train and evaluate a model with cross-validation; writes report.json, report.md and plots."""
@@ -253,7 +258,7 @@ def train_cmd(
                         protocol=cv, train=train,
                         adaptive={"time_constant": adaptive, "gate_db": gate_db} if adaptive else None,
                         tile={"gate_db": gate_db} if tile else None, train_only=train_only,
-                        speaker_balanced=speaker_balanced)
+                        speaker_balanced=speaker_balanced, running_balance=running_balance)
     report = run_training(cfg, out_dir, resume=resume)
     _print_report(report)
     out.print(f"report: {out_dir / 'report.md'}", highlight=False)

@@ -85,6 +85,10 @@ class RunConfig:
     #: classes (tinyser.metrics.balance_speakers): the per-speaker assumption that a speaker's clips cover the
     #: emotions evenly, as in the acted corpora; an evaluation under that assumption, not what ``predict`` does
     speaker_balanced: bool = False
+    #: score validation (the epoch choice) and test with each speaker's clip predictions balanced causally as
+    #: the speaker's stream is heard (tinyser.metrics.RunningBalance, this time constant in clips): the same
+    #: assumption, made as a device could, from the clips before each one; None = predictions as they are
+    running_balance: float | None = None
 
     def __post_init__(self):
         Protocol.parse(self.protocol)
@@ -99,6 +103,11 @@ class RunConfig:
         object.__setattr__(self, "train_only", tuple(self.train_only))
         if not isinstance(self.speaker_balanced, bool):
             raise TinyserError(f"speaker_balanced must be true or false, not {self.speaker_balanced!r}")
+        r = self.running_balance
+        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < float("inf")):
+            raise TinyserError(f"running_balance must be a time constant in clips (> 0), not {r!r}")
+        if r is not None and self.speaker_balanced:
+            raise TinyserError("choose one of speaker_balanced and running_balance")
 
     def to_dict(self) -> dict:
         return {"data": list(self.data), "model": self.model, "frontend": self.frontend.to_dict(),
@@ -107,7 +116,8 @@ class RunConfig:
                 "adaptive": None if self.adaptive is None else dict(self.adaptive),
                 **({} if self.tile is None else {"tile": dict(self.tile)}),  # absent: older runs' configs read the same
                 **({"train_only": list(self.train_only)} if self.train_only else {}),
-                **({"speaker_balanced": True} if self.speaker_balanced else {})}
+                **({"speaker_balanced": True} if self.speaker_balanced else {}),
+                **({} if self.running_balance is None else {"running_balance": self.running_balance})}
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -296,7 +306,7 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     if result_file.exists():
         bar.advance(_fold_epochs(cfg))
         return json.loads(result_file.read_text())
-    from .metrics import balance_speakers, scores
+    from .metrics import scores
     from .models import build_model
 
     tr, va, te = (_segments_of(fs, getattr(fold, part)) for part in ("train", "val", "test"))
@@ -316,10 +326,11 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     bar.advance(cfg.train.epochs - state.epoch)
     truth = clip_labels(fs.y[te], fs.clip_index[te])
 
+    balanced = balancer(cfg, fs, fold.index, va, te, te)
+
     def tested(model, x):
         clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
-        if cfg.speaker_balanced:
-            proba = balance_speakers(proba, clip_labels(fs.groups[te], fs.clip_index[te]))
+        proba = proba if balanced is None else balanced(proba)
         return clips, proba.argmax(1), scores(truth, proba.argmax(1), fs.classes)
 
     kept, refit = fold, {}
@@ -372,17 +383,57 @@ def _fold_inputs(cfg: RunConfig, fs: FeatureSet, fold: Fold, tr: np.ndarray, va:
                if cfg.train.class_weights else None)
     val = (x[va], y[va], fs.clip_index[va]) if len(va) else (None, None, None)
     data = FoldData(x[tr], y[tr], *val, len(fs.classes), _epoch_inputs(cfg, fs, tr, frontend), weights,
-                    _teacher(cfg, fs, fold, tr), fs.groups[va] if cfg.speaker_balanced and len(va) else None)
+                    _teacher(cfg, fs, fold, tr), balancer(cfg, fs, fold.index, va, te, va) if len(va) else None)
     return frontend, x, data
+
+
+def balancer(cfg: RunConfig, fs: FeatureSet, fold: int, va: np.ndarray, te: np.ndarray, part: np.ndarray):
+    """How fold ``fold`` of a run balances the clip probabilities of one part (rows ``part``: ``va`` or ``te``;
+    clips in the order of their ids, as ``training.clip_predictions`` gives them) before it scores them: each
+    speaker's all at once (``speaker_balanced``), or as its stream hears them (``running_balance``, in the
+    order of :func:`evaluation_streams`); None where the run scores them as they are."""
+    from .metrics import balance_speakers, running_balance
+
+    if cfg.speaker_balanced:
+        speakers = clip_labels(fs.groups[part], fs.clip_index[part])
+        return lambda proba: balance_speakers(proba, speakers)
+    if cfg.running_balance is None:
+        return None
+    streams = clip_order(cfg, fs, fold, va, te, part)
+    return lambda proba: running_balance(proba, streams, cfg.running_balance)
+
+
+def clip_order(cfg: RunConfig, fs: FeatureSet, fold: int, va: np.ndarray, te: np.ndarray,
+               part: np.ndarray) -> list[list[int]]:
+    """The clips of rows ``part`` (``va`` or ``te``) as fold ``fold``'s evaluation hears them: one list per
+    speaker (:func:`evaluation_streams`), each clip given by its place among the part's clip ids in sorted
+    order (the rows of ``training.clip_predictions``' probabilities).
+
+    >>> fs = FeatureSet(np.zeros((4, 1, 1)), np.array(list("aabb")), np.array(["s", "s", "t", "t"]),
+    ...                 np.array([0, 1, 2, 3]), ["c0", "c1", "c2", "c3"], [""] * 4, ["a", "b"], {}, {})
+    >>> cfg = RunConfig(data=("d",))
+    >>> sorted(map(sorted, clip_order(cfg, fs, 0, np.array([0, 1]), np.array([2, 3]), np.array([2, 3]))))
+    [[0, 1]]
+    """
+    ids = np.unique(fs.clip_index[part])
+    mine = set(ids.tolist())
+    heard = ([c for c in dict.fromkeys(fs.clip_index[stream].tolist()) if c in mine]
+             for stream in evaluation_streams(cfg, fs, fold, va, te))
+    return [np.searchsorted(ids, clips).tolist() for clips in heard if clips]
+
+
+def evaluation_streams(cfg: RunConfig, fs: FeatureSet, fold: int, va: np.ndarray, te: np.ndarray) -> list[list[int]]:
+    """How fold ``fold`` of a run hears its validation (rows ``va``) and test (``te``) windows when it is
+    evaluated: each speaker one stream (:func:`speaker_streams`), in an order drawn from the run's seed and the
+    fold, heard twice where the run primes (:func:`stream_passes`)."""
+    return speaker_streams(fs, np.r_[va, te], np.random.default_rng([cfg.train.seed, fold]), stream_passes(cfg))
 
 
 def evaluation_inputs(cfg: RunConfig, fs: FeatureSet, frontend: Frontend, fold: int, va: np.ndarray,
                       te: np.ndarray) -> np.ndarray:
-    """Every window of ``fs`` standardised by ``frontend`` as fold ``fold`` of a run is evaluated: each of its
-    validation (rows ``va``) and test (``te``) speakers one stream, in an order drawn from the run's seed and the
-    fold, heard twice where the run primes (:func:`stream_passes`)."""
-    return frontend.standardize_streams(fs.features, speaker_streams(
-        fs, np.r_[va, te], np.random.default_rng([cfg.train.seed, fold]), stream_passes(cfg)))
+    """Every window of ``fs`` standardised by ``frontend`` as fold ``fold`` of a run is evaluated, in the
+    streams of :func:`evaluation_streams`."""
+    return frontend.standardize_streams(fs.features, evaluation_streams(cfg, fs, fold, va, te))
 
 
 def speaker_streams(fs: FeatureSet, segments: np.ndarray, rng: np.random.Generator,

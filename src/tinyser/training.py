@@ -148,9 +148,9 @@ class FoldData:
     (same rows as ``x_train``: augmented, cropped, standardised afresh);
     ``weights`` are per-window training weights (None: unweighted);
     ``teacher(x, rows)`` gives a teacher's probabilities for distillation of the
-    inputs ``x``, drawn from rows ``rows`` of ``x_train``; ``val_speakers``, when given
-    (each validation window's speaker), balances each validation speaker's clip
-    predictions over the classes before they are scored (``metrics.balance_speakers``)."""
+    inputs ``x``, drawn from rows ``rows`` of ``x_train``; ``val_balance``, when given,
+    balances the validation clips' probabilities (in the order of their ids) before they
+    are scored (``tinyser.experiment.balancer``)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -161,7 +161,7 @@ class FoldData:
     augment_features: Callable[[np.random.Generator], np.ndarray] | None = None
     weights: np.ndarray | None = None
     teacher: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-    val_speakers: np.ndarray | None = None
+    val_balance: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -209,7 +209,7 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
     """
     tf = need("tensorflow", "training")
 
-    from .metrics import balance_speakers, scores
+    from .metrics import scores
 
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers on CPU
     folder = Path(folder)
@@ -234,8 +234,8 @@ def fit(build: Callable[[], object], data: FoldData, cfg: TrainConfig, folder: s
         record = {"epoch": e, "loss": float(h.history["loss"][-1]), "lr": cfg.lr_at(e)}
         if stop is None:
             _, proba = clip_predictions(predict(model, data.x_val), data.val_clip)
-            if data.val_speakers is not None:
-                proba = balance_speakers(proba, clip_labels(data.val_speakers, data.val_clip))
+            if data.val_balance is not None:
+                proba = data.val_balance(proba)
             val = scores(val_truth, proba.argmax(1), [str(i) for i in range(data.n_classes)])
             record.update(val_ua=val["ua"], val_wa=val["wa"], val_loss=_nll(proba, val_truth))
         state.history.append(record)
