@@ -26,17 +26,20 @@ import _report  # noqa: E402
 #: the leave-one-corpus-out runs measured by default: the ablation rows' earlier pick, the shipped default
 #: model's recipe (in its searched shape; ``recipes/default_model.py``'s folder) and the one shipped before it,
 #: the fixed-statistics twins of that row and of the earlier shipped recipe (in its shape), the row trained with
-#: every clip starting its statistics afresh (as ``predict`` scores a file), and the row distilled from the
-#: eGeMAPS + SVM baseline
+#: every clip starting its statistics afresh (as ``predict`` scores a file), the row distilled from the
+#: eGeMAPS + SVM baseline and the ablation rows' pick (distilled from it with temperature 1)
 RUNS = ("runs/default/corpus-adaptive-tile-g70-crops-avg",
         "runs/default/corpus-adaptive-tile-g70-short-avg-egemaps-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s",
         "runs/default/corpus-adaptive-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s",
         "runs/default/corpus-balanced-tile-g70-crops-avg",
         "runs/default/corpus-balanced-tile-g70-short-avg-w0.25-p2x1-d4-k11.9-parallel-mean-c40-h256-2s",
         "runs/default/corpus-adaptive-tile-g70-crops-avg-restart1",
-        "runs/default/corpus-adaptive-tile-g70-crops-avg-egemaps")
+        "runs/default/corpus-adaptive-tile-g70-crops-avg-egemaps",
+        "runs/default/corpus-adaptive-tile-g70-crops-avg-egemaps-clip-t1")
 #: how the files are given to ``predict``: each alone, or all as one stream (``--one-stream``)
 WAYS = ("per file", "one stream")
+#: the same, each file then balanced by the files before it (``--balance``)
+BALANCED = tuple(f"{way}, balanced" for way in WAYS)
 
 
 def clip_paths(run: Path, data: Path) -> dict[str, str]:
@@ -53,8 +56,8 @@ def fold_scores(run: Path, fold: int, labels: list[str], files: dict[str, str]) 
     """One fold's int8 export on its test corpus's files (``files``: :func:`clip_paths`), per file and as
     one stream (the same pass for a model with fixed statistics, where both are alike)."""
     from tinyser.export import export_run
-    from tinyser.inference import load_model, predict_files
-    from tinyser.metrics import scores
+    from tinyser.inference import balance_files, load_model, predict_files
+    from tinyser.metrics import DEFAULT_BALANCE_CLIPS, scores
     from tinyser.protocols import corpus_of
 
     res = json.loads((run / f"fold_{fold:02d}" / "result.json").read_text())
@@ -66,16 +69,20 @@ def fold_scores(run: Path, fold: int, labels: list[str], files: dict[str, str]) 
         (path, *_) = export_run(run, ["int8"], fold=fold, out=tmp)
         model = load_model(path)
         out = {"corpus": str(corpus_of(clips[:1])[0]), "n": len(clips)}
-        for way in WAYS:
+        for way, balanced in zip(WAYS, BALANCED):
             if way == "one stream" and model.adaptive_state() is None:
-                out[way], out[f"{way} unlabelled"] = out["per file"], out["per file unlabelled"]
+                for w in (way, balanced, f"{way} unlabelled"):
+                    out[w] = out[w.replace("one stream", "per file")]
                 continue
             r = predict_files(model, list(paths), progress=False, timeline=False, one_stream=way == "one stream")
             if r["failed"]:
                 raise SystemExit(f"{r['failed'][0]['path']}: {r['failed'][0]['reason']}")
-            got = {paths[x["path"]]: x["label"] for x in r["results"]}
-            pred = [-1 if v is None else labels.index(v) for v in got.values()]  # no label: wrong
-            out[way] = scores([truth[c] for c in got], pred, labels)["ua"]
+            for name in (way, balanced):
+                if name == balanced:  # in place, once the model's own labels are scored
+                    balance_files(model.labels, r["results"], DEFAULT_BALANCE_CLIPS)
+                got = {paths[x["path"]]: x["label"] for x in r["results"]}
+                pred = [-1 if v is None else labels.index(v) for v in got.values()]  # no label: wrong
+                out[name] = scores([truth[c] for c in got], pred, labels)["ua"]
             out[f"{way} unlabelled"] = pred.count(-1) / len(pred)
     out["as evaluated"] = res["ua"]
     return out
@@ -90,11 +97,12 @@ def run_scores(run: Path, data: Path) -> dict:
         return {"run": str(run), "adaptive": json.loads((run / "config.json").read_text()).get("adaptive"),
                 "folds": folds}
 
-    return _report.cached_in_run(run, "unseen.json", compute, lambda r: all(w in r["folds"][0] for w in WAYS))
+    return _report.cached_in_run(run, "unseen.json", compute,
+                                 lambda r: all(w in r["folds"][0] for w in (*WAYS, *BALANCED)))
 
 
 def markdown(results: list[dict], cmd: str) -> str:
-    cols = ("as evaluated", *WAYS)
+    cols = ("as evaluated", *WAYS, *BALANCED)
     lines = ["## `predict` on a corpus it never heard (`benchmarks/unseen.py`)", "",
              f"Reproduce: `{cmd}` on {_report.machine()}. Each fold of a leave-one-corpus-out run (trained on three "
              "corpora, validation speakers carved from them), exported full-int8, labels the fourth corpus's files "
@@ -102,7 +110,9 @@ def markdown(results: list[dict], cmd: str) -> str:
              "windows (a file with none counts as wrong). **per file**: each file alone, as `predict` scores it by "
              "default; **one stream**: the corpus's files as one batch in a random order with `--one-stream`, the "
              "adaptive statistics going on from file to file whoever speaks (the same as per file for a model with "
-             "fixed statistics). **as evaluated**: the run's own "
+             "fixed statistics); **balanced**: then each file's probabilities divided by the running mean of the "
+             "files before it in the batch, whoever speaks (`--balance`: a corpus that voices the emotions about "
+             "evenly, as these do). **as evaluated**: the run's own "
              "scoring (float model, each test speaker one stream). UA %; goal (issue 10): mean ≥ 40; the eGeMAPS + "
              f"SVM baseline's mean: {_report.baseline('four-corpora-loco')} (global / per-corpus standardisation; "
              "`benchmarks/baseline.py`).", "",
@@ -111,11 +121,11 @@ def markdown(results: list[dict], cmd: str) -> str:
     for r in results:
         for f in r["folds"]:
             lines.append(f"| `{r['run']}`{_report.mark(r)} | {f['corpus']} | {f['n']:,} | "
-                         + " | ".join(f"{100 * f[c]:.1f}" for c in cols)
+                         + " | ".join(f"{100 * f[c]:.1f}" if c in f else "–" for c in cols)
                          + f" | {100 * f['per file unlabelled']:.1f} % / {100 * f['one stream unlabelled']:.1f} % |")
-        means = [float(np.mean([f[c] for f in r["folds"]])) for c in cols]
+        means = [float(np.mean([f[c] for f in r["folds"]])) if c in r["folds"][0] else None for c in cols]
         lines.append(f"| `{r['run']}`{_report.mark(r)} | **mean** | {sum(f['n'] for f in r['folds']):,} | "
-                     + " | ".join(f"**{100 * m:.1f}**" for m in means) + " | |")
+                     + " | ".join("–" if m is None else f"**{100 * m:.1f}**" for m in means) + " | |")
     lines += _report.carried_note(results)
     return "\n".join(lines)
 

@@ -137,6 +137,34 @@ def test_one_stream_carries_the_adaptive_state_from_file_to_file(model, inputs, 
                        _window_probabilities(together[1]), atol=1e-6)
 
 
+def test_balance_divides_each_file_by_the_files_before_it(model, inputs, tmp_path):
+    """``predict --balance``: each file's probabilities divided by the running mean of the files before it
+    (tinyser.metrics.RunningBalance), the model's own kept; the first file is as it was (renormalised); windows are
+    untouched."""
+    from tinyser.metrics import DEFAULT_BALANCE_CLIPS, RunningBalance
+
+    files = [inputs / "stereo44k.wav", inputs / "mono8k.flac", inputs / "long60s.wav"]
+    plain = predict_files(model, files, progress=False)["results"]
+    balanced = predict_files(model, files, progress=False, balance=DEFAULT_BALANCE_CLIPS)["results"]
+    assert all(r["label"] is not None for r in plain)
+    state, labels = RunningBalance(len(model.labels), DEFAULT_BALANCE_CLIPS), model.labels
+    for p, b in zip(plain, balanced):
+        by_hand = state.clip(np.array([p["probabilities"][k] for k in labels]))
+        assert b["model_probabilities"] == p["probabilities"]
+        assert np.allclose([b["probabilities"][k] for k in labels], by_hand, atol=1e-6)
+        assert b["label"] == labels[int(by_hand.argmax())]
+        assert np.array_equal(_window_probabilities(b), _window_probabilities(p))
+    first = np.array(list(plain[0]["probabilities"].values()))  # int8 outputs: their sum is not exactly 1
+    assert np.allclose(list(balanced[0]["probabilities"].values()), first / first.sum(), atol=1e-6)
+    assert not np.allclose(list(balanced[2]["probabilities"].values()), list(plain[2]["probabilities"].values()),
+                           atol=1e-3)
+    j = run("predict", *files, "--balance", "--json")
+    assert j.exit_code == 0, j.output
+    assert [r["probabilities"] for r in json.loads(j.stdout)["results"]] == [r["probabilities"] for r in balanced]
+    r = run("predict", *files, "--balance", "--out", tmp_path / "rows.jsonl")
+    assert r.exit_code == 1 and "--balance" in r.output and len(r.output.strip().splitlines()) == 1
+
+
 def test_listen_input_gives_the_same_windows_as_predict(model, inputs):
     for name in ("stereo44k.wav", "long60s.wav", "short.wav"):
         live = listen(model, input=inputs / name)

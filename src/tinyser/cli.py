@@ -442,6 +442,11 @@ def predict_cmd(
                                     "from file to file in the order listed (folders sorted), as a device that keeps "
                                     "listening does; for files of one speaker or one microphone. Default: each file "
                                     "starts afresh from the training statistics."),
+    balance: bool = typer.Option(False, "--balance", help="Balance each file's label and probabilities over the "
+                                 "classes by the files listed before it (a running mean, time constant "
+                                 f"{DEFAULT_BALANCE_CLIPS:g} files): for many files of one speaker who voices the "
+                                 "emotions about evenly; a mostly neutral speaker would be pushed away from neutral. "
+                                 "JSON keeps the model's own as model_probabilities; windows are not balanced."),
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON/CSV/table here, not stdout; "
                                             "a .jsonl or .parquet file: one row per file, written as files finish "
                                             "and resumed by the same command (archive mode)."),
@@ -467,9 +472,10 @@ def predict_cmd(
         if as_json or as_csv or plot_dir is not None:
             raise TinyserError(f"--out {out_file.name} writes one row per file; --json, --csv and --plot do not "
                                "apply (use another --out for them)")
-        if one_stream:
+        if one_stream or balance:
             raise TinyserError(f"--out {out_file.name} scores files independently (in parallel, resumable); "
-                               "--one-stream needs them in order: use --json, --csv or a table")
+                               f"{'--one-stream' if one_stream else '--balance'} needs them in order: use --json, "
+                               "--csv or a table")
         return _predict_archive(paths, model, out_file, window, hop, allow_short, force, strict, workers, address)
     if workers is not None or address is not None:
         raise TinyserError("--workers and --address need --out FILE.jsonl or FILE.parquet (archive mode)")
@@ -482,7 +488,7 @@ def predict_cmd(
                   "every file is scored alike", highlight=False, soft_wrap=True, markup=False)
     timeline = as_json or as_csv or plot_dir is not None or len(audio_inputs(paths)[0]) <= 1
     result = predict_files(m, paths, window, hop, progress=True, allow_short=allow_short, timeline=timeline,
-                           one_stream=one_stream)
+                           one_stream=one_stream, balance=DEFAULT_BALANCE_CLIPS if balance else None)
     for f in result["failed"]:
         err.print(f"skipped {f['path']}: {f['reason']}", highlight=False, soft_wrap=True, markup=False)
     for r in result["results"]:

@@ -508,12 +508,13 @@ def skipped(path: str | os.PathLike, error: TinyserError) -> dict:
 
 def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: float | None = None,
                   hop: float | None = None, progress: bool = True, allow_short: bool = False,
-                  timeline: bool = True, one_stream: bool = False) -> dict:
+                  timeline: bool = True, one_stream: bool = False, balance: float | None = None) -> dict:
     """:meth:`Model.predict_file` over files and folders; files that cannot be used are
     listed under ``failed`` with the reason, and the others go on. ``one_stream``: an
     adaptive model carries its running statistics from file to file in the order listed
     (:meth:`Model.adaptive_state`), as for a batch from one speaker or one microphone; a
-    file skipped part-way leaves them as they were before it.
+    file skipped part-way leaves them as they were before it. ``balance``: each file's
+    probabilities balanced by those of the files before it (:func:`balance_files`).
 
     >>> r = predict_files(load_model(), ["Actor_01/"], progress=False)   # doctest: +SKIP
     >>> len(r["results"]), r["failed"]                                    # doctest: +SKIP
@@ -532,7 +533,30 @@ def predict_files(model: Model, paths: Iterable[str | os.PathLike], window: floa
         except TinyserError as e:
             failed.append(skipped(path, e))
             state = before
-    return prediction(model, results, failed)
+    return prediction(model, balance_files(model.labels, results, balance) if balance else results, failed)
+
+
+def balance_files(labels: list[str], results: list[dict], time_constant: float) -> list[dict]:
+    """Results of :meth:`Model.predict_file`, in the order heard, with each file's label, confidence and
+    probabilities balanced over the classes by the files before it (``tinyser.metrics.RunningBalance``, time
+    constant in files): for files of one speaker who, over a few dozen of them, voices the emotions about
+    evenly (an acted corpus, an elicitation session), it removes the lean the model has for that voice; for a
+    speaker who is mostly neutral it would push them away from neutral. The model's own probabilities are kept
+    as ``model_probabilities``; a file without speech is passed over.
+
+    >>> r = [{"label": "a", "confidence": p, "probabilities": {"a": p, "b": 1 - p}} for p in (.6, .52)]
+    >>> [x["label"] for x in balance_files(["a", "b"], r, 50.0)], r[1]["model_probabilities"]
+    (['a', 'b'], {'a': 0.52, 'b': 0.48})
+    """
+    from .metrics import RunningBalance
+
+    state = RunningBalance(len(labels), time_constant)
+    for r in results:
+        if r.get("label") is None:
+            continue
+        own = r["probabilities"]
+        r.update(_verdict(labels, state.clip(np.array([own[k] for k in labels]))), model_probabilities=own)
+    return results
 
 
 def prediction(model: Model, results: list[dict], failed: list[dict]) -> dict:
