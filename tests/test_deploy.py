@@ -167,6 +167,46 @@ def test_streaming_frontend_without_corpus(cmsis_model, host_frontend):
     assert _run_frontend(host_frontend, segments, "i16")[0] == out
 
 
+_BALANCE_DRIVER = r"""
+#include <stdio.h>
+#include "tinyser_frontend.h"
+int main(void) { /* a time constant, then rows of TINYSER_N_CLASSES floats; writes each row balanced */
+  tinyser_balance_t b;
+  float scores[TINYSER_N_CLASSES], time_constant;
+  if (fread(&time_constant, sizeof time_constant, 1, stdin) != 1) return 1;
+  tinyser_balance_init(&b, time_constant);
+  while (fread(scores, sizeof scores, 1, stdin) == 1) {
+    tinyser_balance(&b, scores);
+    fwrite(scores, sizeof scores, 1, stdout);
+  }
+  return 0;
+}
+"""
+
+
+@needs_cc
+def test_c_running_balance_matches_python(cmsis_model, tmp_path):
+    """``tinyser_balance`` in the C frontend gives each classification as ``tinyser.metrics.RunningBalance`` does,
+    through the averaging start and the forgetting after it (time constant 5 calls)."""
+    from tinyser.metrics import running_balance
+
+    write_frontend(cmsis_model, tmp_path)
+    (tmp_path / "driver.c").write_text(_BALANCE_DRIVER)
+    exe = tmp_path / "balance_host"
+    _compile([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion", f"-I{tmp_path}",
+              "-o", str(exe), str(tmp_path / "driver.c"), str(tmp_path / "tinyser_frontend.c"),
+              str(tmp_path / "tinyser_tables.c"), "-lm"])
+    k = len(load_target(cmsis_model).labels)
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.r_[3.0, np.ones(k - 1)], 200).astype(np.float32)  # leaning towards class 0
+    proc = subprocess.run([str(exe)], input=np.float32(5.0).tobytes() + proba.tobytes(), capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    got = np.frombuffer(proc.stdout, np.float32).reshape(proba.shape)
+    want = running_balance(proba.astype(np.float64), [list(range(len(proba)))], 5.0)
+    assert np.max(np.abs(got - want)) < 1e-5 and np.array_equal(got.argmax(1), want.argmax(1))
+    assert not np.array_equal(want.argmax(1), proba.argmax(1))  # the balance changed some labels
+
+
 def test_budget_adds_up(cmsis_model):
     from tinyser.deploy.budget import measured_arena
 

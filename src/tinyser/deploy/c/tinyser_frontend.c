@@ -495,3 +495,27 @@ void tinyser_window_copy(tinyser_window_t *w, int8_t *input) {
 #endif
   w->fresh = 0;
 }
+
+void tinyser_balance_init(tinyser_balance_t *b, float time_constant) {
+  uint32_t k;
+  for (k = 0; k < TINYSER_N_CLASSES; ++k) b->mean[k] = 1.0f / (float)TINYSER_N_CLASSES;
+  b->forget = -expm1f(-1.0f / time_constant);
+  b->heard = 0;
+}
+
+void tinyser_balance(tinyser_balance_t *b, float *scores) {
+  float given[TINYSER_N_CLASSES];
+  float sum = 0.0f, rate;
+  uint32_t k;
+  for (k = 0; k < TINYSER_N_CLASSES; ++k) {
+    given[k] = scores[k];
+    scores[k] = given[k] / (b->mean[k] > 1e-12f ? b->mean[k] : 1e-12f);
+    sum += scores[k];
+  }
+  for (k = 0; k < TINYSER_N_CLASSES; ++k) scores[k] = sum > 0.0f ? scores[k] / sum : 1.0f / (float)TINYSER_N_CLASSES;
+  if (b->heard < UINT32_MAX) ++b->heard;
+  /* the uniform start weighs as one call: the first calls are averaged evenly, then forgotten at `forget` */
+  rate = 1.0f / (float)(b->heard + 1u);
+  if (rate < b->forget) rate = b->forget;
+  for (k = 0; k < TINYSER_N_CLASSES; ++k) b->mean[k] += rate * (given[k] - b->mean[k]);
+}

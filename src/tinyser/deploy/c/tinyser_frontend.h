@@ -162,6 +162,23 @@ int tinyser_window_speech(const tinyser_window_t *w);
  * since the previous call. Call it once per model window, speech or not. */
 void tinyser_window_copy(tinyser_window_t *w, int8_t *input);
 
+/* Each classification balanced over the classes by those before it
+ * (tinyser.metrics.RunningBalance): for a listener who, over a few dozen
+ * utterances, voices the emotions about evenly, it removes the lean the model
+ * has for that voice; a mostly neutral listener would be pushed away from
+ * neutral. Call tinyser_balance once per utterance (e.g. with the mean of its
+ * windows' scores); time_constant is in such calls (tinyser uses 50). */
+typedef struct {
+  float mean[TINYSER_N_CLASSES]; /* running mean of the scores passed, started uniform */
+  float forget;                  /* 1 - exp(-1 / time_constant) */
+  uint32_t heard;                /* calls so far (saturates) */
+} tinyser_balance_t;
+
+void tinyser_balance_init(tinyser_balance_t *b, float time_constant);
+/* scores (TINYSER_N_CLASSES probabilities) divided by the running mean and
+ * renormalised, in place; then the running mean learns the scores as given. */
+void tinyser_balance(tinyser_balance_t *b, float *scores);
+
 #ifdef __cplusplus
 }
 #endif
