@@ -326,25 +326,25 @@ def _run_fold(cfg: RunConfig, fs: FeatureSet, fold: Fold, clip_g: np.ndarray, fo
     bar.advance(cfg.train.epochs - state.epoch)
     truth = clip_labels(fs.y[te], fs.clip_index[te])
 
-    balanced = balancer(cfg, fs, fold.index, va, te, te)
-
-    def tested(model, x):
+    def tested(model, x, heard):  # x: the inputs as heard with validation rows ``heard`` (none after a refit)
         clips, proba = clip_predictions(predict(model, x[te]), fs.clip_index[te])
+        balanced = balancer(cfg, fs, fold.index, heard, te, te)
         proba = proba if balanced is None else balanced(proba)
         return clips, proba.argmax(1), scores(truth, proba.argmax(1), fs.classes)
 
     kept, refit = fold, {}
     if cfg.train.refit:  # validation chose the epoch count: train again on training + validation clips
-        before = tested(model, x)[2]  # the chosen model's test scores, as the row without refit has them
+        before = tested(model, x, va)[2]  # the chosen model's test scores, as the row without refit has them
         kept = dataclasses.replace(fold, train=np.sort(np.r_[fold.train, fold.val]), val=fold.val[:0])
         frontend, x, data = _fold_inputs(cfg, fs, kept, np.sort(np.r_[tr, va]), va[:0], te)
+        va = va[:0]  # from here the test clips are heard without validation speakers
         stop = state.best_epoch + 1
         model, _ = fit(build, data, cfg.train, folder / "refit", progress("refit "), stop=stop)
         bar.advance(cfg.train.epochs - stop)
         refit = {"refit": {"epochs": stop, "val_speakers": fold.speakers(clip_g)["val"],
                            "val_clips": [fs.clip_ids[i] for i in fold.val],
                            "before": {k: before[k] for k in ("ua", "wa", "f1")}}}
-    clips, pred, score = tested(model, x)
+    clips, pred, score = tested(model, x, va)
     result = {
         "fold": fold.index,
         **score,
