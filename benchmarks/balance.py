@@ -9,9 +9,11 @@ corpora (every speaker of EMO-DB, RAVDESS, TESS and SAVEE acts every emotion). T
 normalisation already hears each test speaker as one stream; here the same assumption is made on their
 outputs: every fold's float model scores its validation and test clips as the run's evaluation did,
 then each speaker's clip probabilities are divided by that speaker's mean probability of each class
-(``tinyser.metrics.balance_speakers``: no parameter, nothing chosen on test). The rows are the finished
+(``tinyser.metrics.balance_speakers``: no parameter, nothing chosen on test), and, causally, as a device
+can, by the running mean of the speaker's clips heard before each one (``tinyser.metrics.RunningBalance``:
+its time constant chosen here on validation, among :data:`TIME_CONSTANTS`). The rows are the finished
 runs of every setup with a goal in ``benchmarks/protocols.py`` (EMO-DB leave-one-speaker-out, RAVDESS
-speaker:5; ``-bal`` rows chose their epochs on balanced validation UA already), of
+speaker:5; ``-bal`` and ``-rbal`` rows chose their epochs on validation balanced so already), of
 ``benchmarks/ablation.py`` (four corpora ``common6`` speaker:5) and of ``recipes/default_model.py``
 (the shipped recipe cross-validated and left one corpus out); a run not on this machine keeps its
 committed entry. The eGeMAPS + SVM baseline is scored beside them on the same folds, its Platt
