@@ -158,17 +158,20 @@ BALANCINGS = {
 }
 
 
-def balanced_rows(keys: dict[str, tuple[int, ...]], setups: dict[str, tuple], suffix: str) -> dict[str, tuple]:
+def balanced_rows(keys: dict[str, tuple[int, ...]], setups: dict[str, tuple], suffix: str,
+                  splits: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple]:
     """For each setup ``key`` (among ``setups``), ``KEY-SUFFIX``: the same recipe with validation (the epoch choice)
-    and test scored balanced as :data:`BALANCINGS` ``suffix`` says (``benchmarks/balance.py``), and
-    ``KEY-SUFFIX-initN`` again under each seed N of ``keys[key]`` on its folds.
+    and test scored balanced as :data:`BALANCINGS` ``suffix`` says (``benchmarks/balance.py``),
+    ``KEY-SUFFIX-initN`` again under each seed N of ``keys[key]`` on its folds, and ``KEY-SUFFIX-seedS`` under
+    each seed S of ``splits[key]`` (its own validation speakers and draws).
 
     >>> base = (("c",), "native", "speaker", {"train": {}}, "r", "@")
     >>> rows = balanced_rows({"k": (1,)}, {"k": base}, "bal")
     >>> list(rows), rows["k-bal"][3]["speaker_balanced"], rows["k-bal-init1"][3]["train"]
     (['k-bal', 'k-bal-init1'], True, {'seed': 1, 'split_seed': 0})
-    >>> balanced_rows({"k": ()}, {"k": base}, "rbal")["k-rbal"][3]["running_balance"]
-    50.0
+    >>> rows = balanced_rows({"k": ()}, {"k": base}, "rbal", {"k": (1,)})
+    >>> rows["k-rbal"][3]["running_balance"], rows["k-rbal-seed1"][3]["train"], rows["k-rbal-seed1"][3]["running_balance"]
+    (50.0, {'seed': 1}, 50.0)
     """
     setting, said = BALANCINGS[suffix]
     rows = {}
@@ -178,6 +181,9 @@ def balanced_rows(keys: dict[str, tuple[int, ...]], setups: dict[str, tuple], su
                                    f"`tiny` row {key} with validation (the epoch choice) and test scored with {said}; "
                                    "not on the goal lines below: `benchmarks/balance.py`)", ref)
         rows.update(_inits(rows[f"{key}-{suffix}"], f"{key}-{suffix}", seeds, "its run-to-run spread"))
+        rows.update({f"{key}-{suffix}-seed{seed}": _train_changed(
+            rows[f"{key}-{suffix}"], f"`tiny` row {key}-{suffix} again under seed {seed} (other validation speakers "
+            "and draws: its run-to-run spread)", seed=seed) for seed in (splits or {}).get(key, ())})
     return rows
 
 
@@ -353,7 +359,8 @@ SETUPS.update(_inits(SETUPS["ravdess-tiny-egemaps-ens-long"], "ravdess-tiny-egem
                      "its run-to-run spread (the same teachers)"))
 for _suffix in BALANCINGS:
     SETUPS.update(balanced_rows({"emodb-tiny-egemaps-prosody-e40-val2": (1, 2), "ravdess-tiny-egemaps": (1, 2)},
-                                SETUPS, _suffix))
+                                SETUPS, _suffix, {"emodb-tiny-egemaps-prosody-e40-val2": (1, 2)} if _suffix == "rbal"
+                                else None))
 SETUPS["ravdess-tiny-egemaps-long"] = _patiently(
     SETUPS["ravdess-tiny-egemaps"], "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule "
     "of row ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the "
