@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import ConfigError
 from .extras import need
 
 
@@ -107,7 +108,7 @@ class RunningBalance:
 
     def __init__(self, classes: int, time_constant: float = DEFAULT_BALANCE_CLIPS):
         if not time_constant > 0:
-            raise ValueError(f"running balance: time_constant must be > 0 clips, not {time_constant}")
+            raise ConfigError(f"running balance: time_constant must be > 0 clips, not {time_constant}")
         self.mean = np.full(classes, 1.0 / classes)
         self.clips = 0
         self.forget = -np.expm1(-1.0 / time_constant)
@@ -118,7 +119,8 @@ class RunningBalance:
         out = proba / np.maximum(self.mean, 1e-12)
         self.clips += 1
         self.mean += max(1.0 / (self.clips + 1), self.forget) * (proba - self.mean)
-        return out / out.sum()
+        total = out.sum()  # all zero (no evidence): uniform, as the C copy (tinyser_balance) gives
+        return out / total if total > 0 else np.full_like(out, 1.0 / len(out))
 
 
 def running_balance(proba: np.ndarray, streams: Sequence[Sequence[int]], time_constant: float) -> np.ndarray:
