@@ -197,13 +197,11 @@ def _svm_says(svm: dict[str, float] | None) -> str:
 
 
 def _cell(entry: dict, part: str) -> str:
-    """An entry's mean UA of ``part`` in %, "–" where a carried entry predates it."""
-    return f"{100 * entry['ua'][part]['mean']:.1f}" if part in entry["ua"] else "–"
+    """An entry's mean UA of ``part`` in %."""
+    return f"{100 * entry['ua'][part]['mean']:.1f}"
 
 
 def _gain_cell(entry: dict, variant: str) -> str:
-    if f"test_{variant}" not in entry["ua"]:
-        return "–"
     g, half = gain(entry, variant)
     return f"{g:+.1f} ± {half:.1f}"
 
@@ -211,7 +209,7 @@ def _gain_cell(entry: dict, variant: str) -> str:
 def time_constants(results: list[dict]) -> list[tuple[str, float, float]]:
     """Per running balance time constant (and the all-clips balance): the mean validation and test UA of the rows
     that chose their epochs on predictions as they are (a row that chose on balanced ones favours its own)."""
-    rows = [r for r in results if not r.get("chose") and f"val_{RUNNING}" in r["ua"]]
+    rows = [r for r in results if not r["chose"]]
     variants = ["", "balanced", *(f"running{t:g}" for t in TIME_CONSTANTS)]
     return [(v, *(float(np.mean([r["ua"][f"{part}_{v}" if v else part]["mean"] for r in rows])) for part in ("val", "test")))
             for v in variants] if rows else []
@@ -243,7 +241,7 @@ def markdown(results: list[dict], svm: dict[str, dict], data: Path) -> str:
                      f"{_gain_cell(r, 'balanced')} | {_cell(r, f'test_{RUNNING}')} | {_gain_cell(r, RUNNING)} | "
                      f"{_cell(r, 'val')} | {_cell(r, 'val_balanced')} | {_cell(r, f'val_{RUNNING}')} |")
     for variant, said in VARIANTS.items():
-        gains = np.array([gain(r, variant)[0] for r in results if f"test_{variant}" in r["ua"]])
+        gains = np.array([gain(r, variant)[0] for r in results])
         if len(gains):
             lines += ["", f"Over the {len(gains)} rows, {said.split(' (')[0]} gains {gains.mean():+.1f} points on "
                       f"test on average ({(gains > 0).sum()} rows gain, {(gains < 0).sum()} lose)."]
@@ -264,9 +262,7 @@ def markdown(results: list[dict], svm: dict[str, dict], data: Path) -> str:
               "validation score) and the shipped default model's recipe; leave one corpus out: every run.", ""]
     for variant in VARIANTS:
         for group, entries in groups.items():
-            made = {k: e for k, e in entries.items() if f"test_{variant}" in e["ua"]}
-            lines += goal_lines(group, made, svm.get(GOALS[group][1]) if variant == "balanced" else None, variant) \
-                if made else []
+            lines += goal_lines(group, entries, svm.get(GOALS[group][1]) if variant == "balanced" else None, variant)
     lines += _report.carried_note(results)
     return "\n".join(lines)
 

@@ -84,9 +84,10 @@ def _run_scores(run: Path) -> dict:
     from tinyser.training import clip_labels, clip_predictions, predict
 
     out: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    gate = None
     for fold, as_trained, _, te in _report.evaluated_folds(run):
         cfg, fs, fe, model = fold.config, fold.features(), fold.frontend, fold.model
-        gate = gate_for_level(cfg.frontend, GATE_DB)
+        gate = gate_for_level(cfg.frontend, GATE_DB) if gate is None else gate  # one frontend for every fold
         rng = [cfg.train.seed, fold.fold]  # the run's evaluation order
         running = fe if fe.adaptive is not None else dataclasses.replace(fe, adaptive=AdaptiveConfig(gate=gate))
         raw = fs.features
