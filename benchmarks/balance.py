@@ -153,13 +153,6 @@ def _balanced_row(key: str, entry: dict, variant: str) -> dict:
             **({"carried": True} if entry.get("carried") else {})}
 
 
-def shipped(kind: str) -> str:
-    """The run folder name of the shipped default model's recipe (docs/default_model.json: its recipe and shape)
-    cross-validated (``kind`` "cv") or left one corpus out ("corpus"), as ``recipes/default_model.py`` names it."""
-    choice = json.loads((_report.DOCS / "default_model.json").read_text())
-    return f"{kind}-{choice['chosen']}-{choice['shape']}"
-
-
 def goal_lines(group: str, entries: dict[str, dict], svm: dict[str, float] | None, variant: str) -> list[str]:
     """A goal's validation pick and best on test, by row and by recipe, with every figure balanced as ``variant``
     says (four corpora: the ablation's pick and the shipped default model's recipe; leave one corpus out: every
@@ -168,14 +161,14 @@ def goal_lines(group: str, entries: dict[str, dict], svm: dict[str, float] | Non
     head = f"- {group} UA ≥ {100 * target:.0f}, {VARIANTS[variant]}: "
     made = {k: _balanced_row(k, e, variant) for k, e in entries.items()}
     if group == FOUR:
-        pick, mine = ablation.recipe_pick(_report.committed("ablation", "rows", "key")), shipped("cv")
+        pick, mine = ablation.recipe_pick(_report.committed("ablation", "rows", "key")), ablation.shipped_run("cv")
         said = [f"the ablation's pick {protocols._versus(made[pick], target)}" if pick in made else
                 f"the ablation's pick `{pick}` has no finished run here"]
         said += [f"the shipped default model's recipe {protocols._versus(made[mine], target)}"] if mine in made else []
         return [head + "; ".join(said) + _svm_says(svm)]
     if group == LOCO:
         return [head + "; ".join(
-            protocols._versus(r, target) + (" (the shipped default model's recipe)" if k == shipped("corpus") else "")
+            protocols._versus(r, target) + (" (the shipped default model's recipe)" if k == ablation.shipped_run("corpus") else "")
             for k, r in made.items()) + _svm_says(svm)]
     rows = list(made.values())
     recipes = protocols.recipe_means(rows)

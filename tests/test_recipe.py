@@ -640,3 +640,27 @@ def test_ablation_goal_line_names_the_recipes_pick_before_the_best_on_test():
     assert f"the recipe's pick (on validation) {100 * ua:.1f} ({pick}" in line
     assert f"best row on test (chosen on the test folds, so it flatters) 99.0 ({lucky['key']}" in line
     assert line.index(pick) < line.index("best row on test") and "gap +34.0 points (met)" in line
+
+
+def test_ablation_goal_lines_name_the_shipped_default_models_recipe():
+    """The default model's goals are reported for its own recipe too: cross-validated in its shape (four
+    corpora) and left one corpus out (the committed runs, whichever the docs say was shipped)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    import ablation
+
+    committed = json.loads((root / "docs" / "ablation.json").read_text())
+    shipped = [{"key": ablation.shipped_run("cv"), "ua": 0.561, "ua_std": 0.05}]
+    text = ablation.markdown(committed["rows"], Path("data"), committed["loco"], shipped)
+    line = next(x for x in text.splitlines() if "UA ≥ 65" in x)
+    assert f"the shipped default model's recipe cross-validated in its shape 56.1 ({shipped[0]['key']}), " \
+           "gap -8.9 points (not met)" in line
+    loco = next(r for r in committed["loco"] if f"corpus-{r['key']}" == ablation.shipped_run("corpus"))
+    mean = 100 * sum(loco["ua"].values()) / len(loco["ua"])
+    assert f"Goal, mean ≥ 40, for the shipped default model's recipe (`{loco['key']}`" in text
+    said = "met." if mean >= 40 else f"gap {mean - 40:+.1f} points (not met)."
+    assert f"): {mean:.1f}, {said}" in text
