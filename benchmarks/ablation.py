@@ -136,6 +136,7 @@ ROWS: dict[str, tuple[str, dict]] = {
     "adaptive-tile-g70-crops-avg-meanmax-egemaps-clip": None,  # the best two changes together (the issue's order)
     "adaptive-tile-g70-crops-avg-egemaps-clip-t1": None,  # the teacher's own probabilities, not softened
     "adaptive-tile-g70-crops-avg-egemaps-clip-t1-w0.8": None,  # and weighted 0.8 against the corpus labels' 0.2
+    "adaptive-tile-g70-crops-avg-compare-clip-t1": None,  # the pick's teacher on ComParE's 6,373 functionals
     "adaptive-tile-g70-crops-avg-tc2": ("adaptive-tile-g70-crops-avg row with adaptive statistics over 2 s of voiced "
                                         "audio instead of 20 s (each utterance standardised mostly on itself, as "
                                         "per-utterance mean and variance normalisation does)",
@@ -206,37 +207,46 @@ def variant(row: str, **changes) -> dict:
     return {**spec, "train": train, **changes}
 
 
+#: how a table names each teacher of :data:`tinyser.egemaps.FEATURE_SETS`
+TEACHERS = {"egemaps": "the eGeMAPS + RBF SVM baseline", "compare": "ComParE 2016 functionals + logistic regression"}
+
+
 def _svm_distilled(key: str, split: str = DEFAULT_TEACHER_SPLIT,
                    temperature: float = DISTILL_EGEMAPS["temperature"],
-                   weight: float = DISTILL_EGEMAPS["weight"]) -> tuple[str, dict]:
-    """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`), its out-of-fold
-    labels holding out whole speakers or clips (``split``, ``tinyser.egemaps.teacher_proba``), softened at
-    ``temperature`` and mixed into the targets at ``weight``; :data:`ROWS` names such rows by :data:`_SVM_KEY`.
+                   weight: float = DISTILL_EGEMAPS["weight"], feature_set: str = "egemaps") -> tuple[str, dict]:
+    """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`; or from another set's
+    classifier, ``feature_set``: :data:`TEACHERS`), its out-of-fold labels holding out whole speakers or clips
+    (``split``, ``tinyser.egemaps.teacher_proba``), softened at ``temperature`` and mixed into the targets at
+    ``weight``; :data:`ROWS` names such rows by :data:`_SVM_KEY`.
 
     >>> ROWS["adaptive-tile-g70-crops-avg-egemaps-clip-t1"][1]["train"]["distill"]
     {'egemaps': 'speaker', 'weight': 0.5, 'temperature': 1.0, 'split': 'clip'}
     >>> ROWS["adaptive-tile-g70-crops-avg-egemaps-clip-t1-w0.8"][1]["train"]["distill"]["weight"]
     0.8
+    >>> ROWS["adaptive-tile-g70-crops-avg-compare-clip-t1"][1]["train"]["distill"]["functionals"]
+    'compare'
     """
     default = split == DEFAULT_TEACHER_SPLIT  # its config and label as before the split was an option
     distill = {**DISTILL_EGEMAPS, **({} if default else {"split": split}), "temperature": temperature,
-               "weight": weight}
-    held = ("" if default else ", held out by clip: each labelled by SVMs that heard its speaker's other training "
-            "clips; held out by speaker, a TESS clip is labelled by SVMs that heard at most the other of TESS's two "
-            "speakers")
-    return (f"{key} row + distillation from the eGeMAPS + RBF SVM baseline standardised per speaker (its "
+               "weight": weight, **({} if feature_set == "egemaps" else {"functionals": feature_set})}
+    model = "SVMs" if feature_set == "egemaps" else "models"
+    held = ("" if default else f", held out by clip: each labelled by {model} that heard its speaker's other "
+            f"training clips; held out by speaker, a TESS clip is labelled by {model} that heard at most the other "
+            "of TESS's two speakers")
+    return (f"{key} row + distillation from {TEACHERS[feature_set]} standardised per speaker (its "
             f"out-of-fold probabilities of each training clip{held}; weight {weight:g}, "
             f"temperature {temperature:g})", variant(key, train={"distill": distill}))
 
 
-#: a distilled row's key: the row it distils into, "-egemaps", then the teacher's split, temperature and
-#: weight where they are not the defaults ("-clip", "-t1", "-w0.8")
-_SVM_KEY = re.compile(r"(?P<base>.+?)-egemaps(?:-(?P<split>[a-z]+))?(?:-t(?P<t>[0-9.]+))?(?:-w(?P<w>[0-9.]+))?")
+#: a distilled row's key: the row it distils into, the teacher's functionals ("-egemaps", "-compare"), then its
+#: split, temperature and weight where they are not the defaults ("-clip", "-t1", "-w0.8")
+_SVM_KEY = re.compile(r"(?P<base>.+?)-(?P<set>egemaps|compare)(?:-(?P<split>[a-z]+))?(?:-t(?P<t>[0-9.]+))?"
+                      r"(?:-w(?P<w>[0-9.]+))?")
 for _key in [k for k, row in ROWS.items() if row is None]:
     _m = _SVM_KEY.fullmatch(_key)
     ROWS[_key] = _svm_distilled(_m["base"], _m["split"] or DEFAULT_TEACHER_SPLIT,
                                 float(_m["t"] or DISTILL_EGEMAPS["temperature"]),
-                                float(_m["w"] or DISTILL_EGEMAPS["weight"]))
+                                float(_m["w"] or DISTILL_EGEMAPS["weight"]), _m["set"])
 _T1 = "adaptive-tile-g70-crops-avg-egemaps-clip-t1"
 ROWS[f"{_T1}-prosody"] = (f"{_T1} row + prosody channels (log-F0, voicing, loudness: on EMO-DB the distilled recipe "
                           "gains from them, protocols row emodb-tiny-egemaps-prosody)",

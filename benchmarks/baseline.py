@@ -12,12 +12,15 @@ frequency), so it trains on the training and validation parts together.
 UA %, mean ± std over folds; the figures the developers' guide quotes for the
 same setups are beside them. Where `tiny` rows distil from the SVM
 (:data:`TEACHER_SETUPS`), the teacher's out-of-fold labels of the training
-clips are scored too, held out by speaker and by clip. Writes
-docs/baseline.json and the baseline section of docs/results.md.
+clips are scored too, held out by speaker and by clip. Beside it, openSMILE's
+ComParE 2016 functionals with a linear model (``tinyser.egemaps.FEATURE_SETS``),
+whose C as a teacher is chosen here on training clips alone (:data:`LINEAR_CS`).
+Writes docs/baseline.json and the baseline section of docs/results.md.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -28,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 import ablation  # noqa: E402
 
-from tinyser.egemaps import TEACHER_SPLITS  # noqa: E402
+from tinyser.egemaps import LINEAR, TEACHER_SPLITS  # noqa: E402
 
 _RTS = ("ravdess", "tess", "savee")
 #: name -> (corpora, labels, protocol, the guide's figures (global / per speaker or corpus) or None)
@@ -46,10 +49,15 @@ SETUPS: dict[str, tuple] = {
 TEACHER_SETUPS = ("emodb", "ravdess", "four-corpora")
 
 
-def setup_data(name: str, data: Path):
+#: the ComParE teacher's C candidates, each scored on the training clips alone (:func:`teacher_quality`, held out
+#: by speaker); ``tinyser.egemaps.LINEAR`` keeps the best mean over :data:`TEACHER_SETUPS`
+LINEAR_CS = (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def setup_data(name: str, data: Path, feature_set: str = "egemaps"):
     """A setup's clips as the baseline sees them: ``(fs, y, groups, folds, x)``, the run features (for the
     class list and paths), each clip's class and speaker, the protocol's folds over clips and the clips'
-    eGeMAPS functionals."""
+    functionals (``feature_set``: one of ``tinyser.egemaps.FEATURE_SETS``)."""
     from tinyser.egemaps import functionals
     from tinyser.experiment import folds_of, run_features
 
@@ -57,49 +65,78 @@ def setup_data(name: str, data: Path):
     cfg = ablation.run_config(data, {}, protocol=protocol, corpora=corpora, labels=labels)
     fs = run_features(cfg)
     clip_y, clip_g, folds = folds_of(cfg, fs)
-    return fs, clip_y, clip_g, folds, functionals(fs.paths, progress=True)
+    return fs, clip_y, clip_g, folds, functionals(fs.paths, progress=True, feature_set=feature_set)
 
 
 def evaluate(name: str, data: Path) -> dict:
-    """Both standardisations of one setup, fold by fold."""
-    from tinyser.egemaps import fit_predict
-    from tinyser.metrics import scores
+    """Both standardisations of one setup, fold by fold, for eGeMAPS (the reference) and ComParE (``compare``)."""
+    from tinyser.egemaps import functionals
 
     corpora, labels, protocol, _ = SETUPS[name]
     fs, clip_y, clip_g, folds, x = setup_data(name, data)
     own = "corpus" if protocol == "corpus" else "speaker"
     out = {"corpora": list(corpora), "labels": labels, "protocol": protocol, "clips": len(clip_y),
            "classes": fs.classes, "own": own}
-    for standardisation in ("global", own):
-        per_fold = []
-        for fold in folds:
-            train = np.r_[fold.train, fold.val]
-            pred = fit_predict(x, clip_y, clip_g, train, fold.test, standardisation)
-            s = scores(clip_y[fold.test], pred, fs.classes)
-            per_fold.append({"ua": s["ua"], "wa": s["wa"], "f1": s["f1"],
-                             "test": sorted(set(clip_g[fold.test].tolist()))})
-        out["global" if standardisation == "global" else "own"] = {
-            "ua": float(np.mean([f["ua"] for f in per_fold])), "ua_std": float(np.std([f["ua"] for f in per_fold])),
-            "wa": float(np.mean([f["wa"] for f in per_fold])), "folds": per_fold}
+    compare = functionals(fs.paths, progress=True, feature_set="compare")
+    for feature_set, part, features in (("egemaps", out, x), ("compare", out.setdefault("compare", {}), compare)):
+        for standardisation in ("global", own):
+            part["global" if standardisation == "global" else "own"] = _scored(
+                features, clip_y, clip_g, folds, fs.classes, standardisation, feature_set)
     if name in TEACHER_SETUPS:
         out["teacher"] = teacher_quality(x, clip_y, clip_g, folds, fs.classes)
+        out["compare"]["teacher"] = teacher_quality(compare, clip_y, clip_g, folds, fs.classes, "compare")
+        out["compare"]["teacher_c"] = {}
+        for c in LINEAR_CS:
+            with _linear_c(c):
+                out["compare"]["teacher_c"][f"{c:g}"] = teacher_quality(
+                    compare, clip_y, clip_g, folds, fs.classes, "compare", splits=TEACHER_SPLITS[:1])
     return out
 
 
-def teacher_quality(x, y, g, folds, classes) -> dict:
+def _scored(x, y, g, folds, classes, standardisation: str, feature_set: str) -> dict:
+    """One standardisation of one set's functionals: UA and WA, mean ± std over folds, and each fold's."""
+    from tinyser.egemaps import fit_predict
+    from tinyser.metrics import scores
+
+    per_fold = []
+    for fold in folds:
+        train = np.r_[fold.train, fold.val]
+        s = scores(y[fold.test], fit_predict(x, y, g, train, fold.test, standardisation, feature_set=feature_set),
+                   classes)
+        per_fold.append({"ua": s["ua"], "wa": s["wa"], "f1": s["f1"], "test": sorted(set(g[fold.test].tolist()))})
+    return {"ua": float(np.mean([f["ua"] for f in per_fold])), "ua_std": float(np.std([f["ua"] for f in per_fold])),
+            "wa": float(np.mean([f["wa"] for f in per_fold])), "folds": per_fold}
+
+
+@contextlib.contextmanager
+def _linear_c(c: float):
+    """``tinyser.egemaps.LINEAR``'s C set to ``c`` for a while (the teacher's candidates)."""
+    from tinyser import egemaps
+
+    kept = egemaps.LINEAR["C"]
+    egemaps.LINEAR["C"] = c
+    try:
+        yield
+    finally:
+        egemaps.LINEAR["C"] = kept
+
+
+def teacher_quality(x, y, g, folds, classes, feature_set: str = "egemaps", splits=TEACHER_SPLITS) -> dict:
     """UA of the SVM teacher's out-of-fold labels (``tinyser.egemaps.teacher_proba``, per-speaker
-    standardisation) on each fold's training clips, as distillation uses them, overall and by corpus,
-    for each way of holding clips out (mean over folds)."""
+    standardisation; another set's classifier with ``feature_set``) on each fold's training clips, as
+    distillation uses them, overall and by corpus, for each way of holding clips out (``splits``; mean over
+    folds)."""
     from tinyser.egemaps import teacher_proba
     from tinyser.metrics import scores
     from tinyser.protocols import corpus_of
 
     out = {}
-    for split in TEACHER_SPLITS:
+    for split in splits:
         overall, by_corpus = [], {}
         for fold in folds:
             t = fold.train
-            pred = teacher_proba(x, y, g, t, len(classes), "speaker", seed=fold.index, split=split).argmax(1)
+            pred = teacher_proba(x, y, g, t, len(classes), "speaker", seed=fold.index, split=split,
+                                 feature_set=feature_set).argmax(1)
             overall.append(scores(y[t], pred, classes)["ua"])
             corpora = corpus_of(g[t])
             for c in np.unique(corpora):
@@ -116,17 +153,23 @@ def markdown(results: dict, data: Path) -> str:
              "fold's training and validation parts), on the models' own folds (seed 0). **global**: standardised "
              "with the training clips' statistics; **per speaker**: every speaker on their own clips, test "
              "speakers included (per corpus when a corpus is left out): what adaptive normalisation can be worth. "
-             "UA %, mean ± std over folds; the guide's figures for the same setups beside them.", "",
+             "UA %, mean ± std over folds; the guide's figures for the same setups beside them. Beside the "
+             "reference, a larger classic set: openSMILE's ComParE 2016 functionals (6,373 per clip; Schuller et al., "
+             "Interspeech 2016) and a linear model, as that challenge's baselines have it (logistic regression, "
+             f"C = {LINEAR['C']:g}, classes weighted by frequency; C chosen on training clips alone, below).", "",
              "| corpora | classes | protocol | clips | UA % global | UA % per speaker (corpus) | WA % global / own | "
-             "guide (global / own) |",
-             "|---|---|---|---:|---:|---:|---:|---|"]
+             "guide (global / own) | ComParE + linear: UA % global / own |",
+             "|---|---|---|---:|---:|---:|---:|---|---:|"]
     for name, r in results.items():
         guide = SETUPS[name][3]
+        compare = r.get("compare")
         lines.append(f"| {' + '.join(r['corpora'])} | {r['labels']} ({len(r['classes'])}) | {r['protocol']} | "
                      f"{r['clips']:,} | {100 * r['global']['ua']:.1f} ± {100 * r['global']['ua_std']:.1f} | "
                      f"{100 * r['own']['ua']:.1f} ± {100 * r['own']['ua_std']:.1f} | "
                      f"{100 * r['global']['wa']:.1f} / {100 * r['own']['wa']:.1f} | "
-                     + (f"{guide[0]} / {guide[1]}" if guide else "–") + " |")
+                     + (f"{guide[0]} / {guide[1]}" if guide else "–") + " | "
+                     + (f"{100 * compare['global']['ua']:.1f} / {100 * compare['own']['ua']:.1f}" if compare else "–")
+                     + " |")
     loco = results.get("four-corpora-loco")
     if loco:
         lines += ["", "Left-out corpora (global / per corpus): " + "; ".join(
@@ -142,6 +185,19 @@ def markdown(results: dict, data: Path) -> str:
                   + "|"]
         lines += [f"| {name} | " + " | ".join(_teacher_cell(t[s]) for s in TEACHER_SPLITS) + " |"
                   for name, t in taught.items()]
+        lines += [f"| {name}, ComParE + linear (`\"functionals\": \"compare\"`) | "
+                  + " | ".join(_teacher_cell(r["compare"]["teacher"][s]) for s in TEACHER_SPLITS) + " |"
+                  for name, r in results.items() if r.get("compare", {}).get("teacher")]
+        grid = {name: r["compare"]["teacher_c"] for name, r in results.items() if r.get("compare", {}).get("teacher_c")}
+        if grid:
+            cs = list(next(iter(grid.values())))
+            means = {c: float(np.mean([g[c][TEACHER_SPLITS[0]]["ua"] for g in grid.values()])) for c in cs}
+            lines += ["", "The ComParE teacher's C, chosen on each fold's training clips alone (out-of-fold UA %, held "
+                      "out by speaker; no validation or test clip is heard): the mean over the setups picks "
+                      f"C = {max(means, key=means.get)} (`tinyser.egemaps.LINEAR` has {LINEAR['C']:g}).", "",
+                      "| C | " + " | ".join(grid) + " | mean |", "|---" * (len(grid) + 2) + "|"]
+            lines += [f"| {c} | " + " | ".join(f"{100 * g[c][TEACHER_SPLITS[0]]['ua']:.1f}" for g in grid.values())
+                      + f" | {100 * means[c]:.1f} |" for c in cs]
     return "\n".join(lines)
 
 

@@ -361,6 +361,15 @@ for _suffix in BALANCINGS:
     SETUPS.update(balanced_rows({"emodb-tiny-egemaps-prosody-e40-val2": (1, 2), "ravdess-tiny-egemaps": (1, 2)},
                                 SETUPS, _suffix, {"emodb-tiny-egemaps-prosody-e40-val2": (1, 2)} if _suffix == "rbal"
                                 else None))
+#: the same recipes distilled from ComParE 2016 functionals + logistic regression instead of the eGeMAPS SVM
+#: (ahead of it with per-speaker standardisation: benchmarks/baseline.py)
+_COMPARE = {**ablation.DISTILL_EGEMAPS, "functionals": "compare"}
+SETUPS["emodb-tiny-compare-prosody-e40-val2"] = _emodb40(
+    "validated on two speakers per fold (row emodb-tiny-egemaps-prosody-e40-val2), its teacher ComParE 2016 "
+    "functionals + logistic regression instead of the eGeMAPS SVM", val_fraction=0.25, distill=_COMPARE)
+SETUPS["ravdess-tiny-compare"] = _train_changed(
+    SETUPS["ravdess-tiny-egemaps"], "`tiny` row ravdess-tiny-egemaps, its teacher ComParE 2016 functionals + "
+    "logistic regression instead of the eGeMAPS SVM", distill=_COMPARE)
 SETUPS["ravdess-tiny-egemaps-long"] = _patiently(
     SETUPS["ravdess-tiny-egemaps"], "`tiny` row ravdess-tiny-egemaps (the SVM alone teaching) on the patient schedule "
     "of row ravdess-tiny-egemaps-ens-long: the teacher weighted 0.8, at most 60 epochs, patience 20 (what the "

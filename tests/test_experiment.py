@@ -135,6 +135,35 @@ def test_distillation_from_the_egemaps_svm_hears_only_each_folds_training_clips(
         toy_config(toy_manifest, distill={"egemaps": "speaker", "split": "corpus"})
 
 
+def test_distillation_from_compare_functionals_asks_for_them_and_their_linear_model(toy_manifest, tmp_path,
+                                                                                  monkeypatch):
+    """``distill["functionals"]``: the teacher's functionals are ComParE's 6,373 of each fold's training clips,
+    and its out-of-fold probabilities come from the linear model named for them."""
+    pytest.importorskip("opensmile")
+    import tinyser.egemaps as egemaps
+
+    sets, widths, kinds = [], [], []
+    real_functionals, real_fit = egemaps.functionals, egemaps.fit_predict
+
+    def functionals(paths, *a, feature_set="egemaps", **k):
+        x = real_functionals(paths, *a, feature_set=feature_set, **k)
+        sets.append(feature_set), widths.append(x.shape[1])
+        return x
+
+    def fit_predict(*a, feature_set="egemaps", **k):
+        kinds.append(egemaps.FEATURE_SETS[feature_set][3])
+        return real_fit(*a, feature_set=feature_set, **k)
+
+    monkeypatch.setattr(egemaps, "functionals", functionals)
+    monkeypatch.setattr(egemaps, "fit_predict", fit_predict)
+    distill = {"egemaps": "speaker", "functionals": "compare", "weight": 0.5, "temperature": 1.0}
+    report = run_training(toy_config(toy_manifest, epochs=1, distill=distill), tmp_path / "student", progress=False)
+    assert sets == ["compare"] * len(report["folds"]) and widths == [6373] * len(report["folds"])
+    assert kinds and set(kinds) == {"linear"}
+    with pytest.raises(ConfigError, match="functionals"):
+        toy_config(toy_manifest, distill={"egemaps": "speaker", "functionals": "gemaps"})
+
+
 def test_a_teacher_is_asked_about_the_very_windows_the_epoch_draws():
     from tinyser.training import FoldData, TrainConfig, epoch_batch
 

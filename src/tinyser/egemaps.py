@@ -9,8 +9,13 @@ the reference the project's models are measured against
 probabilities for each training clip are distillation targets
 (:func:`teacher_proba`; a run's ``train.distill`` with ``"egemaps"``).
 
+A larger set is at hand as well: openSMILE's ComParE 2016 functionals (6,373
+of them; Schuller et al., Interspeech 2016), classified by a linear model, as
+that challenge's baselines do (:data:`FEATURE_SETS`; ``train.distill`` with
+``"functionals": "compare"``).
+
 Needs the ``baseline`` extra (``opensmile``) for the functionals and the
-``train`` extra (scikit-learn) for the SVM.
+``train`` extra (scikit-learn) for the classifiers.
 """
 from __future__ import annotations
 
@@ -35,11 +40,19 @@ TEACHER_SPLITS = ("speaker", "clip")
 DEFAULT_TEACHER_SPLIT = TEACHER_SPLITS[0]
 #: the SVM's settings: scikit-learn's defaults for the RBF kernel, classes weighted by their frequency
 SVM = {"kernel": "rbf", "C": 1.0, "gamma": "scale", "class_weight": "balanced"}
+#: the linear model's settings on the large set: logistic regression, classes weighted by their frequency; C chosen
+#: by the out-of-fold UA of each fold's training clips (speakers held out; ``benchmarks/baseline.py``'s teacher
+#: table), never on a test fold
+LINEAR = {"C": 1e-3, "class_weight": "balanced", "max_iter": 3000}
+#: openSMILE functionals by name: (openSMILE's feature set, the version the cache records, how many, classifier)
+FEATURE_SETS = {"egemaps": ("eGeMAPSv02", "v02", 88, "svm"), "compare": ("ComParE_2016", "2016", 6373, "linear")}
 
 
-def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, jobs: int = 2) -> np.ndarray:
-    """eGeMAPS v02 functionals of each file (rows in the order of ``paths``),
-    computed on the file at 16 kHz mono and cached by the file's content.
+def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, jobs: int = 2,
+                feature_set: str = "egemaps") -> np.ndarray:
+    """openSMILE functionals of each file (rows in the order of ``paths``; eGeMAPS v02 unless
+    ``feature_set`` names another of :data:`FEATURE_SETS`), computed on the file at 16 kHz mono and cached
+    by the file's content.
 
     openSMILE runs in ``jobs`` worker processes of its own: its native library
     corrupts the heap when it is loaded into a process where TensorFlow has run.
@@ -47,8 +60,9 @@ def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, j
     >>> functionals(["03a01Fa.wav"]).shape    # doctest: +SKIP
     (1, 88)
     """
-    smile_mod = need("opensmile", "eGeMAPS functionals")
-    cache = FeatureCache(cache_root, {"egemaps": "v02", "opensmile": smile_mod.__version__,
+    smile_mod = need("opensmile", "openSMILE functionals")
+    _, version, size, _ = _feature_set(feature_set)
+    cache = FeatureCache(cache_root, {feature_set: version, "opensmile": smile_mod.__version__,
                                       "sample_rate": DEFAULT_SAMPLE_RATE})
     keys = [cache.key(p) for p in paths]
     cache.digests.save()
@@ -57,28 +71,35 @@ def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, j
     if missing:
         chunks = [missing[i:i + 16] for i in range(0, len(missing), 16)]
         spawn = multiprocessing.get_context("spawn")
-        with Bar(len(missing), "eGeMAPS functionals", enabled=progress) as bar, \
+        with Bar(len(missing), f"{feature_set} functionals", enabled=progress) as bar, \
                 ProcessPoolExecutor(max(1, min(jobs, len(chunks))), mp_context=spawn) as pool:
-            for chunk, done in zip(chunks, pool.map(_compute, [[p for _, p in c] for c in chunks])):
+            for chunk, done in zip(chunks, pool.map(_compute, [[p for _, p in c] for c in chunks],
+                                                    [feature_set] * len(chunks))):
                 for (key, _), row in zip(chunk, done):
                     cache.put(key, row)
                     rows[key] = row
                 bar.advance(len(chunk))
-    return np.vstack([rows[k] for k in keys]) if keys else np.zeros((0, 88))
+    return np.vstack([rows[k] for k in keys]) if keys else np.zeros((0, size))
 
 
-_SMILE = None
+def _feature_set(name: str) -> tuple:
+    if name not in FEATURE_SETS:
+        raise ConfigError(f"unknown functionals {name!r}; use one of {', '.join(FEATURE_SETS)}")
+    return FEATURE_SETS[name]
 
 
-def _compute(paths: list[str]) -> list[np.ndarray]:
-    """A worker's part of :func:`functionals` (one openSMILE instance per process)."""
-    global _SMILE
+_SMILE: dict = {}
+
+
+def _compute(paths: list[str], feature_set: str) -> list[np.ndarray]:
+    """A worker's part of :func:`functionals` (one openSMILE instance per process and set)."""
     import opensmile
 
-    if _SMILE is None:
-        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                 feature_level=opensmile.FeatureLevel.Functionals)
-    return [np.asarray(_SMILE.process_signal(load(p, DEFAULT_SAMPLE_RATE), DEFAULT_SAMPLE_RATE).to_numpy()[0],
+    if feature_set not in _SMILE:
+        _SMILE[feature_set] = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, FEATURE_SETS[feature_set][0]),
+                                              feature_level=opensmile.FeatureLevel.Functionals)
+    smile = _SMILE[feature_set]
+    return [np.asarray(smile.process_signal(load(p, DEFAULT_SAMPLE_RATE), DEFAULT_SAMPLE_RATE).to_numpy()[0],
                        np.float64) for p in paths]
 
 
@@ -116,9 +137,10 @@ def _groups_for(standardisation: str, groups: np.ndarray) -> np.ndarray | None:
 
 def fit_predict(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarray, test: np.ndarray,
                 standardisation: str = "global", n_classes: int | None = None,
-                probability: bool = False) -> np.ndarray:
-    """Train the RBF SVM on the ``train`` rows and label the ``test`` rows (their
-    class probabilities with ``probability``, columns ``0..n_classes-1``).
+                probability: bool = False, feature_set: str = "egemaps") -> np.ndarray:
+    """Train the classifier of ``feature_set`` (:data:`FEATURE_SETS`: the RBF SVM for eGeMAPS, :data:`LINEAR`
+    for ComParE) on the ``train`` rows and label the ``test`` rows (their class probabilities with
+    ``probability``, columns ``0..n_classes-1``).
 
     ``global`` standardises with the training rows' statistics; ``speaker`` and
     ``corpus`` standardise every row within its own group, test groups included
@@ -129,13 +151,20 @@ def fit_predict(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarra
     >>> pred = fit_predict(x, y, np.repeat(["s1", "s2"], 20), np.arange(0, 40, 2), np.arange(1, 40, 2))
     >>> float((pred == y[1::2]).mean())
     1.0
+    >>> p = fit_predict(x, y, np.repeat(["s1", "s2"], 20), np.arange(0, 40, 2), np.arange(1, 40, 2),
+    ...                 probability=True, feature_set="compare")   # the linear model's probabilities
+    >>> p.shape, float((p.argmax(1) == y[1::2]).mean())
+    ((20, 2), 1.0)
     """
-    svm = need("sklearn.svm", "the eGeMAPS baseline")
+    kind = _feature_set(feature_set)[3]
     groups = np.asarray(groups)
     by = _groups_for(standardisation, groups)
     z = standardise(x, by) if by is not None else standardise(x, reference=np.asarray(x)[train])
-    model = svm.SVC(**SVM, random_state=0)
-    if probability:  # Platt scaling fitted by 5-fold cross-validation on the training rows
+    if kind == "linear":  # probabilities of its own
+        model = need("sklearn.linear_model", "the ComParE baseline").LogisticRegression(**LINEAR)
+    else:
+        model = need("sklearn.svm", "the eGeMAPS baseline").SVC(**SVM, random_state=0)
+    if probability and kind == "svm":  # Platt scaling fitted by 5-fold cross-validation on the training rows
         from sklearn.calibration import CalibratedClassifierCV
 
         model = CalibratedClassifierCV(model, ensemble=False)
@@ -149,9 +178,10 @@ def fit_predict(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarra
 
 def teacher_proba(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarray, n_classes: int,
                   standardisation: str = "speaker", k: int = 5, seed: int = 0,
-                  split: str = DEFAULT_TEACHER_SPLIT) -> np.ndarray:
-    """Out-of-fold class probabilities for the ``train`` rows: each is labelled by an
-    SVM trained on the other training speakers (``k`` folds grouped by speaker), so
+                  split: str = DEFAULT_TEACHER_SPLIT, feature_set: str = "egemaps") -> np.ndarray:
+    """Out-of-fold class probabilities for the ``train`` rows: each is labelled by a
+    classifier (:func:`fit_predict`'s for ``feature_set``) trained on the other training
+    speakers (``k`` folds grouped by speaker), so
     the targets say how a clip sounds to a model that never heard its speaker; with
     ``split="clip"``, by one trained on the other training clips (``k`` folds
     stratified by class), its speaker's other clips among them: for a corpus of few
@@ -182,5 +212,5 @@ def teacher_proba(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndar
                 model_selection.GroupKFold(k, shuffle=True, random_state=seed).split(train, groups=g))
     for fit_rows, held in held_out:
         out[held] = fit_predict(x, y, groups, train[fit_rows], train[held], standardisation, n_classes,
-                                probability=True)
+                                probability=True, feature_set=feature_set)
     return out

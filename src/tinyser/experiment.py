@@ -656,17 +656,20 @@ def _teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold, train: np.ndarray):
 
 
 def _egemaps_teacher(cfg: RunConfig, fs: FeatureSet, fold: Fold) -> np.ndarray | None:
-    """The eGeMAPS SVM's out-of-fold probabilities for the fold's training clips (rows of ``fold.train``)."""
+    """The eGeMAPS SVM's (or another set's classifier: ``distill["functionals"]``) out-of-fold probabilities for
+    the fold's training clips (rows of ``fold.train``)."""
     standardisation = cfg.train.distill.get("egemaps")
     if not standardisation:
         return None
     from .egemaps import DEFAULT_TEACHER_SPLIT, functionals, teacher_proba
 
     clip_y, clip_g = _clip_arrays(fs)
-    x = functionals([fs.paths[i] for i in fold.train])  # the training clips alone, standardised among themselves
+    feature_set = cfg.train.distill.get("functionals", "egemaps")
+    # the training clips alone, standardised among themselves
+    x = functionals([fs.paths[i] for i in fold.train], feature_set=feature_set)
     return teacher_proba(x, clip_y[fold.train], clip_g[fold.train], np.arange(len(x)), len(fs.classes),
                          standardisation, seed=cfg.train.seed + fold.index,
-                         split=cfg.train.distill.get("split", DEFAULT_TEACHER_SPLIT))
+                         split=cfg.train.distill.get("split", DEFAULT_TEACHER_SPLIT), feature_set=feature_set)
 
 
 def load_report(run: str | os.PathLike) -> dict:

@@ -65,7 +65,8 @@ class TrainConfig:
     distill: dict | None = None     # {"teacher": run folder or list of them (an ensemble), "egemaps": one of
                                     #  tinyser.egemaps.STANDARDISATIONS (the eGeMAPS SVM as one more teacher;
                                     #  either or both; "split": one of tinyser.egemaps.TEACHER_SPLITS, how its
-                                    #  out-of-fold labels hold training clips out), "weight": 0..1,
+                                    #  out-of-fold labels hold training clips out; "functionals": one of
+                                    #  tinyser.egemaps.FEATURE_SETS, "egemaps" unless said), "weight": 0..1,
                                     #  "temperature": T}
     epoch_size: int = 0             # > 0: each epoch draws this many windows with probabilities from
                                     # the balance weights (balanced sampling); 0: every window, weighted
@@ -97,15 +98,16 @@ class TrainConfig:
             raise ConfigError("time_masks, mask_frames, augment_copies and epoch_size must be >= 0")
         if self.distill is not None:
             d = self.distill
-            from .egemaps import DEFAULT_TEACHER_SPLIT, STANDARDISATIONS, TEACHER_SPLITS
+            from .egemaps import DEFAULT_TEACHER_SPLIT, FEATURE_SETS, STANDARDISATIONS, TEACHER_SPLITS
 
             if not isinstance(d, dict) or not (d.get("teacher") or d.get("egemaps")) or \
                     d.get("egemaps", "global") not in STANDARDISATIONS or \
                     d.get("split", DEFAULT_TEACHER_SPLIT) not in TEACHER_SPLITS or \
+                    d.get("functionals", "egemaps") not in FEATURE_SETS or \
                     not 0 < float(d.get("weight", 0.5)) <= 1 or not float(d.get("temperature", 1.0)) > 0:
                 raise ConfigError("distill needs {'teacher': run folder or a list of them, and/or 'egemaps': "
-                                  f"{' | '.join(STANDARDISATIONS)} (its 'split': {' | '.join(TEACHER_SPLITS)}), "
-                                  "'weight': (0, 1], 'temperature': > 0}")
+                                  f"{' | '.join(STANDARDISATIONS)} (its 'split': {' | '.join(TEACHER_SPLITS)}, "
+                                  f"'functionals': {' | '.join(FEATURE_SETS)}), 'weight': (0, 1], 'temperature': > 0}}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.schedule not in SCHEDULES:
