@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import _report  # noqa: E402
 
-from tinyser.egemaps import DEFAULT_TEACHER_SPLIT  # noqa: E402
+from tinyser.egemaps import DEFAULT_TEACHER_SPLIT, FEATURE_SETS  # noqa: E402
 from tinyser.experiment import RunConfig, load_report  # noqa: E402
 from tinyser.features import get_config  # noqa: E402
 from tinyser.search import BOARDS  # noqa: E402
@@ -207,15 +207,11 @@ def variant(row: str, **changes) -> dict:
     return {**spec, "train": train, **changes}
 
 
-#: how a table names each teacher of :data:`tinyser.egemaps.FEATURE_SETS`
-TEACHERS = {"egemaps": "the eGeMAPS + RBF SVM baseline", "compare": "ComParE 2016 functionals + logistic regression"}
-
-
 def _svm_distilled(key: str, split: str = DEFAULT_TEACHER_SPLIT,
                    temperature: float = DISTILL_EGEMAPS["temperature"],
                    weight: float = DISTILL_EGEMAPS["weight"], feature_set: str = "egemaps") -> tuple[str, dict]:
     """Row ``key`` distilled from the eGeMAPS + RBF SVM baseline (:data:`DISTILL_EGEMAPS`; or from another set's
-    classifier, ``feature_set``: :data:`TEACHERS`), its out-of-fold labels holding out whole speakers or clips
+    classifier, ``feature_set``: ``tinyser.egemaps.FEATURE_SETS``), its out-of-fold labels holding out whole speakers or clips
     (``split``, ``tinyser.egemaps.teacher_proba``), softened at ``temperature`` and mixed into the targets at
     ``weight``; :data:`ROWS` names such rows by :data:`_SVM_KEY`.
 
@@ -233,7 +229,7 @@ def _svm_distilled(key: str, split: str = DEFAULT_TEACHER_SPLIT,
     held = ("" if default else f", held out by clip: each labelled by {model} that heard its speaker's other "
             f"training clips; held out by speaker, a TESS clip is labelled by {model} that heard at most the other "
             "of TESS's two speakers")
-    return (f"{key} row + distillation from {TEACHERS[feature_set]} standardised per speaker (its "
+    return (f"{key} row + distillation from {FEATURE_SETS[feature_set].title} standardised per speaker (its "
             f"out-of-fold probabilities of each training clip{held}; weight {weight:g}, "
             f"temperature {temperature:g})", variant(key, train={"distill": distill}))
 

@@ -151,7 +151,7 @@ def test_distillation_from_compare_functionals_asks_for_them_and_their_linear_mo
         return x
 
     def fit_predict(*a, feature_set="egemaps", **k):
-        kinds.append(egemaps.FEATURE_SETS[feature_set][3])
+        kinds.append(egemaps.FEATURE_SETS[feature_set].classifier)
         return real_fit(*a, feature_set=feature_set, **k)
 
     monkeypatch.setattr(egemaps, "functionals", functionals)

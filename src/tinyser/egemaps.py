@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -44,8 +44,22 @@ SVM = {"kernel": "rbf", "C": 1.0, "gamma": "scale", "class_weight": "balanced"}
 #: by the out-of-fold UA of each fold's training clips (speakers held out; ``benchmarks/baseline.py``'s teacher
 #: table), never on a test fold
 LINEAR = {"C": 1e-3, "class_weight": "balanced", "max_iter": 3000}
-#: openSMILE functionals by name: (openSMILE's feature set, the version the cache records, how many, classifier)
-FEATURE_SETS = {"egemaps": ("eGeMAPSv02", "v02", 88, "svm"), "compare": ("ComParE_2016", "2016", 6373, "linear")}
+
+
+class FunctionalSet(NamedTuple):
+    """A set of openSMILE functionals: openSMILE's name for it, the version the cache records, how many
+    functionals, the classifier on them ("svm": :data:`SVM`, "linear": :data:`LINEAR`) and how tables name it."""
+    opensmile: str
+    version: str
+    size: int
+    classifier: str
+    title: str
+
+
+#: openSMILE functionals by name
+FEATURE_SETS = {"egemaps": FunctionalSet("eGeMAPSv02", "v02", 88, "svm", "the eGeMAPS + RBF SVM baseline"),
+                "compare": FunctionalSet("ComParE_2016", "2016", 6373, "linear",
+                                         "ComParE 2016 functionals + logistic regression")}
 
 
 def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, jobs: int = 2,
@@ -61,8 +75,8 @@ def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, j
     (1, 88)
     """
     smile_mod = need("opensmile", "openSMILE functionals")
-    _, version, size, _ = _feature_set(feature_set)
-    cache = FeatureCache(cache_root, {feature_set: version, "opensmile": smile_mod.__version__,
+    chosen = _feature_set(feature_set)
+    cache = FeatureCache(cache_root, {feature_set: chosen.version, "opensmile": smile_mod.__version__,
                                       "sample_rate": DEFAULT_SAMPLE_RATE})
     keys = [cache.key(p) for p in paths]
     cache.digests.save()
@@ -79,10 +93,10 @@ def functionals(paths: Sequence[str], cache_root=None, progress: bool = False, j
                     cache.put(key, row)
                     rows[key] = row
                 bar.advance(len(chunk))
-    return np.vstack([rows[k] for k in keys]) if keys else np.zeros((0, size))
+    return np.vstack([rows[k] for k in keys]) if keys else np.zeros((0, chosen.size))
 
 
-def _feature_set(name: str) -> tuple:
+def _feature_set(name: str) -> FunctionalSet:
     if name not in FEATURE_SETS:
         raise ConfigError(f"unknown functionals {name!r}; use one of {', '.join(FEATURE_SETS)}")
     return FEATURE_SETS[name]
@@ -96,7 +110,8 @@ def _compute(paths: list[str], feature_set: str) -> list[np.ndarray]:
     import opensmile
 
     if feature_set not in _SMILE:
-        _SMILE[feature_set] = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, FEATURE_SETS[feature_set][0]),
+        name = FEATURE_SETS[feature_set].opensmile
+        _SMILE[feature_set] = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, name),
                                               feature_level=opensmile.FeatureLevel.Functionals)
     smile = _SMILE[feature_set]
     return [np.asarray(smile.process_signal(load(p, DEFAULT_SAMPLE_RATE), DEFAULT_SAMPLE_RATE).to_numpy()[0],
@@ -156,7 +171,7 @@ def fit_predict(x: np.ndarray, y: np.ndarray, groups: Sequence, train: np.ndarra
     >>> p.shape, float((p.argmax(1) == y[1::2]).mean())
     ((20, 2), 1.0)
     """
-    kind = _feature_set(feature_set)[3]
+    kind = _feature_set(feature_set).classifier
     groups = np.asarray(groups)
     by = _groups_for(standardisation, groups)
     z = standardise(x, by) if by is not None else standardise(x, reference=np.asarray(x)[train])
