@@ -167,8 +167,9 @@ def goal_lines(group: str, entries: dict[str, dict], svm: dict[str, float] | Non
         said += [f"the shipped default model's recipe {protocols._versus(made[mine], target)}"] if mine in made else []
         return [head + "; ".join(said) + _svm_says(svm)]
     if group == LOCO:
+        mine = ablation.shipped_run("corpus")
         return [head + "; ".join(
-            protocols._versus(r, target) + (" (the shipped default model's recipe)" if k == ablation.shipped_run("corpus") else "")
+            protocols._versus(r, target) + (" (the shipped default model's recipe)" if k == mine else "")
             for k, r in made.items()) + _svm_says(svm)]
     rows = list(made.values())
     recipes = protocols.recipe_means(rows)

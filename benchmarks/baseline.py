@@ -84,9 +84,12 @@ def evaluate(name: str, data: Path) -> dict:
                 features, clip_y, clip_g, folds, fs.classes, standardisation, feature_set)
     if name in TEACHER_SETUPS:
         out["teacher"] = teacher_quality(x, clip_y, clip_g, folds, fs.classes)
-        out["compare"]["teacher"] = teacher_quality(compare, clip_y, clip_g, folds, fs.classes, "compare")
+        chosen = out["compare"]["teacher"] = teacher_quality(compare, clip_y, clip_g, folds, fs.classes, "compare")
         out["compare"]["teacher_c"] = {}
-        for c in LINEAR_CS:
+        for c in LINEAR_CS:  # LINEAR's own C was just scored: its by-speaker part is not made again
+            if c == LINEAR["C"]:
+                out["compare"]["teacher_c"][f"{c:g}"] = {TEACHER_SPLITS[0]: chosen[TEACHER_SPLITS[0]]}
+                continue
             with _linear_c(c):
                 out["compare"]["teacher_c"][f"{c:g}"] = teacher_quality(
                     compare, clip_y, clip_g, folds, fs.classes, "compare", splits=TEACHER_SPLITS[:1])
